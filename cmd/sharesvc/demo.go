@@ -1,0 +1,182 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sharesvc/sharesvc/internal/seaweed"
+)
+
+// demoObject is uploaded by the demo and shared by its link.
+const (
+	demoBucket = "sharesvc-demo"
+	demoKey    = "hello/Hello from sharesvc.txt"
+	demoBody   = "Hello! This file came to you through a sharesvc link: a fresh presigned URL, signed a moment ago with STS session credentials.\n"
+)
+
+func runDemo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		dir, listen string
+		check       bool
+	)
+	fs.StringVar(&dir, "dir", ".sharesvc-demo", "directory for the demo's database and S3 data")
+	fs.StringVar(&listen, "listen", "127.0.0.1:8080", "address sharesvc listens on")
+	fs.BoolVar(&check, "check", false, "open the printed link once, check the bytes, and exit")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	bin, err := seaweed.BinaryPath()
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	fmt.Fprintln(stderr, "starting the local S3+STS server (SeaweedFS) ...")
+	s3dir, err := filepath.Abs(filepath.Join(dir, "s3"))
+	if err != nil {
+		return err
+	}
+	os.RemoveAll(s3dir) // fresh keys every run; the demo's objects are disposable
+	srv, err := seaweed.Start(ctx, seaweed.Options{Binary: bin, Dir: s3dir, Buckets: []string{demoBucket}})
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	defer srv.Stop()
+	if err := srv.PutObject(ctx, demoBucket, demoKey, []byte(demoBody)); err != nil {
+		return fmt.Errorf("demo: upload sample object: %w", err)
+	}
+
+	env := map[string]string{
+		"AWS_REGION":             srv.Region,
+		"AWS_ACCESS_KEY_ID":      srv.AccessKey,
+		"AWS_SECRET_ACCESS_KEY":  srv.SecretKey,
+		"AWS_SESSION_TOKEN":      "",
+		"AWS_ENDPOINT_URL_S3":    srv.Endpoint,
+		"AWS_ENDPOINT_URL_STS":   srv.Endpoint,
+		"SHARESVC_ROLE_ARN":      srv.RoleARN,
+		"SHARESVC_BUCKET":        demoBucket,
+		"SHARESVC_S3_PATH_STYLE": "true",
+		"SHARESVC_DB":            filepath.Join(dir, "sharesvc.db"),
+		"SHARESVC_LISTEN":        listen,
+	}
+	demoEnv := func(k string) string {
+		if v, ok := env[k]; ok {
+			return v
+		}
+		return getenv(k)
+	}
+	settings, err := serveFlags(nil, demoEnv, stderr)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	svc, err := newService(ctx, settings, demoEnv, io.Discard)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		svc.audit.Close()
+		svc.db.Close()
+		return fmt.Errorf("demo: %w (choose another address with -listen)", err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- svc.serve(sctx, ln) }()
+
+	tokenName := fmt.Sprintf("demo-admin-%d", time.Now().Unix())
+	token, err := createToken(ctx, settings.DB, tokenName, "admin", 24*time.Hour, "demo", time.Now())
+	if err != nil {
+		stop()
+		<-served
+		return fmt.Errorf("demo: %w", err)
+	}
+	link, err := demoCreateLink(ctx, settings.PublicURL, token)
+	if err != nil {
+		stop()
+		<-served
+		return fmt.Errorf("demo: %w", err)
+	}
+	fmt.Fprintf(stdout, "%s\n", link)
+	fmt.Fprintf(stderr, `
+sharesvc is running at %s (database %s).
+The link above opens %q in bucket %q through a
+fresh presigned URL each time; try:
+
+    curl -sSL '%s'
+
+An admin token for the API (valid 24h) was created:
+
+    export SHARESVC_TOKEN=%s
+    curl -s -H "Authorization: Bearer $SHARESVC_TOKEN" -H 'Content-Type: application/json' \
+         -d '{"key":"%s","expires_in":3600,"max_uses":3}' %s/api/v1/links
+
+Press Ctrl-C to stop.
+`, settings.PublicURL, settings.DB, demoKey, demoBucket, link, token, demoKey, settings.PublicURL)
+
+	if check {
+		err := demoCheck(ctx, link, stderr)
+		stop()
+		return errors.Join(err, <-served)
+	}
+	return <-served
+}
+
+func demoCreateLink(ctx context.Context, base, token string) (string, error) {
+	body := fmt.Sprintf(`{"key":%q,"expires_in":86400,"note":"sharesvc demo"}`, demoKey)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/links", strings.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("create link: %w", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusCreated {
+		return "", fmt.Errorf("create link: %s: %s", resp.Status, b)
+	}
+	var out struct {
+		URL string `json:"url"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		return "", fmt.Errorf("create link: %w", err)
+	}
+	return out.URL, nil
+}
+
+// demoCheck follows the link like a browser would and compares the bytes.
+func demoCheck(ctx context.Context, link string, stderr io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, link, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(b, []byte(demoBody)) {
+		return fmt.Errorf("check: following the link gave %s and %d bytes, want 200 and the sample object", resp.Status, len(b))
+	}
+	fmt.Fprintln(stderr, "check: the link redirected to S3 and returned the sample object")
+	return nil
+}

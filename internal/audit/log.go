@@ -1,0 +1,246 @@
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// ErrUnavailable means the audit row could not be written; the caller must
+// not hand out anything the row was meant to record.
+var ErrUnavailable = errors.New("audit log unavailable")
+
+// ErrClosed means the log was closed before the row was written.
+var ErrClosed = errors.New("audit log closed")
+
+// ApplyFunc runs inside the transaction that appends ev, before the row is
+// inserted. It may change the database (count a use, create a link) and fill
+// in ev's outcome and reason. If it returns an error, nothing it did is kept
+// and the error is returned from Append.
+type ApplyFunc func(ctx context.Context, tx *sql.Tx, ev *Event) error
+
+// Options tune a Log.
+type Options struct {
+	// Clock stamps rows; nil means time.Now.
+	Clock func() time.Time
+	// MaxBatch is the most rows committed in one transaction; 0 means 256.
+	MaxBatch int
+	// OnCommit, when set, is told the size and duration of each commit and
+	// whether it failed (for metrics).
+	OnCommit func(rows int, d time.Duration, err error)
+}
+
+// Log appends events through one writer goroutine with group commit.
+type Log struct {
+	db       *sql.DB
+	clock    func() time.Time
+	maxBatch int
+	onCommit func(int, time.Duration, error)
+
+	queue chan *op
+	done  chan struct{}
+	once  sync.Once
+
+	// Chain head, owned by the writer goroutine.
+	headSeq  int64
+	headHash []byte
+	scratch  []byte
+}
+
+type op struct {
+	ctx   context.Context
+	ev    Event
+	apply ApplyFunc
+	err   error
+	done  chan struct{}
+}
+
+var opPool = sync.Pool{New: func() any { return &op{done: make(chan struct{}, 1)} }}
+
+// Open starts a Log writing to db, which should be a single-connection pool
+// reserved for it. It reads the chain head from the last row.
+func Open(ctx context.Context, db *sql.DB, o Options) (*Log, error) {
+	l := &Log{
+		db:       db,
+		clock:    o.Clock,
+		maxBatch: o.MaxBatch,
+		onCommit: o.OnCommit,
+		queue:    make(chan *op, 4096),
+		done:     make(chan struct{}),
+		headHash: make([]byte, HashSize),
+	}
+	if l.clock == nil {
+		l.clock = time.Now
+	}
+	if l.maxBatch <= 0 {
+		l.maxBatch = 256
+	}
+	var hash []byte
+	err := db.QueryRowContext(ctx, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&l.headSeq, &hash)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return nil, fmt.Errorf("read audit chain head: %w", err)
+	default:
+		if len(hash) != HashSize {
+			return nil, fmt.Errorf("read audit chain head: row %d has a %d-byte hash", l.headSeq, len(hash))
+		}
+		l.headHash = hash
+	}
+	go l.run()
+	return l, nil
+}
+
+// Append writes ev (after apply, if not nil) and returns once the row is
+// committed and flushed, with Seq, At and Hash filled in. Errors:
+// ErrUnavailable (wrapped) when the database refused the write, ErrClosed,
+// the ApplyFunc's own error, or ctx's error if it ends first (the row may
+// still be written then).
+func (l *Log) Append(ctx context.Context, ev Event, apply ApplyFunc) (Event, error) {
+	o := opPool.Get().(*op)
+	o.ctx, o.ev, o.apply, o.err = ctx, ev, apply, nil
+	select {
+	case l.queue <- o:
+	case <-l.done:
+		return ev, ErrClosed
+	case <-ctx.Done():
+		return ev, ctx.Err()
+	}
+	select {
+	case <-o.done:
+	case <-ctx.Done():
+		// The writer still owns o; it is not returned to the pool.
+		return ev, ctx.Err()
+	}
+	out, err := o.ev, o.err
+	o.ctx, o.apply, o.ev = nil, nil, Event{}
+	opPool.Put(o)
+	return out, err
+}
+
+// Close stops accepting rows, writes those already queued, and returns.
+func (l *Log) Close() error {
+	l.once.Do(func() {
+		close(l.queue)
+		<-l.done
+	})
+	return nil
+}
+
+func (l *Log) run() {
+	defer close(l.done)
+	batch := make([]*op, 0, l.maxBatch)
+	for first := range l.queue {
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < l.maxBatch {
+			select {
+			case o, ok := <-l.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, o)
+			default:
+				break fill
+			}
+		}
+		l.write(batch)
+	}
+}
+
+// write commits batch in one transaction. If that fails, each op is retried
+// alone so that one failing ApplyFunc cannot fail its neighbours.
+func (l *Log) write(batch []*op) {
+	err := l.commit(batch)
+	if err != nil && len(batch) > 1 {
+		for _, o := range batch {
+			o.err = l.commit([]*op{o})
+		}
+	} else {
+		for _, o := range batch {
+			if o.err == nil {
+				o.err = err
+			}
+		}
+	}
+	for _, o := range batch {
+		o.done <- struct{}{}
+	}
+}
+
+type applyError struct{ err error }
+
+func (e applyError) Error() string { return e.err.Error() }
+func (e applyError) Unwrap() error { return e.err }
+
+func (l *Log) commit(batch []*op) (err error) {
+	start := time.Now()
+	defer func() {
+		if l.onCommit != nil {
+			l.onCommit(len(batch), time.Since(start), err)
+		}
+	}()
+	tx, err := l.db.BeginTx(context.Background(), nil)
+	if err != nil {
+		return fmt.Errorf("%w: begin: %v", ErrUnavailable, err)
+	}
+	defer tx.Rollback()
+	// The head is re-read inside the (immediate) transaction: another
+	// process, such as the offline "token create", may have appended since.
+	seq, head := l.headSeq, l.headHash
+	var dbHash []byte
+	switch err := tx.QueryRow(`SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&seq, &dbHash); {
+	case errors.Is(err, sql.ErrNoRows):
+		seq, head = 0, make([]byte, HashSize)
+	case err != nil:
+		return fmt.Errorf("%w: read chain head: %v", ErrUnavailable, err)
+	default:
+		head = dbHash
+	}
+	ins, err := tx.Prepare(insertSQL)
+	if err != nil {
+		return fmt.Errorf("%w: prepare: %v", ErrUnavailable, err)
+	}
+	defer ins.Close()
+	for _, o := range batch {
+		o.err = nil
+		ev := &o.ev
+		if o.apply != nil {
+			if err := o.apply(o.ctx, tx, ev); err != nil {
+				o.err = err
+				if len(batch) > 1 {
+					return applyError{err}
+				}
+				return err
+			}
+		}
+		seq++
+		ev.Seq = seq
+		ev.At = l.clock()
+		ev.normalize()
+		ev.PrevHash = head
+		h := ChainHash(head, ev, l.scratch)
+		ev.Hash = h[:]
+		head = ev.Hash
+		var urlExp any
+		if !ev.URLExpiresAt.IsZero() {
+			urlExp = ev.URLExpiresAt.UnixMilli()
+		}
+		if _, err := ins.Exec(ev.Seq, ev.At.UnixMicro(), ev.Action, ev.Actor, ev.LinkID, ev.Outcome, ev.Reason,
+			ev.ClientIP, ev.UserAgent, ev.RequestID, urlExp, ev.STSSession, ev.Detail, ev.PrevHash, ev.Hash); err != nil {
+			return fmt.Errorf("%w: insert: %v", ErrUnavailable, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("%w: commit: %v", ErrUnavailable, err)
+	}
+	l.headSeq, l.headHash = seq, head
+	return nil
+}
+
+const insertSQL = `INSERT INTO audit_events (seq, at, action, actor, link_id, outcome, reason,
+    client_ip, user_agent, request_id, url_expires_at, sts_session, detail, prev_hash, hash)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`

@@ -1,0 +1,174 @@
+// Package auth owns API tokens and the roles they carry. A token's secret is
+// shown once when it is created; the database keeps its SHA-256 hash.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Errors returned by this package.
+var (
+	// ErrUnauthenticated means no token, or one that is unknown, expired or revoked.
+	ErrUnauthenticated = errors.New("missing or invalid API token")
+	// ErrForbidden means the token's role may not do this.
+	ErrForbidden = errors.New("not allowed for this role")
+	// ErrNotFound means no token has that id or name.
+	ErrNotFound = errors.New("token not found")
+	// ErrInvalid means a token to be created breaks a rule; the wrapped
+	// message names the field.
+	ErrInvalid = errors.New("invalid token")
+	// ErrExists means a token with that name exists.
+	ErrExists = errors.New("token name already in use")
+)
+
+// Role is what a token may do.
+type Role string
+
+// Roles.
+const (
+	RoleAdmin   Role = "admin"   // everything about links and tokens
+	RoleSharer  Role = "sharer"  // create links; see and revoke their own
+	RoleAuditor Role = "auditor" // read links and the audit log; never writes
+)
+
+// ParseRole returns the role named s, or ErrInvalid.
+func ParseRole(s string) (Role, error) {
+	switch r := Role(s); r {
+	case RoleAdmin, RoleSharer, RoleAuditor:
+		return r, nil
+	}
+	return "", fmt.Errorf("%w: role %q is not one of admin, sharer, auditor", ErrInvalid, s)
+}
+
+// Token is an API token without its secret.
+type Token struct {
+	ID         string
+	Name       string
+	Role       Role
+	CreatedAt  time.Time
+	CreatedBy  string
+	ExpiresAt  time.Time // zero: never
+	RevokedAt  time.Time // zero: valid
+	LastUsedAt time.Time // zero: never used
+}
+
+// secretPrefix marks sharesvc tokens so that secret scanners can find leaks.
+const secretPrefix = "sst_"
+
+// NewSecret returns a fresh token secret (192 bits from crypto/rand) and its hash.
+func NewSecret() (secret string, hash []byte) {
+	var b [24]byte
+	rand.Read(b[:])
+	secret = secretPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+	h := sha256.Sum256([]byte(secret))
+	return secret, h[:]
+}
+
+// NewID returns a fresh public token id.
+func NewID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return "tok_" + strings.ToLower(base64.RawURLEncoding.EncodeToString(b[:]))
+}
+
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$`)
+
+// ValidateName returns ErrInvalid unless name is 1–64 characters of letters,
+// digits and ._@+- starting with a letter or digit.
+func ValidateName(name string) error {
+	if !namePattern.MatchString(name) {
+		return fmt.Errorf("%w: name %q must be 1-64 characters of letters, digits and ._@+- starting with a letter or digit", ErrInvalid, name)
+	}
+	return nil
+}
+
+// Querier is what Insert needs from *sql.DB or *sql.Tx.
+type Querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Insert stores a new token under the hash of its secret. Errors: ErrExists.
+func Insert(ctx context.Context, q Querier, t *Token, hash []byte) error {
+	var n int
+	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM api_tokens WHERE name = ?`, t.Name).Scan(&n); err != nil {
+		return fmt.Errorf("insert token: %w", err)
+	}
+	if n > 0 {
+		return fmt.Errorf("%w: %q", ErrExists, t.Name)
+	}
+	var exp any
+	if !t.ExpiresAt.IsZero() {
+		exp = t.ExpiresAt.UnixMilli()
+	}
+	_, err := q.ExecContext(ctx, `INSERT INTO api_tokens (id, name, role, token_hash, created_at, created_by, expires_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?)`, t.ID, t.Name, string(t.Role), hash, t.CreatedAt.UnixMilli(), t.CreatedBy, exp)
+	if err != nil {
+		return fmt.Errorf("insert token: %w", err)
+	}
+	return nil
+}
+
+// Store authenticates tokens.
+type Store struct {
+	db *sql.DB
+}
+
+// NewStore returns a Store on db.
+func NewStore(db *sql.DB) *Store { return &Store{db: db} }
+
+// lastUsedResolution bounds how often authentication writes last_used_at.
+const lastUsedResolution = time.Minute
+
+// Authenticate returns the live token whose secret this is. Errors:
+// ErrUnauthenticated for anything else.
+func (s *Store) Authenticate(ctx context.Context, secret string, now time.Time) (*Token, error) {
+	if !strings.HasPrefix(secret, secretPrefix) || len(secret) > 128 {
+		return nil, ErrUnauthenticated
+	}
+	h := sha256.Sum256([]byte(secret))
+	var (
+		t                          Token
+		role                       string
+		created                    int64
+		expires, revoked, lastUsed sql.NullInt64
+	)
+	err := s.db.QueryRowContext(ctx, `SELECT id, name, role, created_at, created_by, expires_at, revoked_at, last_used_at
+        FROM api_tokens WHERE token_hash = ?`, h[:]).Scan(&t.ID, &t.Name, &role, &created, &t.CreatedBy, &expires, &revoked, &lastUsed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrUnauthenticated
+	}
+	if err != nil {
+		return nil, fmt.Errorf("authenticate: %w", err)
+	}
+	t.Role = Role(role)
+	t.CreatedAt = time.UnixMilli(created).UTC()
+	if expires.Valid {
+		t.ExpiresAt = time.UnixMilli(expires.Int64).UTC()
+		if !now.Before(t.ExpiresAt) {
+			return nil, ErrUnauthenticated
+		}
+	}
+	if revoked.Valid {
+		return nil, ErrUnauthenticated
+	}
+	if lastUsed.Valid {
+		t.LastUsedAt = time.UnixMilli(lastUsed.Int64).UTC()
+	}
+	if now.Sub(t.LastUsedAt) >= lastUsedResolution {
+		if _, err := s.db.ExecContext(ctx, `UPDATE api_tokens SET last_used_at = ? WHERE id = ?`, now.UnixMilli(), t.ID); err != nil {
+			return nil, fmt.Errorf("authenticate: record use: %w", err)
+		}
+		t.LastUsedAt = now
+	}
+	return &t, nil
+}

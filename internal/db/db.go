@@ -1,0 +1,171 @@
+// Package db opens the embedded SQLite database with the pragmas sharesvc
+// relies on and brings its schema up to date from the embedded schema.sql.
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sharesvc/sharesvc"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// BusyTimeout is how long a statement waits for a lock held by another
+// connection before failing with SQLITE_BUSY.
+const BusyTimeout = 5 * time.Second
+
+// ErrSchemaTooNew is returned by Open when the database was written by a newer
+// sharesvc than this one.
+var ErrSchemaTooNew = errors.New("database schema is newer than this binary")
+
+// DB is an open sharesvc database.
+type DB struct {
+	// Read is a pool for queries and short writes.
+	Read *sql.DB
+	// Write is a single connection reserved for the audit writer, so that group
+	// commits never wait behind the pool.
+	Write *sql.DB
+	path  string
+}
+
+// Path returns the file the database lives in.
+func (d *DB) Path() string { return d.path }
+
+// Open opens (creating if needed) the SQLite database at path, sets WAL mode
+// with synchronous=FULL on every connection, and applies pending migrations.
+func Open(ctx context.Context, path string) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("open database: empty path")
+	}
+	dsn := DSN(path)
+	read, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	read.SetMaxOpenConns(8)
+	read.SetMaxIdleConns(8)
+	read.SetConnMaxIdleTime(0)
+	if err := read.PingContext(ctx); err != nil {
+		read.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	if err := Migrate(ctx, read); err != nil {
+		read.Close()
+		return nil, fmt.Errorf("migrate database %s: %w", path, err)
+	}
+	write, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		read.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxIdleTime(0)
+	write.SetConnMaxLifetime(0)
+	return &DB{Read: read, Write: write, path: path}, nil
+}
+
+// DSN returns the modernc.org/sqlite data source name for path with the
+// per-connection pragmas in it (pragmas set with Exec reach only one pooled
+// connection).
+func DSN(path string) string {
+	q := url.Values{}
+	for _, p := range []string{
+		"journal_mode(WAL)",
+		"synchronous(FULL)",
+		"busy_timeout(" + strconv.Itoa(int(BusyTimeout/time.Millisecond)) + ")",
+		"foreign_keys(ON)",
+		"mmap_size(268435456)",
+	} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Close closes both pools.
+func (d *DB) Close() error {
+	return errors.Join(d.Write.Close(), d.Read.Close())
+}
+
+// Migration is one ordered step of schema.sql.
+type Migration struct {
+	Version     int
+	Description string
+	SQL         string
+}
+
+var migrationHeader = regexp.MustCompile(`(?m)^-- migration: (\d+) (.*)$`)
+
+// Migrations parses schema.sql into its steps, in order. It panics if the
+// embedded file is malformed, which a test catches.
+func Migrations() []Migration {
+	locs := migrationHeader.FindAllStringSubmatchIndex(sharesvc.Schema, -1)
+	var ms []Migration
+	for i, loc := range locs {
+		end := len(sharesvc.Schema)
+		if i+1 < len(locs) {
+			end = locs[i+1][0]
+		}
+		v, err := strconv.Atoi(sharesvc.Schema[loc[2]:loc[3]])
+		if err != nil || v != i+1 {
+			panic(fmt.Sprintf("schema.sql: migration %d is numbered %q", i+1, sharesvc.Schema[loc[2]:loc[3]]))
+		}
+		ms = append(ms, Migration{
+			Version:     v,
+			Description: strings.TrimSpace(sharesvc.Schema[loc[4]:loc[5]]),
+			SQL:         sharesvc.Schema[loc[1]:end],
+		})
+	}
+	return ms
+}
+
+// Migrate applies the steps of schema.sql that db has not recorded yet, each
+// in its own transaction. It returns ErrSchemaTooNew if db records a step this
+// binary does not know.
+func Migrate(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+    version     INTEGER PRIMARY KEY,  -- step number in schema.sql
+    description TEXT    NOT NULL,     -- the step's header text
+    applied_at  INTEGER NOT NULL      -- UTC Unix ms
+)`); err != nil {
+		return err
+	}
+	var current int
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return err
+	}
+	ms := Migrations()
+	if current > len(ms) {
+		return fmt.Errorf("%w: database is at version %d, this binary knows %d", ErrSchemaTooNew, current, len(ms))
+	}
+	for _, m := range ms[current:] {
+		if err := apply(ctx, db, m); err != nil {
+			return fmt.Errorf("migration %d (%s): %w", m.Version, m.Description, err)
+		}
+	}
+	return nil
+}
+
+func apply(ctx context.Context, db *sql.DB, m Migration) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)`,
+		m.Version, m.Description, time.Now().UnixMilli()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}

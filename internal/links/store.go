@@ -1,0 +1,179 @@
+package links
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Querier is what the store needs from *sql.DB or *sql.Tx, so that a link
+// change and its audit row can share one transaction.
+type Querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Store reads links. Writes take a Querier so that they happen inside the
+// audit writer's transaction.
+type Store struct {
+	db *sql.DB
+}
+
+// NewStore returns a Store reading from db.
+func NewStore(db *sql.DB) *Store { return &Store{db: db} }
+
+const linkColumns = `id, kind, bucket, object_key, created_at, created_by, not_before, expires_at,
+    max_uses, uses, presign_ttl_ms, note, filename, last_access_at, revoked_at, revoked_by, revoke_reason`
+
+// Get returns the link with the given public id, or ErrNotFound.
+func (s *Store) Get(ctx context.Context, id string) (*Link, error) {
+	return get(ctx, s.db, id)
+}
+
+// ByCode returns the link a code opens, or ErrNotFound. A malformed code is
+// ErrNotFound without a query.
+func (s *Store) ByCode(ctx context.Context, code string) (*Link, error) {
+	if !ValidCode(code) {
+		return nil, ErrNotFound
+	}
+	h := HashCode(code)
+	l, err := scanLink(s.db.QueryRowContext(ctx, `SELECT `+linkColumns+` FROM links WHERE code_hash = ?`, h[:]))
+	if err != nil {
+		return nil, fmt.Errorf("look up link by code: %w", err)
+	}
+	return l, nil
+}
+
+func get(ctx context.Context, q Querier, id string) (*Link, error) {
+	l, err := scanLink(q.QueryRowContext(ctx, `SELECT `+linkColumns+` FROM links WHERE id = ?`, id))
+	if err != nil {
+		return nil, fmt.Errorf("get link %s: %w", id, err)
+	}
+	return l, nil
+}
+
+// Insert stores a new link under the hash of its code.
+func Insert(ctx context.Context, q Querier, l *Link, codeHash []byte) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO links (id, code_hash, kind, bucket, object_key, created_at, created_by,
+        not_before, expires_at, max_uses, uses, presign_ttl_ms, note, filename)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`,
+		l.ID, codeHash, string(l.Kind), l.Bucket, l.Key, ms(l.CreatedAt), l.CreatedBy,
+		nullMS(l.NotBefore), ms(l.ExpiresAt), nullInt(l.MaxUses), l.PresignTTL.Milliseconds(), l.Note, l.Filename)
+	if err != nil {
+		return fmt.Errorf("insert link: %w", err)
+	}
+	return nil
+}
+
+// Revoke marks a link revoked and returns it. Revoking a revoked link changes
+// nothing and returns it with ErrRevoked. Errors: ErrNotFound, ErrRevoked.
+func Revoke(ctx context.Context, q Querier, id, by, reason string, at time.Time) (*Link, error) {
+	res, err := q.ExecContext(ctx, `UPDATE links SET revoked_at = ?, revoked_by = ?, revoke_reason = ?
+        WHERE id = ? AND revoked_at IS NULL`, ms(at), by, reason, id)
+	if err != nil {
+		return nil, fmt.Errorf("revoke link %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return nil, fmt.Errorf("revoke link %s: %w", id, err)
+	}
+	l, err := get(ctx, q, id)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return l, ErrRevoked
+	}
+	return l, nil
+}
+
+// ClaimUse atomically spends one use of a live link at now and returns
+// StateLive, or leaves the link unchanged and returns the state that forbids
+// it. Because the check and the increment are one statement inside the
+// writer's transaction, a revocation committed before it always wins and a
+// use cap is never exceeded. Errors: ErrNotFound, database errors.
+func ClaimUse(ctx context.Context, q Querier, id string, now time.Time) (State, error) {
+	t := ms(now)
+	res, err := q.ExecContext(ctx, `UPDATE links SET uses = uses + 1, last_access_at = ?
+        WHERE id = ? AND revoked_at IS NULL AND expires_at > ?
+          AND (not_before IS NULL OR not_before <= ?)
+          AND (max_uses IS NULL OR uses < max_uses)`, t, id, t, t)
+	if err != nil {
+		return "", fmt.Errorf("claim use of %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return "", fmt.Errorf("claim use of %s: %w", id, err)
+	}
+	if n == 1 {
+		return StateLive, nil
+	}
+	l, err := get(ctx, q, id)
+	if err != nil {
+		return "", err
+	}
+	st := l.StateAt(now)
+	if st == StateLive {
+		// Only reachable if the row changed between the two statements,
+		// which the writer's transaction rules out.
+		return "", fmt.Errorf("claim use of %s: link is live but was not updated", id)
+	}
+	return st, nil
+}
+
+func scanLink(row *sql.Row) (*Link, error) {
+	var (
+		l                                         Link
+		kind                                      string
+		createdAt, expiresAt, ttl                 int64
+		notBefore, maxUses, lastAccess, revokedAt sql.NullInt64
+		revokedBy, revokeReason                   sql.NullString
+	)
+	err := row.Scan(&l.ID, &kind, &l.Bucket, &l.Key, &createdAt, &l.CreatedBy, &notBefore, &expiresAt,
+		&maxUses, &l.Uses, &ttl, &l.Note, &l.Filename, &lastAccess, &revokedAt, &revokedBy, &revokeReason)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	l.Kind = Kind(kind)
+	l.CreatedAt = fromMS(createdAt)
+	l.ExpiresAt = fromMS(expiresAt)
+	l.PresignTTL = time.Duration(ttl) * time.Millisecond
+	if notBefore.Valid {
+		l.NotBefore = fromMS(notBefore.Int64)
+	}
+	if maxUses.Valid {
+		l.MaxUses = int(maxUses.Int64)
+	}
+	if lastAccess.Valid {
+		l.LastAccessAt = fromMS(lastAccess.Int64)
+	}
+	if revokedAt.Valid {
+		l.RevokedAt = fromMS(revokedAt.Int64)
+	}
+	l.RevokedBy = revokedBy.String
+	l.RevokeReason = revokeReason.String
+	return &l, nil
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+func nullMS(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMilli()
+}
+
+func nullInt(v int) any {
+	if v == 0 {
+		return nil
+	}
+	return v
+}

@@ -1,0 +1,131 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"html/template"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sharesvc/sharesvc/internal/audit"
+	"github.com/sharesvc/sharesvc/internal/auth"
+	"github.com/sharesvc/sharesvc/internal/links"
+	"github.com/sharesvc/sharesvc/internal/sts"
+)
+
+// Errors of the HTTP layer itself.
+var (
+	errNoRoute  = errors.New("no such route")
+	errMethod   = errors.New("method not allowed")
+	errBadJSON  = errors.New("malformed JSON body")
+	errTooLarge = errors.New("request body too large")
+	errMedia    = errors.New("unsupported media type")
+)
+
+// problem is an RFC 9457 problem details object.
+type problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+	// Reason repeats the machine-readable reason for link denials.
+	Reason    string `json:"reason,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+
+	retryAfter time.Duration
+	cause      error // logged for 5xx, never sent
+}
+
+// problemBase prefixes every problem type; the suffix is stable.
+const problemBase = "urn:sharesvc:problem:"
+
+// errorTable maps sentinel errors to responses. The first match wins. The
+// detail sent is the error's own text only for client errors (4xx), whose
+// messages are written for clients; 5xx send the title alone.
+var errorTable = []struct {
+	err    error
+	status int
+	slug   string
+	title  string
+	reason string
+}{
+	{links.ErrNotFound, http.StatusNotFound, "link-not-found", "No such link", "not_found"},
+	{links.ErrRevoked, http.StatusGone, "link-revoked", "This link was revoked", "revoked"},
+	{links.ErrExpired, http.StatusGone, "link-expired", "This link has expired", "expired"},
+	{links.ErrUsedUp, http.StatusGone, "link-used-up", "This link has been used up", "used_up"},
+	{links.ErrNotYetValid, http.StatusForbidden, "link-not-yet-valid", "This link is not valid yet", "not_yet_valid"},
+	{links.ErrInvalid, http.StatusBadRequest, "invalid-link", "Invalid link request", ""},
+	{auth.ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated", "Missing or invalid API token", ""},
+	{auth.ErrForbidden, http.StatusForbidden, "forbidden", "Not allowed for this token's role", ""},
+	{auth.ErrInvalid, http.StatusBadRequest, "invalid-token-request", "Invalid token request", ""},
+	{auth.ErrExists, http.StatusConflict, "token-exists", "A token with that name exists", ""},
+	{errBadJSON, http.StatusBadRequest, "malformed-json", "Malformed JSON body", ""},
+	{errTooLarge, http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large", ""},
+	{errMedia, http.StatusUnsupportedMediaType, "unsupported-media-type", "Send application/json", ""},
+	{errNoRoute, http.StatusNotFound, "no-route", "Not found", ""},
+	{errMethod, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", ""},
+	{sts.ErrUnavailable, http.StatusServiceUnavailable, "signer-unavailable", "Temporarily unable to sign; retry shortly", "signer_unavailable"},
+	{audit.ErrUnavailable, http.StatusServiceUnavailable, "audit-unavailable", "Temporarily unable to record access; retry shortly", "audit_unavailable"},
+}
+
+// toProblem maps err to the response the client gets.
+func toProblem(err error) *problem {
+	for _, e := range errorTable {
+		if errors.Is(err, e.err) {
+			p := &problem{Type: problemBase + e.slug, Title: e.title, Status: e.status, Reason: e.reason, cause: err}
+			if e.status < 500 && err.Error() != e.err.Error() {
+				p.Detail = err.Error()
+			}
+			if e.status == http.StatusServiceUnavailable {
+				p.retryAfter = time.Second
+				var ue *sts.UnavailableError
+				if errors.As(err, &ue) && ue.RetryAfter > 0 {
+					p.retryAfter = ue.RetryAfter
+				}
+			}
+			return p
+		}
+	}
+	return &problem{Type: problemBase + "internal", Title: "Internal error", Status: http.StatusInternalServerError, cause: err}
+}
+
+// writeProblem sends p as problem+json, or as a small HTML page to browsers
+// on the public routes.
+func writeProblem(w http.ResponseWriter, r *http.Request, p *problem, html bool) {
+	h := w.Header()
+	if p.retryAfter > 0 {
+		secs := int((p.retryAfter + time.Second - 1) / time.Second)
+		h.Set("Retry-After", strconv.Itoa(secs))
+	}
+	if p.Status == http.StatusUnauthorized {
+		h.Set("WWW-Authenticate", `Bearer realm="sharesvc"`)
+	}
+	if html && wantsHTML(r) {
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(p.Status)
+		if r.Method != http.MethodHead {
+			problemPage.Execute(w, p)
+		}
+		return
+	}
+	h.Set("Content-Type", "application/problem+json")
+	w.WriteHeader(p.Status)
+	if r.Method != http.MethodHead {
+		json.NewEncoder(w).Encode(p)
+	}
+}
+
+func wantsHTML(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+var problemPage = template.Must(template.New("problem").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<meta name="robots" content="noindex"><title>{{.Title}}</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#222}
+h1{font-size:1.4rem}small{color:#777}</style></head>
+<body><h1>{{.Title}}</h1>{{if eq .Status 410}}<p>Ask the person who shared it for a new link.</p>{{end}}
+<p><small>Error {{.Status}}{{if .RequestID}} · request {{.RequestID}}{{end}}</small></p></body></html>
+`))

@@ -1,0 +1,144 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sharesvc/sharesvc/internal/auth"
+)
+
+// handlerFunc is a handler that returns its error for adapt to answer.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// reqInfo travels in the request context; handlers fill in the outcome.
+type reqInfo struct {
+	id      string
+	route   string
+	outcome string
+	token   *auth.Token
+	public  bool // answer errors as HTML to browsers
+}
+
+type ctxKey struct{}
+
+func info(r *http.Request) *reqInfo {
+	ri, _ := r.Context().Value(ctxKey{}).(*reqInfo)
+	if ri == nil {
+		ri = &reqInfo{}
+	}
+	return ri
+}
+
+// statusWriter remembers the status sent.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// adapt turns a handlerFunc into an http.Handler: it assigns the request id,
+// answers errors through the error table, and logs and counts one line per
+// request. It logs the route template, never the path (which holds codes).
+func (s *Server) adapt(route string, h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ri := &reqInfo{id: newRequestID(), route: route}
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri))
+		sw := &statusWriter{ResponseWriter: w}
+		sw.Header().Set("X-Request-Id", ri.id)
+		err := h(sw, r)
+		if err != nil {
+			p := toProblem(err)
+			p.RequestID = ri.id
+			if ri.outcome == "" {
+				ri.outcome = "error"
+			}
+			if p.Status >= 500 {
+				s.log.Error("request failed", "request_id", ri.id, "route", route, "status", p.Status, "err", p.cause)
+			}
+			if sw.status == 0 {
+				writeProblem(sw, r, p, ri.public)
+			}
+		}
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		if ri.outcome == "" {
+			ri.outcome = "ok"
+		}
+		d := time.Since(start)
+		s.metrics.Requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.status/100)+"xx", ri.outcome).Inc()
+		s.metrics.RequestDuration.WithLabelValues(route, ri.outcome).Observe(d.Seconds())
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("request_id", ri.id), slog.String("method", r.Method), slog.String("route", route),
+			slog.Int("status", sw.status), slog.Duration("duration", d), slog.String("outcome", ri.outcome))
+	})
+}
+
+func newRequestID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// authed requires a bearer token whose role is one of roles.
+func (s *Server) authed(h handlerFunc, roles ...auth.Role) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		hdr := r.Header.Get("Authorization")
+		secret, ok := strings.CutPrefix(hdr, "Bearer ")
+		if !ok {
+			return auth.ErrUnauthenticated
+		}
+		t, err := s.tokens.Authenticate(r.Context(), strings.TrimSpace(secret), s.now())
+		if err != nil {
+			return err
+		}
+		allowed := false
+		for _, role := range roles {
+			if t.Role == role {
+				allowed = true
+			}
+		}
+		if !allowed {
+			return auth.ErrForbidden
+		}
+		info(r).token = t
+		return h(w, r)
+	}
+}
+
+// clientIP is the direct peer's address.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, err := w.Write([]byte("ok\n"))
+	return err
+}

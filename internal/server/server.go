@@ -1,0 +1,113 @@
+// Package server is sharesvc's HTTP layer: the public share routes, the
+// admin API, and the middleware around them. It depends on the domain
+// packages (links, audit, auth, sts); they never depend on it.
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sharesvc/sharesvc/internal/audit"
+	"github.com/sharesvc/sharesvc/internal/auth"
+	"github.com/sharesvc/sharesvc/internal/links"
+	"github.com/sharesvc/sharesvc/internal/metrics"
+	"github.com/sharesvc/sharesvc/internal/sts"
+)
+
+// Config holds the settings the HTTP layer applies to links.
+type Config struct {
+	// PublicURL is the base of short URLs, e.g. https://share.example.
+	PublicURL string
+	// DefaultBucket is used when a create request names none.
+	DefaultBucket string
+	// DefaultLifetime and MaxLifetime bound a link's lifetime.
+	DefaultLifetime, MaxLifetime time.Duration
+	// DefaultPresignTTL and MaxPresignTTL bound the lifetime of each minted URL.
+	DefaultPresignTTL, MaxPresignTTL time.Duration
+	// MaxUses bounds a link's use cap; 0 means no server maximum.
+	MaxUses int
+}
+
+// Validate reports the first setting that is unusable, naming it.
+func (c *Config) Validate() error {
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("public URL %q must be an absolute http(s) URL without query or fragment", c.PublicURL)
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	switch {
+	case c.DefaultLifetime <= 0 || c.MaxLifetime <= 0 || c.DefaultLifetime > c.MaxLifetime:
+		return fmt.Errorf("link lifetime: default %s must be positive and at most the maximum %s", c.DefaultLifetime, c.MaxLifetime)
+	case c.DefaultPresignTTL < time.Second || c.MaxPresignTTL < time.Second || c.DefaultPresignTTL > c.MaxPresignTTL:
+		return fmt.Errorf("presign TTL: default %s must be at least 1s and at most the maximum %s", c.DefaultPresignTTL, c.MaxPresignTTL)
+	case c.MaxPresignTTL > sts.MaxURLLifetime:
+		return fmt.Errorf("presign TTL: maximum %s exceeds S3's 7 days", c.MaxPresignTTL)
+	case c.MaxUses < 0:
+		return fmt.Errorf("max uses %d must not be negative", c.MaxUses)
+	}
+	return nil
+}
+
+// Server serves sharesvc's HTTP routes.
+type Server struct {
+	cfg      Config
+	links    *links.Store
+	tokens   *auth.Store
+	audit    *audit.Log
+	signer   *sts.Signer
+	metrics  *metrics.Metrics
+	gatherer prometheus.Gatherer
+	log      *slog.Logger
+	now      func() time.Time
+	handler  http.Handler
+}
+
+// Deps are what a Server is built from; main owns them all.
+type Deps struct {
+	Links    *links.Store
+	Tokens   *auth.Store
+	Audit    *audit.Log
+	Signer   *sts.Signer
+	Metrics  *metrics.Metrics
+	Gatherer prometheus.Gatherer
+	Logger   *slog.Logger
+	Clock    func() time.Time
+}
+
+// New returns a Server. It returns an error naming the first bad setting.
+func New(cfg Config, d Deps) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if d.Links == nil || d.Tokens == nil || d.Audit == nil || d.Signer == nil || d.Metrics == nil || d.Gatherer == nil {
+		return nil, errors.New("server: missing dependency")
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Clock == nil {
+		d.Clock = time.Now
+	}
+	s := &Server{cfg: cfg, links: d.Links, tokens: d.Tokens, audit: d.Audit, signer: d.Signer,
+		metrics: d.Metrics, gatherer: d.Gatherer, log: d.Logger, now: d.Clock}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// ServeHTTP serves a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// ShortURL returns the public URL that opens a link with code.
+func (s *Server) ShortURL(kind links.Kind, code string) string {
+	if kind == links.KindUpload {
+		return s.cfg.PublicURL + "/u/" + code
+	}
+	return s.cfg.PublicURL + "/s/" + code
+}
