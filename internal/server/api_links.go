@@ -89,6 +89,14 @@ func validKey(k string) error {
 			return fmt.Errorf("%w: key contains a control character", links.ErrInvalid)
 		}
 	}
+	// Browsers and HTTP clients remove "." and ".." path segments before
+	// sending, so a presigned URL for such a key would reach another key
+	// and fail its signature check.
+	for _, seg := range strings.Split(k, "/") {
+		if seg == "." || seg == ".." {
+			return fmt.Errorf("%w: key has a %q path segment, which browsers rewrite; such an object cannot be shared by URL", links.ErrInvalid, seg)
+		}
+	}
 	return nil
 }
 

@@ -1,0 +1,221 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	awssts "github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sharesvc/sharesvc/internal/audit"
+	"github.com/sharesvc/sharesvc/internal/auth"
+	"github.com/sharesvc/sharesvc/internal/db"
+	"github.com/sharesvc/sharesvc/internal/links"
+	"github.com/sharesvc/sharesvc/internal/metrics"
+	"github.com/sharesvc/sharesvc/internal/seaweed"
+	"github.com/sharesvc/sharesvc/internal/server"
+	"github.com/sharesvc/sharesvc/internal/sts"
+)
+
+// The package's tests share one real SeaweedFS, started on first use. If it
+// cannot start (binary missing, ports), every test that needs it fails.
+var (
+	s3Once sync.Once
+	s3Srv  *seaweed.Server
+	s3Err  error
+	s3Dir  string
+)
+
+const testBucket = "sharesvc-test"
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if s3Srv != nil {
+		s3Srv.Stop()
+	}
+	if s3Dir != "" {
+		os.RemoveAll(s3Dir)
+	}
+	os.Exit(code)
+}
+
+// s3server returns the shared SeaweedFS, failing t if it cannot run.
+func s3server(t testing.TB) *seaweed.Server {
+	t.Helper()
+	s3Once.Do(func() {
+		s3Dir, s3Err = os.MkdirTemp("", "sharesvc-s3-")
+		if s3Err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		s3Srv, s3Err = seaweed.Start(ctx, seaweed.Options{Dir: s3Dir, Buckets: []string{testBucket}})
+	})
+	if s3Err != nil {
+		t.Fatalf("the real S3+STS server is required (run scripts/seaweedfs.sh to build it): %v", s3Err)
+	}
+	return s3Srv
+}
+
+// env is a complete sharesvc over real SQLite and the real S3+STS server.
+type env struct {
+	t      testing.TB
+	s3     *seaweed.Server
+	db     *db.DB
+	audit  *audit.Log
+	signer *sts.Signer
+	srv    *server.Server
+	http   *httptest.Server
+	admin  string // admin token secret
+	sharer string // sharer token secret
+	now    func() time.Time
+}
+
+type envOptions struct {
+	clock  func() time.Time
+	source sts.Source // nil: AssumeRole against the real server
+	cfg    func(*server.Config)
+}
+
+func newEnv(t testing.TB, o envOptions) *env {
+	t.Helper()
+	s3 := s3server(t)
+	ctx := context.Background()
+	if o.clock == nil {
+		o.clock = time.Now
+	}
+	d, err := db.Open(ctx, filepath.Join(t.TempDir(), "sharesvc.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg, func() float64 { return 0 })
+	log, err := audit.Open(ctx, d.Write, audit.Options{Clock: o.clock, OnCommit: m.ObserveAuditCommit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	presigner, err := sts.NewPresigner(s3.Endpoint, s3.Region, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := o.source
+	if src == nil {
+		src = &sts.AssumeRole{Client: stsClient(s3), RoleARN: s3.RoleARN, SessionName: "sharesvc-test", Duration: 15 * time.Minute}
+	}
+	signer := sts.NewSigner(src, presigner, sts.SignerOptions{Clock: o.clock, OnRefresh: m.ObserveSTSRefresh})
+	cfg := server.Config{
+		PublicURL: "http://share.example", DefaultBucket: testBucket,
+		DefaultLifetime: 24 * time.Hour, MaxLifetime: 30 * 24 * time.Hour,
+		DefaultPresignTTL: 60 * time.Second, MaxPresignTTL: 5 * time.Minute,
+	}
+	if o.cfg != nil {
+		o.cfg(&cfg)
+	}
+	srv, err := server.New(cfg, server.Deps{
+		Links: links.NewStore(d.Read), Tokens: auth.NewStore(d.Read), Audit: log, Signer: signer,
+		Metrics: m, Gatherer: reg, Clock: o.clock,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, s3: s3, db: d, audit: log, signer: signer, srv: srv, http: httptest.NewServer(srv), now: o.clock}
+	t.Cleanup(func() {
+		e.http.Close()
+		log.Close()
+		d.Close()
+	})
+	e.admin = e.token("admin-" + strings.ReplaceAll(t.Name(), "/", "-"), auth.RoleAdmin)
+	e.sharer = e.token("sharer-" + strings.ReplaceAll(t.Name(), "/", "-"), auth.RoleSharer)
+	return e
+}
+
+func stsClient(s3 *seaweed.Server) *awssts.Client {
+	return awssts.New(awssts.Options{
+		Region:      s3.Region,
+		Credentials: credentials.NewStaticCredentialsProvider(s3.AccessKey, s3.SecretKey, ""),
+		BaseEndpoint: aws.String(s3.Endpoint),
+	})
+}
+
+// token creates an API token directly in the database.
+func (e *env) token(name string, role auth.Role) string {
+	e.t.Helper()
+	secret, hash := auth.NewSecret()
+	tok := &auth.Token{ID: auth.NewID(), Name: name, Role: role, CreatedAt: time.Now(), CreatedBy: "test"}
+	if err := auth.Insert(context.Background(), e.db.Read, tok, hash); err != nil {
+		e.t.Fatal(err)
+	}
+	return secret
+}
+
+// put uploads an object with the long-term key (test setup only).
+func (e *env) put(key, body string) {
+	e.t.Helper()
+	if err := e.s3.PutObject(context.Background(), testBucket, key, []byte(body)); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// do sends a request to sharesvc without following redirects.
+func (e *env) do(method, path, token, body string, hdr ...string) *http.Response {
+	e.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, e.http.URL+path, rd)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// sharePath turns a short URL from the API into a path on the test server.
+func sharePath(t testing.TB, shortURL string) string {
+	t.Helper()
+	p, ok := strings.CutPrefix(shortURL, "http://share.example")
+	if !ok {
+		t.Fatalf("short URL %q does not start with the public URL", shortURL)
+	}
+	return p
+}
+
+func readAll(t testing.TB, r io.Reader) string {
+	t.Helper()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func fmtResp(resp *http.Response, body string) string {
+	return fmt.Sprintf("%s %v %s", resp.Status, resp.Header, body)
+}
