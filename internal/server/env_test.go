@@ -135,15 +135,15 @@ func newEnv(t testing.TB, o envOptions) *env {
 		log.Close()
 		d.Close()
 	})
-	e.admin = e.token("admin-" + strings.ReplaceAll(t.Name(), "/", "-"), auth.RoleAdmin)
-	e.sharer = e.token("sharer-" + strings.ReplaceAll(t.Name(), "/", "-"), auth.RoleSharer)
+	e.admin = e.token("admin-"+strings.ReplaceAll(t.Name(), "/", "-"), auth.RoleAdmin)
+	e.sharer = e.token("sharer-"+strings.ReplaceAll(t.Name(), "/", "-"), auth.RoleSharer)
 	return e
 }
 
 func stsClient(s3 *seaweed.Server) *awssts.Client {
 	return awssts.New(awssts.Options{
-		Region:      s3.Region,
-		Credentials: credentials.NewStaticCredentialsProvider(s3.AccessKey, s3.SecretKey, ""),
+		Region:       s3.Region,
+		Credentials:  credentials.NewStaticCredentialsProvider(s3.AccessKey, s3.SecretKey, ""),
 		BaseEndpoint: aws.String(s3.Endpoint),
 	})
 }

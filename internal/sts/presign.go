@@ -7,8 +7,8 @@ package sts
 // default client options) for the same credentials, signing time, region,
 // endpoint, bucket and key; presign_test.go checks this against the SDK.
 // It exists because the SDK presigner runs a whole middleware stack per URL
-// (~30µs and ~340 allocations), while this one needs about a microsecond and
-// a single allocation (the returned string).
+// (30-60µs and ~340 allocations), while this one needs about two microseconds
+// and a single allocation (the returned string) with a ~760-byte session token.
 //
 // What the SDK does, and therefore what this code reproduces:
 //
@@ -18,9 +18,10 @@ package sts
 //     s3.amazonaws.com).
 //   - Addressing: virtual-hosted style (<bucket>.<host>) unless path style is
 //     requested, the endpoint host is an IP address, or the bucket name
-//     contains a dot: dotted names fall back to path style (over http and
-//     https alike, AWS and custom endpoints alike), because a dotted name
-//     would not match the TLS wildcard certificate.
+//     contains a dot: dotted names fall back to path style over http and
+//     https alike, for AWS and custom endpoints alike (the SDK's endpoint
+//     rules only virtual-host names that are a single DNS label; over https a
+//     dotted name would not match the wildcard certificate anyway).
 //   - Path: each key byte outside A-Z a-z 0-9 - . _ ~ is percent-encoded
 //     (upper-case hex), '/' is kept, and the canonical URI is that same
 //     string (S3 signs the path without the second round of encoding other
@@ -123,8 +124,10 @@ type partition struct {
 }
 
 // partitions mirrors aws-sdk-go-v2/internal/endpoints/awsrulesfn/partitions.json
-// (aws-sdk-go-v2 v1.48.0). The "aws" partition is checked last only for the
-// regex; explicit region lists are checked first, as the SDK does.
+// (aws-sdk-go-v2 v1.48.0). As in the SDK, the explicit region lists of all
+// partitions are consulted before any region regex. The aws partition's list
+// is omitted: apart from the aws-global pseudo region (deliberately not
+// supported) all its regions match its regex.
 var partitions = []partition{
 	{regexp.MustCompile(`^(us|eu|ap|sa|ca|me|af|il|mx)\-\w+\-\d+$`), nil, "amazonaws.com"},
 	{regexp.MustCompile(`^cn\-\w+\-\d+$`), []string{"cn-north-1", "cn-northwest-1"}, "amazonaws.com.cn"},
@@ -339,7 +342,13 @@ const (
 // bufPool holds scratch buffers for the URL and canonical request.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
-// Presign returns the presigned URL. Errors: ErrInvalidRequest (wrapped, with a message saying which field) for bad method/bucket/key/expiry/time, empty credentials, or a header/query field used with the wrong method.
+// Presign returns the presigned URL. Errors: ErrInvalidRequest (wrapped, with
+// a message saying which field) for a bad method, bucket, key, expiry or
+// signing time, empty credentials, a control character in ContentType, or a
+// method-specific field used with another method.
+//
+// The URL is only usable while the session is valid: S3 rejects it after
+// c.Expires even if r.Expires has not elapsed (this is not checked here).
 func (p *Presigner) Presign(c Credentials, r Request) (string, error) {
 	var xid, method string
 	switch r.Method {
