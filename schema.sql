@@ -73,3 +73,19 @@ CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
 BEGIN
     SELECT RAISE(ABORT, 'audit_events is append-only');
 END;
+
+-- migration: 2 upload links, settings and the kill switch
+ALTER TABLE links ADD COLUMN max_bytes INTEGER;                      -- upload links: size cap in bytes, enforced by S3 through a signed Content-Length; NULL for none
+ALTER TABLE links ADD COLUMN content_type TEXT NOT NULL DEFAULT '';  -- upload links: Content-Type the upload must carry (signed); '' for any
+ALTER TABLE links ADD COLUMN key_is_prefix INTEGER NOT NULL DEFAULT 0; -- upload links: 1 when object_key is a prefix and each upload gets a generated name
+CREATE INDEX links_bucket_key ON links (bucket, object_key);
+
+-- Service-wide switches. The kill switch is the row name = 'killswitch':
+-- while it exists no link mints, checked inside the same transaction as
+-- every use, so it bites on the next request on every instance.
+CREATE TABLE settings (
+    name       TEXT    PRIMARY KEY,   -- e.g. 'killswitch'
+    value      TEXT    NOT NULL,      -- JSON or text; for the kill switch, the reason
+    updated_at INTEGER NOT NULL,      -- UTC Unix ms
+    updated_by TEXT    NOT NULL       -- token name
+);
