@@ -172,3 +172,82 @@ func (s *Store) Authenticate(ctx context.Context, secret string, now time.Time) 
 	}
 	return &t, nil
 }
+
+const tokenColumns = `id, name, role, created_at, created_by, expires_at, revoked_at, last_used_at`
+
+func scanToken(s interface{ Scan(...any) error }) (*Token, error) {
+	var (
+		t                          Token
+		role                       string
+		created                    int64
+		expires, revoked, lastUsed sql.NullInt64
+	)
+	if err := s.Scan(&t.ID, &t.Name, &role, &created, &t.CreatedBy, &expires, &revoked, &lastUsed); err != nil {
+		return nil, err
+	}
+	t.Role = Role(role)
+	t.CreatedAt = time.UnixMilli(created).UTC()
+	if expires.Valid {
+		t.ExpiresAt = time.UnixMilli(expires.Int64).UTC()
+	}
+	if revoked.Valid {
+		t.RevokedAt = time.UnixMilli(revoked.Int64).UTC()
+	}
+	if lastUsed.Valid {
+		t.LastUsedAt = time.UnixMilli(lastUsed.Int64).UTC()
+	}
+	return &t, nil
+}
+
+// List returns every token, newest first, without secrets.
+func (s *Store) List(ctx context.Context) ([]*Token, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens ORDER BY created_at DESC, id DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	defer rows.Close()
+	var out []*Token
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list tokens: %w", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	return out, nil
+}
+
+// Get returns the token with the given id. Errors: ErrNotFound.
+func Get(ctx context.Context, q Querier, id string) (*Token, error) {
+	t, err := scanToken(q.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get token %s: %w", id, err)
+	}
+	return t, nil
+}
+
+// Revoke disables the token with the given id and returns it; revoking a
+// revoked token changes nothing. Errors: ErrNotFound.
+func Revoke(ctx context.Context, q Querier, id string, now time.Time) (*Token, error) {
+	if _, err := q.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, now.UnixMilli(), id); err != nil {
+		return nil, fmt.Errorf("revoke token %s: %w", id, err)
+	}
+	return Get(ctx, q, id)
+}
+
+// RevokeByName disables the live token of the person called name (tokens
+// are unique by name) and reports how many were disabled (0 or 1).
+func RevokeByName(ctx context.Context, q Querier, name string, now time.Time) (int, error) {
+	res, err := q.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL`, now.UnixMilli(), name)
+	if err != nil {
+		return 0, fmt.Errorf("revoke tokens of %s: %w", name, err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}

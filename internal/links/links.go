@@ -30,6 +30,9 @@ var (
 	// ErrInvalid means a link to be created breaks a rule; the wrapped
 	// message names the field.
 	ErrInvalid = errors.New("invalid link")
+	// ErrSuspended means the kill switch is on: no link mints until an
+	// admin lifts it.
+	ErrSuspended = errors.New("sharing is suspended")
 )
 
 // Kind says what a link lets its holder do.
@@ -51,6 +54,9 @@ const (
 	StateExpired     State = "expired"
 	StateUsedUp      State = "used_up"
 	StateNotYetValid State = "not_yet_valid"
+	// StateSuspended is never stored: ClaimUse returns it while the kill
+	// switch is on.
+	StateSuspended State = "kill_switch"
 )
 
 // Link is one share link. It never holds the code.
@@ -72,6 +78,10 @@ type Link struct {
 	RevokedAt    time.Time // zero: not revoked
 	RevokedBy    string
 	RevokeReason string
+	// Upload links only.
+	MaxBytes    int64  // 0: no cap; else S3 refuses larger uploads
+	ContentType string // "": any; else the upload must carry exactly this
+	KeyIsPrefix bool   // Key is a prefix; each upload gets a generated name
 }
 
 // StateAt returns the link's state at now. Revocation wins over every other
@@ -101,6 +111,8 @@ func (s State) Err() error {
 		return ErrUsedUp
 	case StateNotYetValid:
 		return ErrNotYetValid
+	case StateSuspended:
+		return ErrSuspended
 	}
 	return nil
 }

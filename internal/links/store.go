@@ -25,7 +25,8 @@ type Store struct {
 func NewStore(db *sql.DB) *Store { return &Store{db: db} }
 
 const linkColumns = `id, kind, bucket, object_key, created_at, created_by, not_before, expires_at,
-    max_uses, uses, presign_ttl_ms, note, filename, last_access_at, revoked_at, revoked_by, revoke_reason`
+    max_uses, uses, presign_ttl_ms, note, filename, last_access_at, revoked_at, revoked_by, revoke_reason,
+    max_bytes, content_type, key_is_prefix`
 
 // Get returns the link with the given public id, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) (*Link, error) {
@@ -56,11 +57,20 @@ func get(ctx context.Context, q Querier, id string) (*Link, error) {
 
 // Insert stores a new link under the hash of its code.
 func Insert(ctx context.Context, q Querier, l *Link, codeHash []byte) error {
+	var maxBytes any
+	if l.MaxBytes > 0 {
+		maxBytes = l.MaxBytes
+	}
+	prefix := 0
+	if l.KeyIsPrefix {
+		prefix = 1
+	}
 	_, err := q.ExecContext(ctx, `INSERT INTO links (id, code_hash, kind, bucket, object_key, created_at, created_by,
-        not_before, expires_at, max_uses, uses, presign_ttl_ms, note, filename)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`,
+        not_before, expires_at, max_uses, uses, presign_ttl_ms, note, filename, max_bytes, content_type, key_is_prefix)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)`,
 		l.ID, codeHash, string(l.Kind), l.Bucket, l.Key, ms(l.CreatedAt), l.CreatedBy,
-		nullMS(l.NotBefore), ms(l.ExpiresAt), nullInt(l.MaxUses), l.PresignTTL.Milliseconds(), l.Note, l.Filename)
+		nullMS(l.NotBefore), ms(l.ExpiresAt), nullInt(l.MaxUses), l.PresignTTL.Milliseconds(), l.Note, l.Filename,
+		maxBytes, l.ContentType, prefix)
 	if err != nil {
 		return fmt.Errorf("insert link: %w", err)
 	}
@@ -99,7 +109,8 @@ func ClaimUse(ctx context.Context, q Querier, id string, now time.Time) (State, 
 	res, err := q.ExecContext(ctx, `UPDATE links SET uses = uses + 1, last_access_at = ?
         WHERE id = ? AND revoked_at IS NULL AND expires_at > ?
           AND (not_before IS NULL OR not_before <= ?)
-          AND (max_uses IS NULL OR uses < max_uses)`, t, id, t, t)
+          AND (max_uses IS NULL OR uses < max_uses)
+          AND NOT EXISTS (SELECT 1 FROM settings WHERE name = 'killswitch')`, t, id, t, t)
 	if err != nil {
 		return "", fmt.Errorf("claim use of %s: %w", id, err)
 	}
@@ -116,6 +127,11 @@ func ClaimUse(ctx context.Context, q Querier, id string, now time.Time) (State, 
 	}
 	st := l.StateAt(now)
 	if st == StateLive {
+		if on, _, err := killSwitch(ctx, q); err != nil {
+			return "", err
+		} else if on {
+			return StateSuspended, nil
+		}
 		// Only reachable if the row changed between the two statements,
 		// which the writer's transaction rules out.
 		return "", fmt.Errorf("claim use of %s: link is live but was not updated", id)
@@ -123,16 +139,22 @@ func ClaimUse(ctx context.Context, q Querier, id string, now time.Time) (State, 
 	return st, nil
 }
 
-func scanLink(row *sql.Row) (*Link, error) {
+// rowScanner is *sql.Row or *sql.Rows.
+type rowScanner interface{ Scan(...any) error }
+
+func scanLink(row rowScanner) (*Link, error) {
 	var (
 		l                                         Link
 		kind                                      string
 		createdAt, expiresAt, ttl                 int64
 		notBefore, maxUses, lastAccess, revokedAt sql.NullInt64
 		revokedBy, revokeReason                   sql.NullString
+		maxBytes                                  sql.NullInt64
+		prefix                                    int
 	)
 	err := row.Scan(&l.ID, &kind, &l.Bucket, &l.Key, &createdAt, &l.CreatedBy, &notBefore, &expiresAt,
-		&maxUses, &l.Uses, &ttl, &l.Note, &l.Filename, &lastAccess, &revokedAt, &revokedBy, &revokeReason)
+		&maxUses, &l.Uses, &ttl, &l.Note, &l.Filename, &lastAccess, &revokedAt, &revokedBy, &revokeReason,
+		&maxBytes, &l.ContentType, &prefix)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -155,6 +177,8 @@ func scanLink(row *sql.Row) (*Link, error) {
 	if revokedAt.Valid {
 		l.RevokedAt = fromMS(revokedAt.Int64)
 	}
+	l.MaxBytes = maxBytes.Int64
+	l.KeyIsPrefix = prefix != 0
 	l.RevokedBy = revokedBy.String
 	l.RevokeReason = revokeReason.String
 	return &l, nil

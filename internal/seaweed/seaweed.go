@@ -191,10 +191,6 @@ type ports struct {
 	admin, adminGRPC   int
 }
 
-func (p ports) list() []int {
-	return []int{p.s3, p.s3GRPC, p.master, p.masterGRPC, p.volume, p.volumeGRPC, p.filer, p.filerGRPC, p.admin, p.adminGRPC}
-}
-
 // process is one run of weed.
 type process struct {
 	cmd     *exec.Cmd
@@ -205,10 +201,14 @@ type process struct {
 
 // Start starts weed mini on free loopback ports with a fresh IAM config
 // (random long-term key and STS signing key), waits until S3 answers
-// (GET /status 200), STS AssumeRole of RoleARN succeeds and the buckets exist
-// (each with a permissive CORS configuration), and returns. ctx bounds the
-// start only (90 s if it has no deadline), not the life of the server: call
-// Stop.
+// (GET /status 200), the buckets exist (each with a permissive CORS
+// configuration), STS AssumeRole of RoleARN succeeds and writes are accepted,
+// and returns. On an empty data dir that takes about 4.5 s; on a data dir a
+// server has used before about 16 s, because weed's master refuses writes
+// for 15 s after it starts on existing volumes. ctx bounds the start only (90 s
+// if it has no deadline), not the life of the server: call Stop. If weed
+// loses a port to another process while starting, Start retries on other
+// ports (3 attempts).
 func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.Dir == "" {
 		return nil, errors.New("seaweed: Options.Dir is required (a data directory, e.g. t.TempDir())")
@@ -273,7 +273,8 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 }
 
 // Restart stops the process and starts it again on the same ports, data dir
-// and IAM config (so keys, and sessions issued before, stay valid). It also
+// and IAM config (so keys, and sessions and URLs issued before, stay valid).
+// It takes about 16 s (see Start: the data dir now has volumes). It also
 // starts a server whose process had died or was stopped. It fails, without a
 // retry on other ports, if one of the ports was taken in between.
 func (s *Server) Restart(ctx context.Context) error {
@@ -371,7 +372,7 @@ func (s *Server) args() []string {
 	p := s.ports
 	cfg := filepath.Join(s.dir, "IAM.json")
 	return []string{
-		"-v=1", "-logdir=" + filepath.Join(s.dir, "logs"), // glog's files; the default is $TMPDIR
+		"-logdir=" + filepath.Join(s.dir, "logs"), // glog's files; the default is $TMPDIR
 		"mini",
 		"-dir=" + s.dir,
 		"-ip=127.0.0.1",
@@ -414,6 +415,7 @@ func (s *Server) start(ctx context.Context) error {
 	p := &process{cmd: cmd, tail: tail, done: make(chan struct{})}
 	go func() {
 		p.waitErr = cmd.Wait()
+		s.removeStaleSockets()
 		close(p.done)
 	}()
 
@@ -434,6 +436,32 @@ func (s *Server) start(ctx context.Context) error {
 	return nil
 }
 
+// removeStaleSockets removes the unix sockets weed made for its ports in /tmp
+// (a fixed path in weed) and left behind, which it does even on a clean
+// exit. A socket something still listens on is left alone.
+func (s *Server) removeStaleSockets() {
+	p := s.ports
+	for _, name := range []string{
+		fmt.Sprintf("seaweedfs-master-grpc-%d.sock", p.masterGRPC),
+		fmt.Sprintf("seaweedfs-volume-grpc-%d.sock", p.volumeGRPC),
+		fmt.Sprintf("seaweedfs-filer-grpc-%d.sock", p.filerGRPC),
+		fmt.Sprintf("seaweedfs-s3-grpc-%d.sock", p.s3GRPC),
+		fmt.Sprintf("seaweedfs-admin-grpc-%d.sock", p.adminGRPC),
+		fmt.Sprintf("seaweedfs-filer-%d.sock", p.filer),
+		fmt.Sprintf("seaweedfs-s3-%d.sock", p.s3),
+	} {
+		path := "/tmp/" + name
+		if fi, err := os.Lstat(path); err != nil || fi.Mode()&os.ModeSocket == 0 {
+			continue
+		}
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			continue
+		}
+		_ = os.Remove(path)
+	}
+}
+
 var errPortTaken = errors.New("seaweed: a port was taken")
 
 // startedMarker ends the banner weed mini prints once every component runs
@@ -449,8 +477,8 @@ func portTaken(out string) bool {
 		strings.Contains(out, "is not available")
 }
 
-// waitReady waits for GET /status 200, the buckets, a working AssumeRole and
-// the end of weed mini's start.
+// waitReady waits for GET /status 200, the buckets, a working AssumeRole, the
+// end of the master's warm-up and the end of weed mini's start.
 func (s *Server) waitReady(ctx context.Context, p *process) error {
 	exited := func() error {
 		return fmt.Errorf("seaweed: weed exited before it was ready (%v)%s", p.waitErr, p.tail.excerpt())
@@ -537,6 +565,30 @@ func (s *Server) waitReady(ctx context.Context, p *process) error {
 			DurationSeconds: aws.Int32(900),
 		})
 		return err
+	})
+	if err != nil {
+		return err
+	}
+
+	// After a restart on a data dir that has volumes, the master refuses to
+	// assign file ids (so every write stalls) for 3 pulses, 15 s, from its
+	// start. Wait that out: answers 503 while warming up, 404 after.
+	lookup := fmt.Sprintf("http://127.0.0.1:%d/dir/lookup?volumeId=4294967295", s.ports.master)
+	err = poll("waiting for the master's warm-up (writes)", func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, lookup, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			return fmt.Errorf("master warming up (Retry-After %s s)", resp.Header.Get("Retry-After"))
+		}
+		return nil
 	})
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -19,15 +20,21 @@ import (
 )
 
 // createLinkRequest is the body of POST /api/v1/links. Durations are whole
-// seconds.
+// seconds; times are RFC 3339.
 type createLinkRequest struct {
-	Bucket     string `json:"bucket"`
-	Key        string `json:"key"`
-	ExpiresIn  *int64 `json:"expires_in"`
-	MaxUses    *int64 `json:"max_uses"`
-	PresignTTL *int64 `json:"presign_ttl"`
-	Note       string `json:"note"`
-	Filename   string `json:"filename"`
+	Kind        string     `json:"kind"` // "download" (default) or "upload"
+	Bucket      string     `json:"bucket"`
+	Key         string     `json:"key"`
+	KeyPrefix   string     `json:"key_prefix"` // upload only, instead of key: each upload gets a generated name under it
+	ExpiresIn   *int64     `json:"expires_in"`
+	ExpiresAt   *time.Time `json:"expires_at"`
+	NotBefore   *time.Time `json:"not_before"`
+	MaxUses     *int64     `json:"max_uses"`
+	PresignTTL  *int64     `json:"presign_ttl"`
+	Note        string     `json:"note"`
+	Filename    string     `json:"filename"`     // download only: served as Content-Disposition
+	MaxBytes    *int64     `json:"max_bytes"`    // upload only: size cap, enforced by S3
+	ContentType string     `json:"content_type"` // upload only: required Content-Type, enforced by S3
 }
 
 // linkResponse is a link as the API shows it. URL is set only in the answer
@@ -52,6 +59,9 @@ type linkResponse struct {
 	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
 	RevokedBy    string     `json:"revoked_by,omitempty"`
 	RevokeReason string     `json:"revoke_reason,omitempty"`
+	KeyIsPrefix  bool       `json:"key_is_prefix,omitempty"`
+	MaxBytes     int64      `json:"max_bytes,omitempty"`
+	ContentType  string     `json:"content_type,omitempty"`
 }
 
 func toLinkResponse(l *links.Link, now time.Time) linkResponse {
@@ -67,6 +77,7 @@ func toLinkResponse(l *links.Link, now time.Time) linkResponse {
 		MaxUses: l.MaxUses, Uses: l.Uses, PresignTTL: int64(l.PresignTTL / time.Second), Note: l.Note,
 		Filename: l.Filename, LastAccessAt: opt(l.LastAccessAt), RevokedAt: opt(l.RevokedAt),
 		RevokedBy: l.RevokedBy, RevokeReason: l.RevokeReason,
+		KeyIsPrefix: l.KeyIsPrefix, MaxBytes: l.MaxBytes, ContentType: l.ContentType,
 	}
 }
 
@@ -134,66 +145,156 @@ func seconds(field string, v *int64, def, max time.Duration) (time.Duration, err
 	return time.Duration(*v) * time.Second, nil
 }
 
+// newLink validates a create request against the server's limits and
+// returns the link it describes. Errors: links.ErrInvalid naming the field.
+func (s *Server) newLink(req *createLinkRequest, creator string, now time.Time) (*links.Link, error) {
+	kind := links.Kind(req.Kind)
+	switch kind {
+	case "":
+		kind = links.KindDownload
+	case links.KindDownload, links.KindUpload:
+	default:
+		return nil, fmt.Errorf("%w: kind %q must be download or upload", links.ErrInvalid, req.Kind)
+	}
+	if req.Bucket == "" {
+		req.Bucket = s.cfg.DefaultBucket
+		if req.Bucket == "" {
+			return nil, fmt.Errorf("%w: bucket is required (the server has no default bucket)", links.ErrInvalid)
+		}
+	}
+	if err := validBucket(req.Bucket); err != nil {
+		return nil, err
+	}
+	l := &links.Link{ID: links.NewID(), Kind: kind, Bucket: req.Bucket, CreatedAt: now, CreatedBy: creator,
+		Note: req.Note, Filename: req.Filename}
+	switch {
+	case req.KeyPrefix != "" && req.Key != "":
+		return nil, fmt.Errorf("%w: give key or key_prefix, not both", links.ErrInvalid)
+	case req.KeyPrefix != "":
+		if kind != links.KindUpload {
+			return nil, fmt.Errorf("%w: key_prefix is for upload links; a download link names one key", links.ErrInvalid)
+		}
+		if err := validKey(req.KeyPrefix + "x"); err != nil {
+			return nil, fmt.Errorf("key_prefix: %w", err)
+		}
+		l.Key, l.KeyIsPrefix = req.KeyPrefix, true
+	default:
+		if err := validKey(req.Key); err != nil {
+			return nil, err
+		}
+		l.Key = req.Key
+	}
+
+	// Lifetime: expires_in or expires_at, never both; within the maximum.
+	switch {
+	case req.ExpiresIn != nil && req.ExpiresAt != nil:
+		return nil, fmt.Errorf("%w: give expires_in or expires_at, not both", links.ErrInvalid)
+	case req.ExpiresAt != nil:
+		d := req.ExpiresAt.Sub(now)
+		if d < time.Second {
+			return nil, fmt.Errorf("%w: expires_at %s is not in the future", links.ErrInvalid, req.ExpiresAt.Format(time.RFC3339))
+		}
+		if d > s.cfg.MaxLifetime {
+			return nil, fmt.Errorf("%w: expires_at is %s away; the server maximum lifetime is %s", links.ErrInvalid, d.Round(time.Second), s.cfg.MaxLifetime)
+		}
+		l.ExpiresAt = req.ExpiresAt.UTC().Truncate(time.Millisecond)
+	default:
+		lifetime, err := seconds("expires_in", req.ExpiresIn, s.cfg.DefaultLifetime, s.cfg.MaxLifetime)
+		if err != nil {
+			return nil, err
+		}
+		l.ExpiresAt = now.Add(lifetime)
+	}
+	if req.NotBefore != nil {
+		nb := req.NotBefore.UTC().Truncate(time.Millisecond)
+		if !nb.Before(l.ExpiresAt) {
+			return nil, fmt.Errorf("%w: not_before must be before the link expires", links.ErrInvalid)
+		}
+		if nb.After(now) {
+			l.NotBefore = nb
+		}
+	}
+	ttl, err := seconds("presign_ttl", req.PresignTTL, s.cfg.DefaultPresignTTL, s.cfg.MaxPresignTTL)
+	if err != nil {
+		return nil, err
+	}
+	l.PresignTTL = ttl
+	if req.MaxUses != nil {
+		switch {
+		case *req.MaxUses < 1:
+			return nil, fmt.Errorf("%w: max_uses must be at least 1 (omit it for no cap)", links.ErrInvalid)
+		case s.cfg.MaxUses > 0 && *req.MaxUses > int64(s.cfg.MaxUses):
+			return nil, fmt.Errorf("%w: max_uses %d exceeds the server maximum of %d", links.ErrInvalid, *req.MaxUses, s.cfg.MaxUses)
+		case *req.MaxUses > 1<<31:
+			return nil, fmt.Errorf("%w: max_uses %d is too large", links.ErrInvalid, *req.MaxUses)
+		}
+		l.MaxUses = int(*req.MaxUses)
+	} else if s.cfg.MaxUses > 0 {
+		// A server maximum also caps links that ask for none.
+		l.MaxUses = s.cfg.MaxUses
+	}
+	if len(req.Note) > maxNote || len(req.Filename) > 255 {
+		return nil, fmt.Errorf("%w: note is limited to %d bytes and filename to 255", links.ErrInvalid, maxNote)
+	}
+	for _, f := range []string{req.Note, req.Filename, req.ContentType} {
+		if !utf8.ValidString(f) || strings.ContainsFunc(f, func(r rune) bool { return r < 0x20 && r != '\n' || r == 0x7f }) {
+			return nil, fmt.Errorf("%w: note, filename and content_type must be UTF-8 without control characters", links.ErrInvalid)
+		}
+	}
+	if strings.ContainsAny(req.Filename, "/\\\n") {
+		return nil, fmt.Errorf("%w: filename must be a bare file name", links.ErrInvalid)
+	}
+	if kind == links.KindDownload {
+		if req.MaxBytes != nil || req.ContentType != "" {
+			return nil, fmt.Errorf("%w: max_bytes and content_type are for upload links", links.ErrInvalid)
+		}
+		return l, nil
+	}
+	if req.Filename != "" {
+		return nil, fmt.Errorf("%w: filename is for download links", links.ErrInvalid)
+	}
+	if req.MaxBytes != nil {
+		switch {
+		case *req.MaxBytes < 1:
+			return nil, fmt.Errorf("%w: max_bytes must be at least 1 (omit it for the server maximum)", links.ErrInvalid)
+		case *req.MaxBytes > s.cfg.MaxUploadBytes:
+			return nil, fmt.Errorf("%w: max_bytes %d exceeds the server maximum of %d", links.ErrInvalid, *req.MaxBytes, s.cfg.MaxUploadBytes)
+		}
+		l.MaxBytes = *req.MaxBytes
+	} else {
+		l.MaxBytes = s.cfg.MaxUploadBytes
+	}
+	if req.ContentType != "" {
+		if _, _, err := mime.ParseMediaType(req.ContentType); err != nil || len(req.ContentType) > 255 {
+			return nil, fmt.Errorf("%w: content_type %q is not a media type", links.ErrInvalid, req.ContentType)
+		}
+		l.ContentType = req.ContentType
+	}
+	return l, nil
+}
+
 func (s *Server) createLink(w http.ResponseWriter, r *http.Request) error {
 	var req createLinkRequest
 	if err := decodeJSON(w, r, &req, false); err != nil {
 		return err
 	}
-	if req.Bucket == "" {
-		req.Bucket = s.cfg.DefaultBucket
-		if req.Bucket == "" {
-			return fmt.Errorf("%w: bucket is required (the server has no default bucket)", links.ErrInvalid)
-		}
-	}
-	if err := validBucket(req.Bucket); err != nil {
-		return err
-	}
-	if err := validKey(req.Key); err != nil {
-		return err
-	}
-	lifetime, err := seconds("expires_in", req.ExpiresIn, s.cfg.DefaultLifetime, s.cfg.MaxLifetime)
-	if err != nil {
-		return err
-	}
-	ttl, err := seconds("presign_ttl", req.PresignTTL, s.cfg.DefaultPresignTTL, s.cfg.MaxPresignTTL)
-	if err != nil {
-		return err
-	}
-	maxUses := 0
-	if req.MaxUses != nil {
-		switch {
-		case *req.MaxUses < 1:
-			return fmt.Errorf("%w: max_uses must be at least 1 (omit it for no cap)", links.ErrInvalid)
-		case s.cfg.MaxUses > 0 && *req.MaxUses > int64(s.cfg.MaxUses):
-			return fmt.Errorf("%w: max_uses %d exceeds the server maximum of %d", links.ErrInvalid, *req.MaxUses, s.cfg.MaxUses)
-		case *req.MaxUses > 1<<31:
-			return fmt.Errorf("%w: max_uses %d is too large", links.ErrInvalid, *req.MaxUses)
-		}
-		maxUses = int(*req.MaxUses)
-	}
-	if len(req.Note) > maxNote || len(req.Filename) > 255 {
-		return fmt.Errorf("%w: note is limited to %d bytes and filename to 255", links.ErrInvalid, maxNote)
-	}
-	for _, f := range []string{req.Note, req.Filename} {
-		if strings.ContainsFunc(f, func(r rune) bool { return r < 0x20 && r != '\n' || r == 0x7f }) {
-			return fmt.Errorf("%w: note and filename must not contain control characters", links.ErrInvalid)
-		}
-	}
-	if strings.ContainsAny(req.Filename, "/\\\n") {
-		return fmt.Errorf("%w: filename must be a bare file name", links.ErrInvalid)
-	}
-
 	tok := info(r).token
 	now := s.now().UTC().Truncate(time.Millisecond)
-	code, hash := links.NewCode()
-	l := &links.Link{
-		ID: links.NewID(), Kind: links.KindDownload, Bucket: req.Bucket, Key: req.Key,
-		CreatedAt: now, CreatedBy: tok.Name, ExpiresAt: now.Add(lifetime), MaxUses: maxUses,
-		PresignTTL: ttl, Note: req.Note, Filename: req.Filename,
+	l, err := s.newLink(&req, tok.Name, now)
+	if err != nil {
+		return err
 	}
+	if l.Kind == links.KindDownload {
+		// Checked with the signer's own session: what it cannot read, no
+		// link of ours could ever hand out.
+		if err := s.checkObject(r.Context(), l.Bucket, l.Key); err != nil {
+			return err
+		}
+	}
+	code, hash := links.NewCode()
 	detail, _ := json.Marshal(map[string]any{
-		"kind": l.Kind, "bucket": l.Bucket, "key": l.Key, "expires_at": l.ExpiresAt,
-		"max_uses": l.MaxUses, "presign_ttl": int64(ttl / time.Second),
+		"kind": l.Kind, "bucket": l.Bucket, "key": l.Key, "key_is_prefix": l.KeyIsPrefix, "expires_at": l.ExpiresAt,
+		"max_uses": l.MaxUses, "presign_ttl": int64(l.PresignTTL / time.Second), "max_bytes": l.MaxBytes,
 	})
 	ev := audit.Event{
 		Action: audit.ActionLinkCreate, Actor: tok.Name, LinkID: l.ID, Outcome: audit.OutcomeOK,
@@ -241,23 +342,26 @@ func (s *Server) revokeLink(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &req, true); err != nil {
 		return err
 	}
-	if len(req.Reason) > maxNote {
+	return s.revoke(w, r, mux.Vars(r)["id"], req.Reason)
+}
+
+// revoke revokes link id if the caller may see it; revoking a revoked link
+// is not an error and changes nothing.
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request, id, reason string) error {
+	if len(reason) > maxNote {
 		return fmt.Errorf("%w: reason is limited to %d bytes", links.ErrInvalid, maxNote)
 	}
 	tok := info(r).token
-	id := mux.Vars(r)["id"]
 	if _, err := s.visible(r.Context(), tok, id); err != nil {
 		return err
 	}
 	now := s.now().UTC()
-	detail, _ := json.Marshal(map[string]string{"reason": req.Reason})
-	ev := audit.Event{
-		Action: audit.ActionLinkRevoke, Actor: tok.Name, LinkID: id, Outcome: audit.OutcomeOK,
-		ClientIP: clientIP(r), UserAgent: r.UserAgent(), RequestID: info(r).id, Detail: string(detail),
-	}
+	detail, _ := json.Marshal(map[string]string{"reason": reason})
+	ev := s.adminEvent(r, audit.ActionLinkRevoke, string(detail))
+	ev.LinkID = id
 	var revoked *links.Link
 	if _, err := s.audit.Append(r.Context(), ev, func(ctx context.Context, tx *sql.Tx, ev *audit.Event) error {
-		l, err := links.Revoke(ctx, tx, id, tok.Name, req.Reason, now)
+		l, err := links.Revoke(ctx, tx, id, tok.Name, reason, now)
 		if errors.Is(err, links.ErrRevoked) {
 			ev.Reason = "already_revoked"
 			err = nil

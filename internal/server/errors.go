@@ -57,6 +57,13 @@ var errorTable = []struct {
 	{links.ErrUsedUp, http.StatusGone, "link-used-up", "This link has been used up", "used_up"},
 	{links.ErrNotYetValid, http.StatusForbidden, "link-not-yet-valid", "This link is not valid yet", "not_yet_valid"},
 	{links.ErrInvalid, http.StatusBadRequest, "invalid-link", "Invalid link request", ""},
+	{links.ErrSuspended, http.StatusServiceUnavailable, "sharing-suspended", "Sharing is suspended by an administrator", "kill_switch"},
+	{links.ErrBadCursor, http.StatusBadRequest, "invalid-cursor", "Invalid pagination cursor", ""},
+	{errLengthRequired, http.StatusLengthRequired, "length-required", "Content-Length required", ""},
+	{errTooBig, http.StatusRequestEntityTooLarge, "upload-too-large", "Upload larger than this link allows", "too_large"},
+	{errWrongType, http.StatusUnsupportedMediaType, "upload-wrong-type", "Upload has the wrong Content-Type", "wrong_content_type"},
+	{errS3, http.StatusBadGateway, "storage-unreachable", "Object storage could not be reached; retry shortly", ""},
+	{auth.ErrNotFound, http.StatusNotFound, "token-not-found", "No such token", ""},
 	{auth.ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated", "Missing or invalid API token", ""},
 	{auth.ErrForbidden, http.StatusForbidden, "forbidden", "Not allowed for this token's role", ""},
 	{auth.ErrInvalid, http.StatusBadRequest, "invalid-token-request", "Invalid token request", ""},
@@ -80,6 +87,9 @@ func toProblem(err error) *problem {
 			}
 			if e.status == http.StatusServiceUnavailable {
 				p.retryAfter = time.Second
+				if e.err == links.ErrSuspended {
+					p.retryAfter = time.Minute
+				}
 				var ue *sts.UnavailableError
 				if errors.As(err, &ue) && ue.RetryAfter > 0 {
 					p.retryAfter = ue.RetryAfter

@@ -22,12 +22,32 @@ func (s *Server) routes() http.Handler {
 
 	// Public: opening a link. The code is the credential.
 	r.Handle("/s/{code}", s.adapt("/s/{code}", s.openDownload)).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/u/{code}", s.adapt("/u/{code}", s.openUpload)).Methods(http.MethodPut)
 
-	// Admin API: bearer token; role rules per route.
+	// Admin API: bearer token; each route names the roles it allows, and
+	// handlers narrow sharers to their own links. Anything else is 403.
+	const (
+		admin   = auth.RoleAdmin
+		sharer  = auth.RoleSharer
+		auditor = auth.RoleAuditor
+	)
 	api := r.PathPrefix("/api/v1").Subrouter()
-	api.Handle("/links", s.adapt("/api/v1/links", s.authed(s.createLink, auth.RoleAdmin, auth.RoleSharer))).Methods(http.MethodPost)
-	api.Handle("/links/{id}", s.adapt("/api/v1/links/{id}", s.authed(s.getLink, auth.RoleAdmin, auth.RoleSharer, auth.RoleAuditor))).Methods(http.MethodGet)
-	api.Handle("/links/{id}/revoke", s.adapt("/api/v1/links/{id}/revoke", s.authed(s.revokeLink, auth.RoleAdmin, auth.RoleSharer))).Methods(http.MethodPost)
+	handle := func(method, path string, h handlerFunc, roles ...auth.Role) {
+		api.Handle(path, s.adapt("/api/v1"+path, s.authed(h, roles...))).Methods(method)
+	}
+	handle(http.MethodPost, "/links", s.createLink, admin, sharer)
+	handle(http.MethodGet, "/links", s.listLinks, admin, sharer, auditor)
+	handle(http.MethodPost, "/links/revoke-by-url", s.revokeByURL, admin, sharer)
+	handle(http.MethodPost, "/links/bulk-revoke", s.bulkRevoke, admin)
+	handle(http.MethodGet, "/links/{id}", s.getLink, admin, sharer, auditor)
+	handle(http.MethodPost, "/links/{id}/revoke", s.revokeLink, admin, sharer)
+	handle(http.MethodPost, "/offboard", s.offboard, admin)
+	handle(http.MethodGet, "/killswitch", s.getKillSwitch, admin, auditor)
+	handle(http.MethodPost, "/killswitch", s.setKillSwitch, admin)
+	handle(http.MethodPost, "/tokens", s.createToken, admin)
+	handle(http.MethodGet, "/tokens", s.listTokens, admin)
+	handle(http.MethodPost, "/tokens/{id}/revoke", s.revokeToken, admin)
+	api.Handle("/openapi.json", s.adapt("/api/v1/openapi.json", s.openAPI)).Methods(http.MethodGet)
 
 	// Operations.
 	r.Handle("/healthz", s.adapt("/healthz", s.healthz)).Methods(http.MethodGet, http.MethodHead)

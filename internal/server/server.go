@@ -33,6 +33,9 @@ type Config struct {
 	DefaultPresignTTL, MaxPresignTTL time.Duration
 	// MaxUses bounds a link's use cap; 0 means no server maximum.
 	MaxUses int
+	// MaxUploadBytes bounds an upload link's size cap; 0 means 5 GiB, the
+	// largest single PUT S3 accepts.
+	MaxUploadBytes int64
 }
 
 // Validate reports the first setting that is unusable, naming it.
@@ -51,9 +54,17 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("presign TTL: maximum %s exceeds S3's 7 days", c.MaxPresignTTL)
 	case c.MaxUses < 0:
 		return fmt.Errorf("max uses %d must not be negative", c.MaxUses)
+	case c.MaxUploadBytes < 0 || c.MaxUploadBytes > maxPutBytes:
+		return fmt.Errorf("max upload bytes %d must be between 1 and %d (S3's single PUT limit)", c.MaxUploadBytes, int64(maxPutBytes))
+	}
+	if c.MaxUploadBytes == 0 {
+		c.MaxUploadBytes = maxPutBytes
 	}
 	return nil
 }
+
+// maxPutBytes is the largest object a single presigned PUT can upload.
+const maxPutBytes = 5 << 30
 
 // Server serves sharesvc's HTTP routes.
 type Server struct {
@@ -67,6 +78,8 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 	handler  http.Handler
+	client   *http.Client // for checks against S3 made with the signer's session
+	kill     killCache
 }
 
 // Deps are what a Server is built from; main owns them all.
@@ -79,6 +92,9 @@ type Deps struct {
 	Gatherer prometheus.Gatherer
 	Logger   *slog.Logger
 	Clock    func() time.Time
+	// HTTPClient makes the object checks at link creation; nil means a
+	// client with a 10 s timeout.
+	HTTPClient *http.Client
 }
 
 // New returns a Server. It returns an error naming the first bad setting.
@@ -95,8 +111,11 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if d.Clock == nil {
 		d.Clock = time.Now
 	}
+	if d.HTTPClient == nil {
+		d.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
 	s := &Server{cfg: cfg, links: d.Links, tokens: d.Tokens, audit: d.Audit, signer: d.Signer,
-		metrics: d.Metrics, gatherer: d.Gatherer, log: d.Logger, now: d.Clock}
+		metrics: d.Metrics, gatherer: d.Gatherer, log: d.Logger, now: d.Clock, client: d.HTTPClient}
 	s.handler = s.routes()
 	return s, nil
 }

@@ -64,6 +64,9 @@ func (s *Server) openDownload(w http.ResponseWriter, r *http.Request) error {
 	if st := l.StateAt(now); st != links.StateLive {
 		return deny(string(st), st.Err())
 	}
+	if s.suspended(r.Context()) {
+		return deny(string(links.StateSuspended), links.ErrSuspended)
+	}
 	if r.Method == http.MethodHead {
 		// Same status as a GET would get, but nothing is minted or spent.
 		ri.outcome = "head"

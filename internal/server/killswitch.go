@@ -1,0 +1,45 @@
+package server
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+)
+
+// killCache remembers the kill switch for a second so that the share route
+// need not read it on every request. It is only a shortcut: the switch is
+// also checked inside the transaction that spends each use, so no URL leaves
+// while it is on, whichever instance turned it on.
+type killCache struct {
+	on        atomic.Bool
+	checkedAt atomic.Int64 // UnixNano of the last read
+}
+
+const killCacheTTL = time.Second
+
+// suspended reports whether the kill switch is on, reading it at most once a
+// second. A read error counts as on: when in doubt, do not mint.
+func (s *Server) suspended(ctx context.Context) bool {
+	now := time.Now().UnixNano()
+	last := s.kill.checkedAt.Load()
+	if now-last < int64(killCacheTTL) || !s.kill.checkedAt.CompareAndSwap(last, now) {
+		return s.kill.on.Load()
+	}
+	k, err := s.links.GetKillSwitch(ctx)
+	if err != nil {
+		s.kill.on.Store(true)
+		s.kill.checkedAt.Store(0)
+		return true
+	}
+	s.kill.on.Store(k.On)
+	return k.On
+}
+
+// setSuspended records a change made by this instance at once.
+func (s *Server) setSuspended(on bool) {
+	s.kill.on.Store(on)
+	s.kill.checkedAt.Store(time.Now().UnixNano())
+	if on {
+		s.signer.Drop()
+	}
+}
