@@ -60,6 +60,13 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 		return fmt.Errorf("demo: upload sample object: %w", err)
 	}
 
+	// Listen first: -listen 127.0.0.1:0 picks a free port, and the public
+	// URL must name the real one.
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("demo: %w (choose another address with -listen)", err)
+	}
+	listen = ln.Addr().String()
 	env := map[string]string{
 		"AWS_REGION":             srv.Region,
 		"AWS_ACCESS_KEY_ID":      srv.AccessKey,
@@ -81,17 +88,13 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	settings, err := serveFlags(nil, demoEnv, stderr)
 	if err != nil {
+		ln.Close()
 		return fmt.Errorf("demo: %w", err)
 	}
 	svc, err := newService(ctx, settings, demoEnv, io.Discard)
 	if err != nil {
+		ln.Close()
 		return fmt.Errorf("demo: %w", err)
-	}
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		svc.audit.Close()
-		svc.db.Close()
-		return fmt.Errorf("demo: %w (choose another address with -listen)", err)
 	}
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()

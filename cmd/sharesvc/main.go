@@ -4,7 +4,10 @@
 // Usage:
 //
 //	sharesvc serve            run the service
-//	sharesvc token create     create an API token in the database (offline bootstrap)
+//	sharesvc token …          manage API tokens (create works offline for the first admin)
+//	sharesvc link …           create, list, show and revoke links
+//	sharesvc offboard NAME    revoke a person's links and token
+//	sharesvc killswitch …     stop every link from minting
 //	sharesvc demo             run everything locally and print a working link
 //	sharesvc version          print the version
 package main
@@ -41,10 +44,15 @@ fresh, short-lived presigned URLs; every access is audited.
 
 Usage:
   sharesvc serve [flags]          run the service (flags default from SHARESVC_* variables)
-  sharesvc token create [flags]   create an API token directly in the database
+  sharesvc token create|list|revoke  manage API tokens (create works offline for the first admin)
+  sharesvc link create|list|show|revoke  manage links
+  sharesvc offboard NAME          revoke every link NAME created and their token
+  sharesvc killswitch on|off|status  stop (or resume) every link from minting
   sharesvc demo [flags]           start a local S3+STS server and the service, print a link
   sharesvc version                print the version
 
+The admin commands talk to a running server: set SHARESVC_URL and
+SHARESVC_TOKEN. They print tables; add --json for scripts.
 Run "sharesvc COMMAND -h" for a command's flags.
 `
 
@@ -59,6 +67,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runServe(ctx, args[1:], getenv, stdout, stderr)
 	case "token":
 		return runToken(ctx, args[1:], getenv, stdout, stderr)
+	case "link":
+		return runLink(ctx, args[1:], getenv, stdout, stderr)
+	case "offboard":
+		return runOffboard(ctx, args[1:], getenv, stdout, stderr)
+	case "killswitch":
+		return runKillSwitch(ctx, args[1:], getenv, stdout, stderr)
 	case "demo":
 		return runDemo(ctx, args[1:], getenv, stdout, stderr)
 	case "version":

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"time"
 
 	"github.com/sharesvc/sharesvc/internal/audit"
@@ -15,44 +16,124 @@ import (
 	"github.com/sharesvc/sharesvc/internal/db"
 )
 
+const tokenUsage = `usage:
+  sharesvc token create --role admin|sharer|auditor --name NAME [--expires-in DURATION] [--json]
+  sharesvc token list [--json]
+  sharesvc token revoke ID [--reason TEXT]
+"create" talks to the server at $SHARESVC_URL with $SHARESVC_TOKEN; without
+$SHARESVC_URL (or with --offline) it writes straight into the database file
+(--db, $SHARESVC_DB): that is how the first admin token is made.`
+
 func runToken(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "create" {
-		fmt.Fprintln(stderr, "usage: sharesvc token create --role admin|sharer|auditor --name NAME [--expires-in DURATION] [--db FILE]")
-		if len(args) == 0 {
-			return flag.ErrHelp
-		}
-		return fmt.Errorf("token: unknown subcommand %q (try \"sharesvc token create -h\")", args[0])
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, tokenUsage)
+		return flag.ErrHelp
 	}
-	fs := flag.NewFlagSet("token create", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	f := &flagSource{fs: fs, getenv: getenv}
 	var (
-		path, name, role string
-		expiresIn        time.Duration
+		c      apiClient
+		asJSON bool
 	)
-	f.str(&path, "db", "SHARESVC_DB", "sharesvc.db", "SQLite database file")
-	fs.StringVar(&name, "name", "", "who holds the token; recorded as the actor in the audit log (required)")
-	fs.StringVar(&role, "role", "", "admin, sharer or auditor (required)")
-	fs.Var((*durationFlag)(&expiresIn), "expires-in", "token lifetime, e.g. 720h (default: never expires)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
+	f := newFlags("token "+args[0], getenv, stderr)
+	addClientFlags(f, &c, &asJSON)
+	switch args[0] {
+	case "create":
+		var (
+			path, name, role string
+			expiresIn        time.Duration
+			offline          bool
+		)
+		f.str(&path, "db", "SHARESVC_DB", "sharesvc.db", "SQLite database file (offline mode)")
+		f.fs.StringVar(&name, "name", "", "who holds the token; recorded as the actor in the audit log (required)")
+		f.fs.StringVar(&role, "role", "", "admin, sharer or auditor (required)")
+		f.fs.Var((*durationFlag)(&expiresIn), "expires-in", "token lifetime, e.g. 720h (default: never expires)")
+		f.fs.BoolVar(&offline, "offline", false, "write into the database file even if $SHARESVC_URL is set")
+		if _, err := parseFlags(f, args[1:], 0, "sharesvc token create --role ROLE --name NAME"); err != nil {
+			return err
+		}
+		if name == "" || role == "" {
+			return errors.New("token create: --name and --role are required (e.g. --role admin --name alice)")
+		}
+		if offline || c.base == "" {
+			secret, err := createToken(ctx, path, name, role, expiresIn, "cli", time.Now())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(stderr, "Created token", name, "with role", role, "in", path+". It is shown once; store it now:")
+			fmt.Fprintln(stdout, secret)
+			return nil
+		}
+		req := map[string]any{"name": name, "role": role}
+		if expiresIn > 0 {
+			req["expires_in"] = int64(expiresIn / time.Second)
+		}
+		var t tokenView
+		if err := c.do(ctx, "POST", "/api/v1/tokens", req, &t); err != nil {
+			return fmt.Errorf("token create: %w", err)
+		}
+		if asJSON {
+			return printJSON(stdout, t)
+		}
+		fmt.Fprintln(stderr, "Created token", t.ID, "for", t.Name, "with role", t.Role+". It is shown once; store it now:")
+		fmt.Fprintln(stdout, t.Token)
+		return nil
+
+	case "list":
+		if _, err := parseFlags(f, args[1:], 0, "sharesvc token list"); err != nil {
+			return err
+		}
+		var out struct {
+			Tokens []tokenView `json:"tokens"`
+		}
+		if err := c.do(ctx, "GET", "/api/v1/tokens", nil, &out); err != nil {
+			return fmt.Errorf("token list: %w", err)
+		}
+		if asJSON {
+			return printJSON(stdout, out.Tokens)
+		}
+		var rows [][]string
+		for _, t := range out.Tokens {
+			state := "active"
+			if t.RevokedAt != nil {
+				state = "revoked"
+			} else if t.ExpiresAt != nil && t.ExpiresAt.Before(time.Now()) {
+				state = "expired"
+			}
+			rows = append(rows, []string{t.ID, t.Name, t.Role, state, fmtTime(t.ExpiresAt), fmtTime(t.LastUsedAt)})
+		}
+		return table(stdout, []string{"ID", "NAME", "ROLE", "STATE", "EXPIRES", "LAST USED"}, rows)
+
+	case "revoke":
+		var reason string
+		f.fs.StringVar(&reason, "reason", "", "why (recorded in the audit log)")
+		a, err := parseFlags(f, reorder(args[1:]), 1, "sharesvc token revoke ID [--reason TEXT]")
+		if err != nil {
+			return err
+		}
+		var t tokenView
+		if err := c.do(ctx, "POST", "/api/v1/tokens/"+url.PathEscape(a[0])+"/revoke", map[string]string{"reason": reason}, &t); err != nil {
+			return fmt.Errorf("token revoke: %w", err)
+		}
+		if asJSON {
+			return printJSON(stdout, t)
+		}
+		fmt.Fprintln(stdout, "revoked token", t.ID, "of", t.Name)
+		return nil
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("token create: unexpected argument %q", fs.Arg(0))
-	}
-	if len(f.errs) > 0 {
-		return errors.Join(f.errs...)
-	}
-	if name == "" || role == "" {
-		return errors.New("token create: --name and --role are required (e.g. --role admin --name alice)")
-	}
-	secret, err := createToken(ctx, path, name, role, expiresIn, "cli", time.Now())
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(stderr, "Created token", name, "with role", role+". It is shown once; store it now:")
-	fmt.Fprintln(stdout, secret)
-	return nil
+	fmt.Fprintln(stderr, tokenUsage)
+	return fmt.Errorf("token: unknown subcommand %q", args[0])
+}
+
+// tokenView is a token as the API returns it.
+type tokenView struct {
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	Role       string     `json:"role"`
+	Token      string     `json:"token,omitempty"`
+	CreatedAt  *time.Time `json:"created_at"`
+	CreatedBy  string     `json:"created_by"`
+	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
+	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 }
 
 // createToken stores a new token in the database at path, audited as

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+)
+
+func runOffboard(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var (
+		c      apiClient
+		asJSON bool
+		reason string
+	)
+	f := newFlags("offboard", getenv, stderr)
+	addClientFlags(f, &c, &asJSON)
+	f.fs.StringVar(&reason, "reason", "", "why (recorded in the audit log)")
+	a, err := parseFlags(f, reorder(args), 1, "sharesvc offboard NAME [--reason TEXT]  (revokes every link NAME created and their token)")
+	if err != nil {
+		return err
+	}
+	var out struct {
+		Name          string `json:"name"`
+		LinksRevoked  int    `json:"links_revoked"`
+		TokensRevoked int    `json:"tokens_revoked"`
+	}
+	if err := c.do(ctx, "POST", "/api/v1/offboard", map[string]string{"name": a[0], "reason": reason}, &out); err != nil {
+		return fmt.Errorf("offboard: %w", err)
+	}
+	if asJSON {
+		return printJSON(stdout, out)
+	}
+	fmt.Fprintf(stdout, "offboarded %s: %d links revoked, %d tokens revoked\n", out.Name, out.LinksRevoked, out.TokensRevoked)
+	return nil
+}
+
+func runKillSwitch(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	const usage = "sharesvc killswitch on --reason TEXT | off | status"
+	var (
+		c      apiClient
+		asJSON bool
+		reason string
+	)
+	f := newFlags("killswitch", getenv, stderr)
+	addClientFlags(f, &c, &asJSON)
+	f.fs.StringVar(&reason, "reason", "", "why (required to turn it on; recorded in the audit log)")
+	a, err := parseFlags(f, reorder(args), 1, usage)
+	if err != nil {
+		return err
+	}
+	var out struct {
+		On     bool   `json:"on"`
+		Reason string `json:"reason"`
+		By     string `json:"by"`
+	}
+	switch a[0] {
+	case "on", "off":
+		err = c.do(ctx, "POST", "/api/v1/killswitch", map[string]any{"on": a[0] == "on", "reason": reason}, &out)
+	case "status":
+		err = c.do(ctx, "GET", "/api/v1/killswitch", nil, &out)
+	default:
+		return fmt.Errorf("usage: %s", usage)
+	}
+	if err != nil {
+		return fmt.Errorf("killswitch: %w", err)
+	}
+	if asJSON {
+		return printJSON(stdout, out)
+	}
+	if out.On {
+		fmt.Fprintf(stdout, "kill switch ON (by %s: %s): no link mints a URL; URLs already minted live until they expire\n", out.By, out.Reason)
+	} else {
+		fmt.Fprintln(stdout, "kill switch off: links mint normally")
+	}
+	return nil
+}

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sharesvc/sharesvc/internal/seaweed"
+)
+
+// startS3 starts a private SeaweedFS for one test; it fails the test if the
+// server cannot run.
+func startS3(t *testing.T, buckets ...string) *seaweed.Server {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := seaweed.Start(ctx, seaweed.Options{Dir: t.TempDir(), Buckets: buckets})
+	if err != nil {
+		t.Fatalf("the real S3+STS server is required (run scripts/seaweedfs.sh to build it): %v", err)
+	}
+	t.Cleanup(func() { s.Stop() })
+	return s
+}
+
+// s3env returns the variables that point sharesvc at s.
+func s3env(s *seaweed.Server, bucket, db string) map[string]string {
+	return map[string]string{
+		"AWS_REGION": s.Region, "AWS_ACCESS_KEY_ID": s.AccessKey, "AWS_SECRET_ACCESS_KEY": s.SecretKey,
+		"AWS_ENDPOINT_URL_S3": s.Endpoint, "AWS_ENDPOINT_URL_STS": s.Endpoint,
+		"SHARESVC_ROLE_ARN": s.RoleARN, "SHARESVC_BUCKET": bucket, "SHARESVC_S3_PATH_STYLE": "true",
+		"SHARESVC_DB": db,
+	}
+}
+
+func getenvFrom(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// runCLI runs the program with env and returns stdout; it fails t on error.
+func runCLI(t *testing.T, env map[string]string, args ...string) string {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), args, getenvFrom(env), &out, &errb); err != nil {
+		t.Fatalf("sharesvc %s: %v\nstderr: %s", strings.Join(args, " "), err, errb.String())
+	}
+	return out.String()
+}
+
+// The admin CLI end to end: bootstrap a token offline, serve on :0, and
+// drive links, tokens, offboarding and the kill switch through the API.
+func TestAdminCLI(t *testing.T) {
+	const bucket = "cli-test"
+	s3 := startS3(t, bucket)
+	if err := s3.PutObject(context.Background(), bucket, "doc.txt", []byte("cli bytes")); err != nil {
+		t.Fatal(err)
+	}
+	env := s3env(s3, bucket, filepath.Join(t.TempDir(), "s.db"))
+	admin := strings.TrimSpace(runCLI(t, env, "token", "create", "--role", "admin", "--name", "root"))
+	if !strings.HasPrefix(admin, "sst_") {
+		t.Fatalf("offline token create printed %q", admin)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env["SHARESVC_LISTEN"] = ln.Addr().String()
+	settings, err := serveFlags(nil, getenvFrom(env), os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := newService(context.Background(), settings, getenvFrom(env), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.serve(ctx, ln) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	env["SHARESVC_URL"] = "http://" + ln.Addr().String()
+	env["SHARESVC_TOKEN"] = admin
+
+	alice := strings.TrimSpace(runCLI(t, env, "token", "create", "--role", "sharer", "--name", "alice"))
+	if !strings.HasPrefix(alice, "sst_") {
+		t.Fatalf("token create via the API printed %q", alice)
+	}
+	if out := runCLI(t, env, "token", "list"); !strings.Contains(out, "alice") || !strings.Contains(out, "ROLE") {
+		t.Fatalf("token list = %q", out)
+	}
+
+	aliceEnv := map[string]string{"SHARESVC_URL": env["SHARESVC_URL"], "SHARESVC_TOKEN": alice}
+	short := strings.TrimSpace(runCLI(t, aliceEnv, "link", "create", "--key", "doc.txt", "--max-uses", "3", "--expires-in", "1h"))
+	resp, err := http.Get(short)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := new(bytes.Buffer)
+	body.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || body.String() != "cli bytes" {
+		t.Fatalf("following the CLI's link = %d %q", resp.StatusCode, body)
+	}
+
+	var listed []struct{ ID, State string }
+	if err := json.Unmarshal([]byte(runCLI(t, env, "link", "list", "--json")), &listed); err != nil || len(listed) != 1 {
+		t.Fatalf("link list --json = %v, %v", listed, err)
+	}
+	if out := runCLI(t, env, "link", "show", listed[0].ID); !strings.Contains(out, "1 of 3") {
+		t.Fatalf("link show = %q; want uses 1 of 3", out)
+	}
+	if out := runCLI(t, env, "link", "revoke", short, "--reason", "wrong file"); !strings.Contains(out, "revoked "+listed[0].ID) {
+		t.Fatalf("link revoke by URL = %q", out)
+	}
+	if r, _ := http.Get(short); r.StatusCode != http.StatusGone {
+		t.Fatalf("revoked link = %d; want 410", r.StatusCode)
+	}
+
+	runCLI(t, aliceEnv, "link", "create", "--key", "doc.txt")
+	if out := runCLI(t, env, "offboard", "alice", "--reason", "left"); !strings.Contains(out, "1 links revoked, 1 tokens revoked") {
+		t.Fatalf("offboard = %q", out)
+	}
+	var errb bytes.Buffer
+	if err := run(context.Background(), []string{"link", "list"}, getenvFrom(aliceEnv), &bytes.Buffer{}, &errb); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("alice after offboarding: %v; want a 401 error", err)
+	}
+
+	if out := runCLI(t, env, "killswitch", "on", "--reason", "drill"); !strings.Contains(out, "ON") {
+		t.Fatalf("killswitch on = %q", out)
+	}
+	if out := runCLI(t, env, "killswitch", "status"); !strings.Contains(out, "drill") {
+		t.Fatalf("killswitch status = %q", out)
+	}
+	if out := runCLI(t, env, "killswitch", "off"); !strings.Contains(out, "off") {
+		t.Fatalf("killswitch off = %q", out)
+	}
+}
+
+// Bad settings stop the service at start with a message naming the setting.
+func TestServeRejectsBadConfiguration(t *testing.T) {
+	base := map[string]string{"SHARESVC_ROLE_ARN": "arn:aws:iam::123456789012:role/x"}
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"SHARESVC_ROLE_ARN": ""}, "SHARESVC_ROLE_ARN"},
+		{map[string]string{"SHARESVC_ROLE_ARN": "not-an-arn"}, "SHARESVC_ROLE_ARN"},
+		{map[string]string{"SHARESVC_PRESIGN_TTL": "soon"}, "SHARESVC_PRESIGN_TTL"},
+		{map[string]string{"SHARESVC_SESSION_DURATION": "5m"}, "SHARESVC_SESSION_DURATION"},
+		{map[string]string{"SHARESVC_MAX_PRESIGN_TTL": "10m"}, "SHARESVC_MAX_PRESIGN_TTL"},
+		{map[string]string{"SHARESVC_S3_PATH_STYLE": "sometimes"}, "SHARESVC_S3_PATH_STYLE"},
+		{map[string]string{"SHARESVC_LISTEN": "nowhere"}, "SHARESVC_LISTEN"},
+		{map[string]string{"SHARESVC_LOG_FORMAT": "xml"}, "SHARESVC_LOG_FORMAT"},
+		{map[string]string{"SHARESVC_MAX_USES": "many"}, "SHARESVC_MAX_USES"},
+	} {
+		env := map[string]string{}
+		for k, v := range base {
+			env[k] = v
+		}
+		for k, v := range tc.env {
+			env[k] = v
+		}
+		var errb bytes.Buffer
+		err := run(context.Background(), []string{"serve"}, getenvFrom(env), &bytes.Buffer{}, &errb)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("serve with %v = %v; want an error naming %s", tc.env, err, tc.want)
+		}
+	}
+}
+
+// The README's first command: the demo starts everything and its link works.
+func TestDemoPrintsWorkingLink(t *testing.T) {
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"demo", "-dir", t.TempDir(), "-listen", "127.0.0.1:0", "-check"}, os.Getenv, &out, &errb)
+	if err != nil {
+		t.Fatalf("demo -check: %v\n%s", err, errb.String())
+	}
+	if !strings.Contains(out.String(), "/s/") || !strings.Contains(errb.String(), "check: the link redirected to S3") {
+		t.Fatalf("demo printed %q / %q", out.String(), errb.String())
+	}
+}

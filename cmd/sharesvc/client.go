@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// apiClient talks to a running sharesvc for the admin commands.
+type apiClient struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// addClientFlags registers --url and --token, defaulting from SHARESVC_URL
+// and SHARESVC_TOKEN, and --json.
+func addClientFlags(f *flagSource, c *apiClient, asJSON *bool) {
+	f.str(&c.base, "url", "SHARESVC_URL", "", "base URL of the running sharesvc, e.g. https://share.example")
+	f.str(&c.token, "token", "SHARESVC_TOKEN", "", "API token (prefer the variable: flags show up in ps)")
+	f.fs.BoolVar(asJSON, "json", false, "print JSON instead of a table")
+}
+
+func (c *apiClient) check() error {
+	if c.base == "" {
+		return errors.New("no server: set SHARESVC_URL (or --url) to the running sharesvc")
+	}
+	if c.token == "" {
+		return errors.New("no token: set SHARESVC_TOKEN (create one with: sharesvc token create --role admin --name NAME)")
+	}
+	c.base = strings.TrimRight(c.base, "/")
+	if c.http == nil {
+		c.http = &http.Client{Timeout: 30 * time.Second}
+	}
+	return nil
+}
+
+// apiError is a problem+json answer.
+type apiError struct {
+	Status int    `json:"status"`
+	Title  string `json:"title"`
+	Detail string `json:"detail"`
+	Type   string `json:"type"`
+}
+
+func (e *apiError) Error() string {
+	if e.Detail != "" {
+		return fmt.Sprintf("%s (%d): %s", e.Title, e.Status, e.Detail)
+	}
+	return fmt.Sprintf("%s (%d)", e.Title, e.Status)
+}
+
+// do sends a request and decodes a JSON answer into out (if not nil).
+func (c *apiClient) do(ctx context.Context, method, path string, in, out any) error {
+	if err := c.check(); err != nil {
+		return err
+	}
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Accept", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 400 {
+		ae := &apiError{Status: resp.StatusCode, Title: resp.Status}
+		json.Unmarshal(b, ae)
+		return ae
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("%s %s: unexpected answer: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+// printJSON writes v indented.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// table writes rows aligned in columns.
+func table(w io.Writer, header []string, rows [][]string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+// parseFlags parses args and refuses leftovers, reporting errors from
+// environment defaults too.
+func parseFlags(f *flagSource, args []string, wantArgs int, usage string) ([]string, error) {
+	if err := f.fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if len(f.errs) > 0 {
+		return nil, errors.Join(f.errs...)
+	}
+	if f.fs.NArg() != wantArgs {
+		return nil, fmt.Errorf("usage: %s", usage)
+	}
+	return f.fs.Args(), nil
+}
+
+func newFlags(name string, getenv func(string) string, stderr io.Writer) *flagSource {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return &flagSource{fs: fs, getenv: getenv}
+}
+
+func fmtTime(t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05Z")
+}

@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// linkView is a link as the API returns it.
+type linkView struct {
+	ID           string     `json:"id"`
+	URL          string     `json:"url,omitempty"`
+	Kind         string     `json:"kind"`
+	State        string     `json:"state"`
+	Bucket       string     `json:"bucket"`
+	Key          string     `json:"key"`
+	CreatedAt    *time.Time `json:"created_at"`
+	CreatedBy    string     `json:"created_by"`
+	ExpiresAt    *time.Time `json:"expires_at"`
+	MaxUses      int        `json:"max_uses,omitempty"`
+	Uses         int        `json:"uses"`
+	PresignTTL   int64      `json:"presign_ttl"`
+	Note         string     `json:"note,omitempty"`
+	LastAccessAt *time.Time `json:"last_access_at,omitempty"`
+	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
+	RevokedBy    string     `json:"revoked_by,omitempty"`
+	RevokeReason string     `json:"revoke_reason,omitempty"`
+}
+
+const linkUsage = `usage:
+  sharesvc link create [--kind download|upload] [--bucket B] --key KEY [--expires-in DUR] [--max-uses N] [--presign-ttl DUR] [--note TEXT] [--filename NAME] [--max-bytes N] [--content-type T]
+  sharesvc link list [--state S] [--created-by NAME] [--bucket B] [--key-prefix P] [--kind K] [--limit N] [--all]
+  sharesvc link show ID
+  sharesvc link revoke ID|SHORT-URL [--reason TEXT]
+All talk to the server at $SHARESVC_URL with $SHARESVC_TOKEN; add --json for scripts.`
+
+func runLink(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, linkUsage)
+		return fmt.Errorf("link: missing subcommand (create, list, show or revoke)")
+	}
+	var (
+		c      apiClient
+		asJSON bool
+	)
+	f := newFlags("link "+args[0], getenv, stderr)
+	addClientFlags(f, &c, &asJSON)
+	switch args[0] {
+	case "create":
+		var (
+			kind, bucket, key, note, filename, ctype string
+			expiresIn, ttl                           time.Duration
+			maxUses                                  int
+			maxBytes                                 int64
+		)
+		f.fs.StringVar(&kind, "kind", "download", "download or upload")
+		f.fs.StringVar(&bucket, "bucket", "", "bucket (default: the server's)")
+		f.fs.StringVar(&key, "key", "", "object key (required)")
+		f.fs.Var((*durationFlag)(&expiresIn), "expires-in", "link lifetime, e.g. 24h (default: the server's)")
+		f.fs.Var((*durationFlag)(&ttl), "presign-ttl", "lifetime of each minted URL, e.g. 60s (default: the server's)")
+		f.fs.IntVar(&maxUses, "max-uses", 0, "use cap (0: none)")
+		f.fs.StringVar(&note, "note", "", "note for the recipient")
+		f.fs.StringVar(&filename, "filename", "", "download name (download links)")
+		f.fs.Int64Var(&maxBytes, "max-bytes", 0, "size cap (upload links)")
+		f.fs.StringVar(&ctype, "content-type", "", "required Content-Type (upload links)")
+		if _, err := parseFlags(f, args[1:], 0, "sharesvc link create --key KEY [flags]"); err != nil {
+			return err
+		}
+		req := map[string]any{"kind": kind, "key": key}
+		for k, v := range map[string]string{"bucket": bucket, "note": note, "filename": filename, "content_type": ctype} {
+			if v != "" {
+				req[k] = v
+			}
+		}
+		if expiresIn > 0 {
+			req["expires_in"] = int64(expiresIn / time.Second)
+		}
+		if ttl > 0 {
+			req["presign_ttl"] = int64(ttl / time.Second)
+		}
+		if maxUses > 0 {
+			req["max_uses"] = maxUses
+		}
+		if maxBytes > 0 {
+			req["max_bytes"] = maxBytes
+		}
+		var l linkView
+		if err := c.do(ctx, "POST", "/api/v1/links", req, &l); err != nil {
+			return fmt.Errorf("link create: %w", err)
+		}
+		if asJSON {
+			return printJSON(stdout, l)
+		}
+		fmt.Fprintln(stderr, "Created", l.ID, "expiring", fmtTime(l.ExpiresAt)+". The short URL is shown once:")
+		fmt.Fprintln(stdout, l.URL)
+		return nil
+
+	case "list":
+		var (
+			state, by, bucket, prefix, kind string
+			limit                           int
+			all                             bool
+		)
+		f.fs.StringVar(&state, "state", "", "live, revoked, expired, used_up or not_yet_valid")
+		f.fs.StringVar(&by, "created-by", "", "creator's token name")
+		f.fs.StringVar(&bucket, "bucket", "", "bucket")
+		f.fs.StringVar(&prefix, "key-prefix", "", "key prefix")
+		f.fs.StringVar(&kind, "kind", "", "download or upload")
+		f.fs.IntVar(&limit, "limit", 100, "links per page (1-500)")
+		f.fs.BoolVar(&all, "all", false, "follow every page")
+		if _, err := parseFlags(f, args[1:], 0, "sharesvc link list [flags]"); err != nil {
+			return err
+		}
+		q := url.Values{}
+		for k, v := range map[string]string{"state": state, "created_by": by, "bucket": bucket, "key_prefix": prefix, "kind": kind} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+		q.Set("limit", strconv.Itoa(limit))
+		var out []linkView
+		for {
+			var page struct {
+				Links []linkView `json:"links"`
+				Next  string     `json:"next_cursor"`
+			}
+			if err := c.do(ctx, "GET", "/api/v1/links?"+q.Encode(), nil, &page); err != nil {
+				return fmt.Errorf("link list: %w", err)
+			}
+			out = append(out, page.Links...)
+			if !all || page.Next == "" {
+				if page.Next != "" {
+					fmt.Fprintln(stderr, "more links exist: add --all, or narrow the filter")
+				}
+				break
+			}
+			q.Set("cursor", page.Next)
+		}
+		if asJSON {
+			return printJSON(stdout, out)
+		}
+		rows := make([][]string, 0, len(out))
+		for _, l := range out {
+			uses := strconv.Itoa(l.Uses)
+			if l.MaxUses > 0 {
+				uses += "/" + strconv.Itoa(l.MaxUses)
+			}
+			rows = append(rows, []string{l.ID, l.Kind, l.State, uses, l.CreatedBy, fmtTime(l.ExpiresAt), l.Bucket + "/" + l.Key})
+		}
+		return table(stdout, []string{"ID", "KIND", "STATE", "USES", "CREATED BY", "EXPIRES", "OBJECT"}, rows)
+
+	case "show":
+		a, err := parseFlags(f, args[1:], 1, "sharesvc link show ID")
+		if err != nil {
+			return err
+		}
+		var l linkView
+		if err := c.do(ctx, "GET", "/api/v1/links/"+url.PathEscape(a[0]), nil, &l); err != nil {
+			return fmt.Errorf("link show: %w", err)
+		}
+		if asJSON {
+			return printJSON(stdout, l)
+		}
+		return showLink(stdout, &l)
+
+	case "revoke":
+		var reason string
+		f.fs.StringVar(&reason, "reason", "", "why (recorded in the audit log)")
+		a, err := parseFlags(f, reorder(args[1:]), 1, "sharesvc link revoke ID|SHORT-URL [--reason TEXT]")
+		if err != nil {
+			return err
+		}
+		var l linkView
+		if u, perr := url.Parse(a[0]); perr == nil && u.Scheme != "" {
+			err = c.do(ctx, "POST", "/api/v1/links/revoke-by-url", map[string]string{"url": a[0], "reason": reason}, &l)
+		} else {
+			err = c.do(ctx, "POST", "/api/v1/links/"+url.PathEscape(a[0])+"/revoke", map[string]string{"reason": reason}, &l)
+		}
+		if err != nil {
+			return fmt.Errorf("link revoke: %w", err)
+		}
+		if asJSON {
+			return printJSON(stdout, l)
+		}
+		fmt.Fprintf(stdout, "revoked %s (%s/%s); URLs minted before now stay valid until they expire (at most %ds)\n", l.ID, l.Bucket, l.Key, l.PresignTTL)
+		return nil
+	}
+	fmt.Fprintln(stderr, linkUsage)
+	return fmt.Errorf("link: unknown subcommand %q", args[0])
+}
+
+func showLink(w io.Writer, l *linkView) error {
+	uses := strconv.Itoa(l.Uses)
+	if l.MaxUses > 0 {
+		uses += " of " + strconv.Itoa(l.MaxUses)
+	}
+	rows := [][]string{
+		{"id", l.ID}, {"kind", l.Kind}, {"state", l.State}, {"object", l.Bucket + "/" + l.Key},
+		{"created", fmtTime(l.CreatedAt) + " by " + l.CreatedBy}, {"expires", fmtTime(l.ExpiresAt)},
+		{"uses", uses}, {"presign ttl", strconv.FormatInt(l.PresignTTL, 10) + "s"}, {"last access", fmtTime(l.LastAccessAt)},
+	}
+	if l.Note != "" {
+		rows = append(rows, []string{"note", l.Note})
+	}
+	if l.RevokedAt != nil {
+		rows = append(rows, []string{"revoked", fmtTime(l.RevokedAt) + " by " + l.RevokedBy + ": " + l.RevokeReason})
+	}
+	return table(w, []string{"FIELD", "VALUE"}, rows)
+}
+
+// reorder moves flags after positional arguments to the front, so that
+// "revoke ID --reason x" works as people type it.
+func reorder(args []string) []string {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if len(a) > 1 && a[0] == '-' {
+			flags = append(flags, a)
+			if !containsEq(a) && i+1 < len(args) && a != "--json" && a != "-json" {
+				flags = append(flags, args[i+1])
+				i++
+			}
+			continue
+		}
+		pos = append(pos, a)
+	}
+	return append(flags, pos...)
+}
+
+func containsEq(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '=' {
+			return true
+		}
+	}
+	return false
+}
