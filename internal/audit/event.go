@@ -20,6 +20,12 @@ const (
 	ActionLinkRevoke  = "link.revoke"
 	ActionTokenCreate = "token.create"
 	ActionTokenRevoke = "token.revoke"
+	ActionBulkRevoke  = "link.bulk_revoke"
+	ActionOffboard    = "person.offboard"
+	ActionKillSwitch  = "killswitch.set"
+	// ActionAPIRequest records an API request refused before its handler
+	// ran (over the token's rate limit).
+	ActionAPIRequest = "api.request"
 )
 
 // Outcomes recorded in the log.
