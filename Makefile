@@ -4,7 +4,7 @@
 GO ?= go
 export CGO_ENABLED ?= 1
 
-.PHONY: demo test lint build tools
+.PHONY: demo test lint build tools bench fuzz
 
 ## demo: start a local S3+STS server and sharesvc, print a working link
 demo: tools
@@ -23,3 +23,16 @@ build:
 ## tools: build (once) and cache the pinned SeaweedFS used as local S3+STS
 tools:
 	@scripts/seaweedfs.sh >/dev/null
+
+## bench: sharesvc's redirect path vs a bare net/http 302, side by side (see docs/performance.md)
+bench: tools
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends wrk)
+	$(GO) run ./bench/loadtest $(BENCH_FLAGS)
+
+## fuzz: run each fuzz target for FUZZTIME (default 60s); `make test` runs their seed corpora
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test ./internal/links -run '^$$' -fuzz '^FuzzValidCode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/sts -run '^$$' -fuzz '^FuzzPresignKey$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/audit -run '^$$' -fuzz '^FuzzCanonicalInjective$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/server -run '^$$' -fuzz '^FuzzDecodeJSON$$' -fuzztime $(FUZZTIME)

@@ -1,0 +1,422 @@
+// Command loadtest measures sharesvc's redirect path against a bare net/http
+// redirect, side by side in one run on one machine:
+//
+//  1. builds sharesvc and bench/bare302;
+//  2. starts the real local S3+STS server and seeds a SQLite database with
+//     N links (and optionally M audit rows);
+//  3. starts both servers pinned to CPU 0 (taskset) and drives each with
+//     wrk pinned to CPU 1 (-t1 -c64 --latency), interleaving repetitions;
+//  4. prints req/s, p50/p99, server CPU per request and RSS, with medians
+//     and the ratio, and optionally a CPU profile of sharesvc under load.
+//
+// Run it with `make bench` (which installs wrk) or `go run ./bench/loadtest -h`.
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sharesvc/sharesvc/internal/audit"
+	"github.com/sharesvc/sharesvc/internal/db"
+	"github.com/sharesvc/sharesvc/internal/links"
+	"github.com/sharesvc/sharesvc/internal/seaweed"
+)
+
+func main() {
+	var o options
+	flag.IntVar(&o.links, "links", 10, "links in the database")
+	flag.IntVar(&o.hot, "hot", 1000, "distinct links the load cycles through (at most -links)")
+	flag.IntVar(&o.auditRows, "audit-rows", 0, "audit rows to seed before measuring")
+	flag.IntVar(&o.reps, "reps", 5, "interleaved repetitions per server")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each wrk run")
+	flag.IntVar(&o.conns, "conns", 64, "wrk connections")
+	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of sharesvc under load to this file")
+	flag.StringVar(&o.dir, "dir", "", "work directory (default: a fresh temporary one)")
+	flag.StringVar(&o.extraEnv, "env", "", "extra KEY=VALUE,… for sharesvc (e.g. rate limits)")
+	flag.Parse()
+	if err := run(context.Background(), o); err != nil {
+		log.Fatal(err)
+	}
+}
+
+type options struct {
+	links, hot, auditRows, reps, conns int
+	duration                           time.Duration
+	profile, dir, extraEnv             string
+}
+
+type result struct {
+	rps, p50, p99 float64 // req/s, ms, ms
+	cpuPerReq     float64 // µs of server CPU per request
+	rssMB, hwmMB  float64
+}
+
+func run(ctx context.Context, o options) error {
+	for _, tool := range []string{"wrk", "taskset"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s is required (Debian packages wrk and util-linux; `make bench` installs wrk)", tool)
+		}
+	}
+	if o.dir == "" {
+		d, err := os.MkdirTemp("", "sharesvc-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		o.dir = d
+	}
+	log.Printf("building sharesvc and bare302 in %s", o.dir)
+	for _, b := range [][2]string{{"sharesvc", "./cmd/sharesvc"}, {"bare302", "./bench/bare302"}} {
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(o.dir, b[0]), b[1])
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("build %s: %v\n%s", b[1], err, out)
+		}
+	}
+
+	log.Printf("starting the local S3+STS server")
+	s3, err := seaweed.Start(ctx, seaweed.Options{Dir: filepath.Join(o.dir, "s3"), Buckets: []string{"bench"}})
+	if err != nil {
+		return err
+	}
+	defer s3.Stop()
+	if err := s3.PutObject(ctx, "bench", "object.bin", []byte("x")); err != nil {
+		return err
+	}
+
+	dbPath := filepath.Join(o.dir, "bench.db")
+	log.Printf("seeding %d links and %d audit rows", o.links, o.auditRows)
+	codes, err := seed(ctx, dbPath, o.links, min(o.hot, o.links), o.auditRows)
+	if err != nil {
+		return err
+	}
+	codesFile := filepath.Join(o.dir, "codes.txt")
+	if err := os.WriteFile(codesFile, []byte(strings.Join(codes, "\n")+"\n"), 0o600); err != nil {
+		return err
+	}
+	script := filepath.Join(o.dir, "paths.lua")
+	if err := os.WriteFile(script, []byte(luaScript), 0o600); err != nil {
+		return err
+	}
+
+	svcAddr, debugAddr := freeAddr(), freeAddr()
+	env := append(os.Environ(),
+		"AWS_REGION="+s3.Region, "AWS_ACCESS_KEY_ID="+s3.AccessKey, "AWS_SECRET_ACCESS_KEY="+s3.SecretKey,
+		"AWS_ENDPOINT_URL_S3="+s3.Endpoint, "AWS_ENDPOINT_URL_STS="+s3.Endpoint,
+		"SHARESVC_ROLE_ARN="+s3.RoleARN, "SHARESVC_BUCKET=bench", "SHARESVC_S3_PATH_STYLE=true",
+		"SHARESVC_DB="+dbPath, "SHARESVC_LISTEN="+svcAddr, "SHARESVC_DEBUG_LISTEN="+debugAddr,
+		"SHARESVC_LOG_FORMAT=json")
+	if o.extraEnv != "" {
+		env = append(env, strings.Split(o.extraEnv, ",")...)
+	}
+	svc := exec.CommandContext(ctx, "taskset", "-c", "0", filepath.Join(o.dir, "sharesvc"), "serve")
+	svc.Env = env
+	svcLog, _ := os.Create(filepath.Join(o.dir, "sharesvc.log"))
+	svc.Stdout, svc.Stderr = svcLog, svcLog
+	if err := svc.Start(); err != nil {
+		return err
+	}
+	defer func() { svc.Process.Signal(os.Interrupt); svc.Wait() }()
+	if err := waitHTTP(ctx, "http://"+svcAddr+"/healthz"); err != nil {
+		return fmt.Errorf("sharesvc did not start (log in %s): %w", svcLog.Name(), err)
+	}
+
+	// The bare server's Location is as long as a real one.
+	locLen, err := locationLength(ctx, "http://"+svcAddr+"/s/"+codes[0])
+	if err != nil {
+		return err
+	}
+	bare := exec.CommandContext(ctx, "taskset", "-c", "0", filepath.Join(o.dir, "bare302"), "-location-bytes", strconv.Itoa(locLen))
+	bout, _ := bare.StdoutPipe()
+	if err := bare.Start(); err != nil {
+		return err
+	}
+	defer func() { bare.Process.Kill(); bare.Wait() }()
+	bareAddr, err := bufio.NewReader(bout).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	bareAddr = strings.TrimSpace(bareAddr)
+
+	targets := []struct {
+		name string
+		url  string
+		pid  int
+	}{
+		{"bare net/http 302", "http://" + bareAddr, bare.Process.Pid},
+		{"sharesvc GET /s/{code}", "http://" + svcAddr, findChild(svc.Process.Pid)},
+	}
+	log.Printf("warming up; Location is %d bytes; %d hot links", locLen, len(codes))
+	for _, t := range targets {
+		if _, err := wrk(ctx, t.url, script, codesFile, 3*time.Second, o.conns, t.pid); err != nil {
+			return err
+		}
+	}
+	results := make([][]result, len(targets))
+	for rep := 0; rep < o.reps; rep++ {
+		for i, t := range targets {
+			if o.profile != "" && i == 1 && rep == o.reps/2 {
+				go fetchProfile(ctx, "http://"+debugAddr, o.profile, o.duration-2*time.Second)
+			}
+			r, err := wrk(ctx, t.url, script, codesFile, o.duration, o.conns, t.pid)
+			if err != nil {
+				return err
+			}
+			log.Printf("rep %d %-24s %8.0f req/s  p50 %5.2f ms  p99 %6.2f ms  %5.1f µs CPU/req  RSS %5.1f MB",
+				rep+1, t.name, r.rps, r.p50, r.p99, r.cpuPerReq, r.rssMB)
+			results[i] = append(results[i], r)
+		}
+	}
+
+	fmt.Printf("\n%d links, %d audit rows seeded, %d hot links, %d connections, %d × %s per server, Location %d bytes\n\n",
+		o.links, o.auditRows, len(codes), o.conns, o.reps, o.duration, locLen)
+	fmt.Printf("| server | req/s (median) | p50 ms | p99 ms | server CPU µs/req | RSS MB (peak) |\n|---|---|---|---|---|---|\n")
+	med := make([]result, len(targets))
+	for i, t := range targets {
+		med[i] = median(results[i])
+		fmt.Printf("| %s | %.0f | %.2f | %.2f | %.1f | %.1f (%.1f) |\n", t.name, med[i].rps, med[i].p50, med[i].p99, med[i].cpuPerReq, med[i].rssMB, med[i].hwmMB)
+	}
+	fmt.Printf("\nratio sharesvc / bare: %.2f (per-rep ratios:", med[1].rps/med[0].rps)
+	for rep := range results[0] {
+		fmt.Printf(" %.2f", results[1][rep].rps/results[0][rep].rps)
+	}
+	fmt.Println(")")
+	if o.profile != "" {
+		out, _ := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", filepath.Join(o.dir, "sharesvc"), o.profile).CombinedOutput()
+		fmt.Printf("\nCPU profile of sharesvc under load (%s):\n%s", o.profile, out)
+	}
+	return nil
+}
+
+// seed writes n links (codes known to us) and auditRows chained audit rows,
+// and returns the codes of hot of the links spread over the table.
+func seed(ctx context.Context, path string, n, hot, auditRows int) ([]string, error) {
+	d, err := db.Open(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	tx, err := d.Write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	every := max(1, n/hot)
+	var codes []string
+	for i := 0; i < n; i++ {
+		var b [links.CodeBytes]byte
+		rand.Read(b[:])
+		code := base64.RawURLEncoding.EncodeToString(b[:])
+		h := links.HashCode(code)
+		l := &links.Link{ID: links.NewID(), Kind: links.KindDownload, Bucket: "bench", Key: "object.bin",
+			CreatedAt: now, CreatedBy: "bench", ExpiresAt: now.Add(24 * time.Hour), PresignTTL: time.Minute}
+		if err := links.Insert(ctx, tx, l, h[:]); err != nil {
+			return nil, err
+		}
+		if i%every == 0 && len(codes) < hot {
+			codes = append(codes, code)
+		}
+	}
+	prev := make([]byte, audit.HashSize)
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_events (seq, at, action, actor, link_id, outcome, reason,
+        client_ip, user_agent, request_id, url_expires_at, sts_session, detail, prev_hash, hash)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return nil, err
+	}
+	for i := 1; i <= auditRows; i++ {
+		ev := audit.Event{Seq: int64(i), At: time.UnixMicro(now.UnixMicro()), Action: audit.ActionAccess, Actor: audit.ActorClient,
+			LinkID: "lnk_seed", Outcome: audit.OutcomeMinted, ClientIP: "192.0.2.1", UserAgent: "wrk", RequestID: strconv.Itoa(i),
+			URLExpiresAt: time.UnixMilli(now.UnixMilli()), STSSession: "seed"}
+		h := audit.ChainHash(prev, &ev, nil)
+		if _, err := stmt.ExecContext(ctx, ev.Seq, ev.At.UnixMicro(), ev.Action, ev.Actor, ev.LinkID, ev.Outcome, ev.Reason,
+			ev.ClientIP, ev.UserAgent, ev.RequestID, ev.URLExpiresAt.UnixMilli(), ev.STSSession, ev.Detail, prev, h[:]); err != nil {
+			return nil, err
+		}
+		prev = h[:]
+	}
+	return codes, tx.Commit()
+}
+
+const luaScript = `
+local paths = {}
+for line in io.lines(os.getenv("CODES_FILE")) do paths[#paths + 1] = "/s/" .. line end
+local i = 0
+request = function()
+  i = i + 1
+  if i > #paths then i = 1 end
+  return wrk.format("GET", paths[i])
+end
+`
+
+var (
+	reqRe = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
+	latRe = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$`)
+	totRe = regexp.MustCompile(`(\d+) requests in`)
+	nonRe = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+)
+
+// wrk runs one load and measures the server process pid meanwhile.
+func wrk(ctx context.Context, url, script, codes string, d time.Duration, conns, pid int) (result, error) {
+	cpu0 := procCPU(pid)
+	cmd := exec.CommandContext(ctx, "taskset", "-c", "1", "wrk", "-t1", "-c"+strconv.Itoa(conns), "-d"+strconv.Itoa(int(d/time.Second))+"s",
+		"--latency", "-s", script, url)
+	cmd.Env = append(os.Environ(), "CODES_FILE="+codes)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return result{}, fmt.Errorf("wrk: %v\n%s", err, out)
+	}
+	cpu1 := procCPU(pid)
+	s := string(out)
+	var r result
+	if m := reqRe.FindStringSubmatch(s); m != nil {
+		r.rps, _ = strconv.ParseFloat(m[1], 64)
+	}
+	for _, m := range latRe.FindAllStringSubmatch(s, -1) {
+		v, _ := strconv.ParseFloat(m[2], 64)
+		switch m[3] {
+		case "us":
+			v /= 1000
+		case "s":
+			v *= 1000
+		}
+		if m[1] == "50" {
+			r.p50 = v
+		} else {
+			r.p99 = v
+		}
+	}
+	if m := nonRe.FindStringSubmatch(s); m != nil {
+		return r, fmt.Errorf("wrk saw %s responses other than 2xx/3xx: is a rate limit on? (use -env)\n%s", m[1], s)
+	}
+	if m := totRe.FindStringSubmatch(s); m != nil {
+		total, _ := strconv.ParseFloat(m[1], 64)
+		if total > 0 {
+			r.cpuPerReq = (cpu1 - cpu0) / total * 1e6
+		}
+	}
+	r.rssMB, r.hwmMB = procMem(pid)
+	return r, nil
+}
+
+// procCPU returns the user+system CPU seconds of pid.
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ
+}
+
+// procMem returns VmRSS and VmHWM of pid in MB.
+func procMem(pid int) (rss, hwm float64) {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 {
+			v, _ := strconv.ParseFloat(f[1], 64)
+			switch f[0] {
+			case "VmRSS:":
+				rss = v / 1024
+			case "VmHWM:":
+				hwm = v / 1024
+			}
+		}
+	}
+	return rss, hwm
+}
+
+// findChild returns the pid of taskset's child (taskset execs, so it is
+// the same pid; kept for clarity if that ever changes).
+func findChild(pid int) int { return pid }
+
+func median(rs []result) result {
+	pick := func(f func(result) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		sort.Float64s(v)
+		return v[len(v)/2]
+	}
+	return result{
+		rps: pick(func(r result) float64 { return r.rps }), p50: pick(func(r result) float64 { return r.p50 }),
+		p99: pick(func(r result) float64 { return r.p99 }), cpuPerReq: pick(func(r result) float64 { return r.cpuPerReq }),
+		rssMB: pick(func(r result) float64 { return r.rssMB }), hwmMB: pick(func(r result) float64 { return r.hwmMB }),
+	}
+}
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitHTTP(ctx context.Context, url string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return errors.New("timed out")
+}
+
+func locationLength(ctx context.Context, url string) (int, error) {
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		return 0, fmt.Errorf("sharesvc answered %s to a seeded link, want 302", resp.Status)
+	}
+	return len(resp.Header.Get("Location")), nil
+}
+
+func fetchProfile(ctx context.Context, base, path string, d time.Duration) {
+	resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, int(d/time.Second)))
+	if err != nil {
+		log.Printf("profile: %v (is SHARESVC_DEBUG_LISTEN supported?)", err)
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		log.Printf("profile: %v", err)
+		return
+	}
+	defer f.Close()
+	io.Copy(f, resp.Body)
+}
