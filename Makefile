@@ -4,14 +4,14 @@
 GO ?= go
 export CGO_ENABLED ?= 1
 
-.PHONY: demo test lint build tools bench fuzz
+.PHONY: demo test lint build tools promtool bench fuzz
 
 ## demo: start a local S3+STS server and sharesvc, print a working link
 demo: tools
 	$(GO) run ./cmd/sharesvc demo
 
 ## test: every test, against the real S3+STS server (what CI runs)
-test: tools
+test: tools promtool
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || { echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) test -race -count=1 -timeout 20m ./...
@@ -20,9 +20,17 @@ test: tools
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/sharesvc ./cmd/sharesvc
 
-## tools: build (once) and cache the pinned SeaweedFS used as local S3+STS
+## tools: build (once) and cache the pinned SeaweedFS used as local S3+STS, and Mailpit
+## (the real SMTP server of the mail tests)
 tools:
 	@scripts/seaweedfs.sh >/dev/null
+	@scripts/mailpit.sh >/dev/null
+
+## promtool: install promtool (Debian package prometheus) to check deploy/prometheus/alerts.yml.
+## Debian ships it only inside the server package; on a host with systemd that also starts a
+## Prometheus service, which CI containers do not have.
+promtool:
+	@command -v promtool >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null)
 
 ## bench: sharesvc's redirect path vs a bare net/http 302, side by side (see docs/performance.md)
 bench: tools

@@ -89,3 +89,69 @@ CREATE TABLE settings (
     updated_at INTEGER NOT NULL,      -- UTC Unix ms
     updated_by TEXT    NOT NULL       -- token name
 );
+
+-- migration: 3 audit filters, retention and the prune gate
+-- Indexes for the auditors' filters (GET /api/v1/audit), newest first.
+CREATE INDEX audit_events_actor   ON audit_events (actor, seq);
+CREATE INDEX audit_events_outcome ON audit_events (outcome, seq);
+CREATE INDEX audit_events_client  ON audit_events (client_ip, seq);
+CREATE INDEX audit_events_at      ON audit_events (at);
+CREATE INDEX audit_events_request ON audit_events (request_id); -- match an X-Request-Id to its row
+
+-- Retention: old rows may leave the log only inside the transaction that
+-- appends the audited 'audit.prune' event (internal/audit/prune.go). That
+-- transaction opens the gate with one row, deletes rows up to through_seq and
+-- closes it again; outside it the table is empty and the triggers refuse
+-- every delete. The newest row can never be pruned, so the chain keeps a head.
+CREATE TABLE audit_prune_gate (
+    through_seq INTEGER NOT NULL  -- rows with seq <= through_seq may be deleted while this row exists
+);
+CREATE TRIGGER audit_prune_gate_bound BEFORE INSERT ON audit_prune_gate
+WHEN NEW.through_seq >= (SELECT COALESCE(MAX(seq), 0) FROM audit_events)
+BEGIN
+    SELECT RAISE(ABORT, 'audit prune must keep the newest row');
+END;
+DROP TRIGGER audit_events_no_delete;
+CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+WHEN OLD.seq > (SELECT COALESCE(MAX(through_seq), 0) FROM audit_prune_gate)
+BEGIN
+    SELECT RAISE(ABORT, 'audit_events is append-only');
+END;
+
+-- migration: 4 sharing by email: recipients, confirmation pages, deliveries
+-- A share sent by email is one link per recipient under one share id, so
+-- that each recipient has a code of their own (audited, counted and revoked
+-- alone) and the share can still be revoked at once.
+ALTER TABLE links ADD COLUMN share_id TEXT;                          -- 'shr_…' for a recipient's link of a share sent by email; NULL for plain links
+ALTER TABLE links ADD COLUMN recipient TEXT NOT NULL DEFAULT '';     -- normalised e-mail address of that recipient; '' for plain links
+ALTER TABLE links ADD COLUMN confirm INTEGER NOT NULL DEFAULT 0;     -- 1: a browser GET gets a confirmation page and only its POST mints
+ALTER TABLE links ADD COLUMN direct INTEGER NOT NULL DEFAULT 1;      -- 1: clients that do not ask for text/html are redirected without confirming
+ALTER TABLE links ADD COLUMN notify TEXT NOT NULL DEFAULT '';        -- sharer's address told about the first open; '' for none
+ALTER TABLE links ADD COLUMN notify_mode TEXT NOT NULL DEFAULT '';   -- 'first' (one message per first open) or 'digest'; '' when notify is ''
+ALTER TABLE links ADD COLUMN first_open_at INTEGER;                  -- UTC Unix ms of the first minted URL; set once, never cleared
+CREATE INDEX links_share ON links (share_id);
+
+-- Outgoing mail, one row per message to send (a digest sends several rows
+-- of one share as one message). A share message needs the recipient's code
+-- until it is sent: it is kept here only sealed with AES-256-GCM under the
+-- mail key (which the database never holds) and erased once the message is
+-- sent or has finally failed.
+CREATE TABLE deliveries (
+    id              TEXT    PRIMARY KEY,          -- public id ("dlv_…")
+    link_id         TEXT    NOT NULL DEFAULT '',  -- 'share': the recipient's link; 'notify': the link that was opened
+    share_id        TEXT    NOT NULL DEFAULT '',  -- the share the message belongs to
+    recipient       TEXT    NOT NULL,             -- normalised address the message goes to
+    kind            TEXT    NOT NULL,             -- 'share' (the link to a recipient) or 'notify' (a first open, to the sharer)
+    mode            TEXT    NOT NULL DEFAULT '',  -- 'notify' rows: 'first' or 'digest'; '' for 'share'
+    state           TEXT    NOT NULL,             -- 'queued', 'sending', 'sent' or 'failed'
+    attempts        INTEGER NOT NULL DEFAULT 0,   -- SMTP transactions tried so far
+    next_attempt_at INTEGER NOT NULL,             -- UTC Unix ms; queued: when to try; sending: when the attempt is presumed lost
+    last_error      TEXT    NOT NULL DEFAULT '',  -- the SMTP server's answer (or the connection error) of the last failed attempt
+    sealed_code     BLOB,                         -- 'share' rows: nonce || AES-256-GCM(code); NULL once sent or failed, and for 'notify'
+    payload         TEXT    NOT NULL DEFAULT '',  -- JSON template data (names, note, times); never a secret
+    message_id      TEXT    NOT NULL,             -- Message-ID header, the same on every attempt
+    created_at      INTEGER NOT NULL,             -- UTC Unix ms
+    sent_at         INTEGER                       -- UTC Unix ms when the server accepted it; NULL until then
+);
+CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at);
+CREATE INDEX deliveries_share ON deliveries (share_id, created_at);

@@ -12,9 +12,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/sharesvc/sharesvc/internal/mail"
+	"github.com/sharesvc/sharesvc/internal/mailpit"
 	"github.com/sharesvc/sharesvc/internal/seaweed"
 )
 
@@ -59,6 +62,20 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	if err := srv.PutObject(ctx, demoBucket, demoKey, []byte(demoBody)); err != nil {
 		return fmt.Errorf("demo: upload sample object: %w", err)
 	}
+	// Sharing by email goes to a local Mailpit when it is built (make
+	// tools does); without it the demo runs with mail off.
+	mailDir, err := filepath.Abs(filepath.Join(dir, "mail"))
+	if err != nil {
+		return err
+	}
+	os.RemoveAll(mailDir)
+	os.MkdirAll(mailDir, 0o700)
+	mp, mpErr := mailpit.Start(ctx, mailDir)
+	if mpErr != nil {
+		fmt.Fprintf(stderr, "sharing by email is off in this demo: %v\n", mpErr)
+	} else {
+		defer mp.Stop()
+	}
 
 	// Listen first: -listen 127.0.0.1:0 picks a free port, and the public
 	// URL must name the real one.
@@ -79,6 +96,12 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 		"SHARESVC_S3_PATH_STYLE": "true",
 		"SHARESVC_DB":            filepath.Join(dir, "sharesvc.db"),
 		"SHARESVC_LISTEN":        listen,
+	}
+	if mp != nil {
+		// A fresh mail key each run: it seals the codes waiting in the
+		// demo's mail queue.
+		env["SHARESVC_SMTP_HOST"], env["SHARESVC_SMTP_PORT"], env["SHARESVC_SMTP_TLS"] = mp.SMTPHost, strconv.Itoa(mp.SMTPPort), "none"
+		env["SHARESVC_SMTP_FROM"], env["SHARESVC_MAIL_KEY"] = "sharesvc demo <demo@sharesvc.example>", mail.NewKey()
 	}
 	demoEnv := func(k string) string {
 		if v, ok := env[k]; ok {
@@ -130,6 +153,16 @@ An admin token for the API (valid 24h) was created:
 
 Press Ctrl-C to stop.
 `, settings.PublicURL, settings.DB, demoKey, demoBucket, link, token, demoKey, settings.PublicURL)
+	if mp != nil {
+		fmt.Fprintf(stderr, `
+Sharing by email goes to a local SMTP server (Mailpit). Share with two
+people, then read what they got (each has a link of their own):
+
+    curl -s -H "Authorization: Bearer $SHARESVC_TOKEN" -H 'Content-Type: application/json' \
+         -d '{"key":"%s","recipients":["ann@example.org","ben@example.org"],"notify":"you@example.org"}' %s/api/v1/links
+    curl -s %s/api/v1/messages
+`, demoKey, settings.PublicURL, mp.API)
+	}
 
 	if check {
 		err := demoCheck(ctx, link, stderr)

@@ -48,6 +48,7 @@ Usage:
   sharesvc link create|list|show|revoke  manage links
   sharesvc offboard NAME          revoke every link NAME created and their token
   sharesvc killswitch on|off|status  stop (or resume) every link from minting
+  sharesvc audit verify|list|export|prune|keygen  read, check and maintain the audit log offline
   sharesvc demo [flags]           start a local S3+STS server and the service, print a link
   sharesvc version                print the version
 
@@ -73,6 +74,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runOffboard(ctx, args[1:], getenv, stdout, stderr)
 	case "killswitch":
 		return runKillSwitch(ctx, args[1:], getenv, stdout, stderr)
+	case "audit":
+		return runAudit(ctx, args[1:], getenv, stdout, stderr)
 	case "demo":
 		return runDemo(ctx, args[1:], getenv, stdout, stderr)
 	case "version":

@@ -9,21 +9,29 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	awssts "github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/auth"
+	"github.com/sharesvc/sharesvc/internal/clientip"
 	"github.com/sharesvc/sharesvc/internal/db"
+	"github.com/sharesvc/sharesvc/internal/health"
 	"github.com/sharesvc/sharesvc/internal/links"
+	"github.com/sharesvc/sharesvc/internal/mail"
 	"github.com/sharesvc/sharesvc/internal/metrics"
+	"github.com/sharesvc/sharesvc/internal/ratelimit"
 	"github.com/sharesvc/sharesvc/internal/server"
 	"github.com/sharesvc/sharesvc/internal/sts"
 )
@@ -46,6 +54,18 @@ type serveSettings struct {
 	SessionName     string
 	LogFormat       string
 	LogLevel        string
+	RateIP          ratelimit.Limit
+	RateMiss        ratelimit.Limit
+	RateLink        ratelimit.Limit
+	RateToken       ratelimit.Limit
+	TrustedProxies  []netip.Prefix
+	MetricsListen   string
+	DebugListen     string
+	CanaryBucket    string
+	CanaryKey       string
+	CanaryInterval  time.Duration
+	Audit           auditSettings
+	Mail            mailSettings
 }
 
 // flagSource registers flags whose defaults come from the environment and
@@ -100,6 +120,61 @@ func (f *flagSource) bool(p *bool, name, env string, def bool, usage string) {
 	f.fs.BoolVar(p, name, def, usage+" ($"+env+")")
 }
 
+func (f *flagSource) limit(p *ratelimit.Limit, name, env, def, usage string) {
+	if v := f.getenv(env); v != "" {
+		def = v
+	}
+	l, err := ratelimit.ParseLimit(def)
+	if err != nil {
+		f.errs = append(f.errs, fmt.Errorf("$%s: %w", env, err))
+	}
+	*p = l
+	f.fs.Var((*limitFlag)(p), name, usage+" ($"+env+`, e.g. "10/s burst 20", "600/m" or "off")`)
+}
+
+func (f *flagSource) prefixes(p *[]netip.Prefix, name, env, usage string) {
+	if v := f.getenv(env); v != "" {
+		ps, err := clientip.ParsePrefixes(v)
+		if err != nil {
+			f.errs = append(f.errs, fmt.Errorf("$%s: %w", env, err))
+		}
+		*p = ps
+	}
+	f.fs.Var((*prefixesFlag)(p), name, usage+" ($"+env+", e.g. 10.0.0.0/8,192.0.2.7)")
+}
+
+// limitFlag reads a rate limit (see ratelimit.ParseLimit).
+type limitFlag ratelimit.Limit
+
+func (l *limitFlag) String() string { return ratelimit.Limit(*l).String() }
+func (l *limitFlag) Set(s string) error {
+	v, err := ratelimit.ParseLimit(s)
+	if err != nil {
+		return err
+	}
+	*l = limitFlag(v)
+	return nil
+}
+
+// prefixesFlag reads a list of CIDR prefixes.
+type prefixesFlag []netip.Prefix
+
+func (p *prefixesFlag) String() string {
+	var ss []string
+	for _, x := range *p {
+		ss = append(ss, x.String())
+	}
+	return strings.Join(ss, ",")
+}
+func (p *prefixesFlag) Set(s string) error {
+	v, err := clientip.ParsePrefixes(s)
+	if err != nil {
+		return err
+	}
+	*p = v
+	return nil
+}
+
 // durationFlag accepts Go durations and bare seconds.
 type durationFlag time.Duration
 
@@ -147,6 +222,18 @@ func serveFlags(args []string, getenv func(string) string, stderr io.Writer) (*s
 	f.str(&s.SessionName, "session-name", "SHARESVC_SESSION_NAME", sts.DefaultSessionName(), "AssumeRole RoleSessionName, shown in CloudTrail")
 	f.str(&s.LogFormat, "log-format", "SHARESVC_LOG_FORMAT", "text", "log format: text or json")
 	f.str(&s.LogLevel, "log-level", "SHARESVC_LOG_LEVEL", "info", "log level: debug, info, warn or error")
+	f.limit(&s.RateIP, "rate-ip", "SHARESVC_RATE_IP", "10/s burst 50", "requests per client address (IPv6: per /64) on the public routes")
+	f.limit(&s.RateMiss, "rate-miss", "SHARESVC_RATE_MISS", "20/m burst 20", "unknown codes looked up per client address")
+	f.limit(&s.RateLink, "rate-link", "SHARESVC_RATE_LINK", "2/s burst 60", "URLs minted per link")
+	f.limit(&s.RateToken, "rate-token", "SHARESVC_RATE_TOKEN", "20/s burst 100", "API requests per token")
+	f.prefixes(&s.TrustedProxies, "trusted-proxies", "SHARESVC_TRUSTED_PROXIES", "proxies whose X-Forwarded-For is believed (default none)")
+	f.str(&s.MetricsListen, "metrics-listen", "SHARESVC_METRICS_LISTEN", "", "serve /metrics on this address instead of -listen")
+	f.str(&s.DebugListen, "debug-listen", "SHARESVC_DEBUG_LISTEN", "", "serve Go's profiler (/debug/pprof/) on this private address; off by default")
+	f.str(&s.CanaryBucket, "canary-bucket", "SHARESVC_CANARY_BUCKET", "", "bucket of the canary object (with -canary-key)")
+	f.str(&s.CanaryKey, "canary-key", "SHARESVC_CANARY_KEY", "", "key of a small object the role may read; enables the canary")
+	f.dur(&s.CanaryInterval, "canary-interval", "SHARESVC_CANARY_INTERVAL", time.Minute, "time between canary runs")
+	s.Audit.register(f)
+	s.Mail.register(f)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -181,6 +268,23 @@ func (s *serveSettings) validate() error {
 	}
 	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
 		return fmt.Errorf("-listen ($SHARESVC_LISTEN) %q must be host:port", s.Listen)
+	}
+	if s.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(s.MetricsListen); err != nil {
+			return fmt.Errorf("-metrics-listen ($SHARESVC_METRICS_LISTEN) %q must be host:port", s.MetricsListen)
+		}
+		if s.MetricsListen == s.Listen {
+			return fmt.Errorf("-metrics-listen ($SHARESVC_METRICS_LISTEN) %q must differ from -listen", s.MetricsListen)
+		}
+	}
+	if (s.CanaryBucket == "") != (s.CanaryKey == "") {
+		return errors.New("-canary-bucket ($SHARESVC_CANARY_BUCKET) and -canary-key ($SHARESVC_CANARY_KEY) must be set together")
+	}
+	if s.CanaryKey != "" && s.CanaryInterval < time.Second {
+		return fmt.Errorf("-canary-interval ($SHARESVC_CANARY_INTERVAL) %s must be at least 1s", s.CanaryInterval)
+	}
+	if err := s.Mail.validate(); err != nil {
+		return err
 	}
 	if s.PublicURL == "" {
 		s.PublicURL = "http://" + s.Listen
@@ -229,12 +333,17 @@ func endpoint(getenv func(string) string, service string) string {
 
 // service is a fully wired sharesvc.
 type service struct {
-	db       *db.DB
-	audit    *audit.Log
-	signer   *sts.Signer
-	handler  *server.Server
-	log      *slog.Logger
-	settings *serveSettings
+	db        *db.DB
+	audit     *audit.Log
+	signer    *sts.Signer
+	handler   *server.Server
+	log       *slog.Logger
+	settings  *serveSettings
+	canary    *health.Canary // nil when not configured
+	auditJobs *auditSetup
+	mailer    *mail.Mailer // nil when sharing by email is off
+	// metricsLn, when set, serves /metrics apart from the public listener.
+	metricsLn net.Listener
 }
 
 func newService(ctx context.Context, s *serveSettings, getenv func(string) string, logw io.Writer) (*service, error) {
@@ -275,8 +384,53 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 	if err != nil {
 		return nil, err
 	}
-	log, err := audit.Open(ctx, d.Write, audit.Options{OnCommit: m.ObserveAuditCommit})
+	aud, err := s.Audit.build(d.Read, s.DB, func() (*s3.Client, error) {
+		return s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+			if e := endpoint(getenv, "S3"); e != "" {
+				o.BaseEndpoint = aws.String(e)
+			}
+			o.UsePathStyle = s.PathStyle
+		}), nil
+	})
 	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	var hc *health.Checker
+	log, err := audit.Open(ctx, d.Write, audit.Options{IP: aud.ip, OnCommit: func(rows int, dur time.Duration, err error) {
+		m.ObserveAuditCommit(rows, dur, err)
+		hc.ObserveAuditCommit(rows, dur, err)
+	}})
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	m.WatchAuditQueue(log.QueueDepth)
+	mailer, err := s.Mail.build(d.Read, log, s.PublicURL, logger)
+	if err != nil {
+		log.Close()
+		d.Close()
+		return nil, err
+	}
+	var canary *health.Canary
+	if s.CanaryKey != "" {
+		canary, err = health.NewCanary(health.CanaryOptions{
+			Signer: signer, Bucket: s.CanaryBucket, Key: s.CanaryKey, Interval: s.CanaryInterval,
+			Metrics: m, Logger: logger.With("component", "canary"),
+		})
+		if err != nil {
+			log.Close()
+			d.Close()
+			return nil, err
+		}
+	}
+	// Ready means a full-length URL can still be signed.
+	hc, err = health.New(health.Options{
+		DB: d.Read, Signer: signer, Audit: log, Canary: canary, MinSessionLeft: s.MaxPresignTTL + signMargin,
+		CacheFor: time.Second, Metrics: m, Logger: logger.With("component", "health"),
+	})
+	if err != nil {
+		log.Close()
 		d.Close()
 		return nil, err
 	}
@@ -284,9 +438,13 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 		PublicURL: s.PublicURL, DefaultBucket: s.Bucket,
 		DefaultLifetime: s.Lifetime, MaxLifetime: s.MaxLifetime,
 		DefaultPresignTTL: s.PresignTTL, MaxPresignTTL: s.MaxPresignTTL, MaxUses: s.MaxUses,
+		TrustedProxies: s.TrustedProxies, RateIP: s.RateIP, RateMiss: s.RateMiss, RateLink: s.RateLink,
+		RateToken: s.RateToken, HideMetrics: s.MetricsListen != "", MaxRecipients: s.Mail.MaxRecipients,
 	}, server.Deps{
 		Links: links.NewStore(d.Read), Tokens: auth.NewStore(d.Read), Audit: log, Signer: signer,
-		Metrics: m, Gatherer: reg, Logger: logger,
+		Metrics: m, Gatherer: reg, Logger: logger, Health: hc,
+		AuditDB: d.Read, Checkpointer: aud.checkpointer, Flood: aud.flood,
+		Mail: mailer, Deliveries: mail.NewDeliveries(d.Read),
 	})
 	if err != nil {
 		log.Close()
@@ -300,12 +458,49 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 		d.Close()
 		return nil, fmt.Errorf("get a first STS session for %s: %w", s.RoleARN, err)
 	}
-	return &service{db: d, audit: log, signer: signer, handler: srv, log: logger, settings: s}, nil
+	return &service{db: d, audit: log, signer: signer, handler: srv, log: logger, settings: s, canary: canary, auditJobs: aud, mailer: mailer}, nil
 }
 
-// serve answers on ln until ctx ends, then drains in-flight requests,
-// flushes the audit writer and closes the database.
+// serve answers on ln (and on svc.metricsLn, if set) until ctx ends, then
+// drains in-flight requests, stops the canary, flushes the audit writer and
+// closes the database.
 func (svc *service) serve(ctx context.Context, ln net.Listener) error {
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	defer func() {
+		stopBG()
+		wg.Wait()
+	}()
+	if svc.canary != nil {
+		wg.Go(func() { svc.canary.Run(bg) })
+	}
+	if svc.mailer != nil {
+		// Stopped with the other background jobs, after the listener has
+		// drained and before the audit log closes: a message being sent
+		// then is finished and recorded.
+		wg.Go(func() { svc.mailer.Run(bg) })
+	}
+	if svc.auditJobs != nil { // checkpoints, retention, flood summaries
+		wg.Go(func() { svc.auditJobs.run(bg, svc.audit, svc.db.Read, svc.log) })
+	}
+	if svc.metricsLn != nil {
+		ms := &http.Server{
+			Handler: svc.handler.MetricsHandler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 16 << 10,
+			ErrorLog: slog.NewLogLogger(svc.log.Handler(), slog.LevelWarn),
+		}
+		wg.Go(func() {
+			if err := ms.Serve(svc.metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				svc.log.Error("metrics listener failed", "err", err)
+			}
+		})
+		wg.Go(func() {
+			<-bg.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ms.Shutdown(sctx)
+			cancel()
+		})
+	}
 	hs := &http.Server{
 		Handler:           svc.handler,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -328,6 +523,8 @@ func (svc *service) serve(ctx context.Context, ln net.Listener) error {
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
+	stopBG() // the canary and the metrics listener
+	wg.Wait()
 	return errors.Join(err, svc.audit.Close(), svc.db.Close())
 }
 
@@ -335,6 +532,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	s, err := serveFlags(args, getenv, stderr)
 	if err != nil {
 		return err
+	}
+	// With a single P (Go sets GOMAXPROCS from a 1-CPU container limit or
+	// affinity mask), the audit writer blocked in fsync holds the only P and
+	// every request waits until the runtime takes it back; two Ps on one
+	// core measured about 3x the throughput of one.
+	if runtime.GOMAXPROCS(0) < 2 {
+		runtime.GOMAXPROCS(2)
 	}
 	svc, err := newService(ctx, s, getenv, stderr)
 	if err != nil {
@@ -345,6 +549,23 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		svc.audit.Close()
 		svc.db.Close()
 		return fmt.Errorf("-listen ($SHARESVC_LISTEN): %w", err)
+	}
+	if s.MetricsListen != "" {
+		if svc.metricsLn, err = net.Listen("tcp", s.MetricsListen); err != nil {
+			ln.Close()
+			svc.audit.Close()
+			svc.db.Close()
+			return fmt.Errorf("-metrics-listen ($SHARESVC_METRICS_LISTEN): %w", err)
+		}
+		svc.log.Info("metrics listening", "addr", svc.metricsLn.Addr().String())
+	}
+	if s.DebugListen != "" {
+		if err := serveDebug(ctx, s.DebugListen, svc.log); err != nil {
+			ln.Close()
+			svc.audit.Close()
+			svc.db.Close()
+			return fmt.Errorf("-debug-listen ($SHARESVC_DEBUG_LISTEN): %w", err)
+		}
 	}
 	svc.log.Info("listening", "addr", ln.Addr().String(), "public_url", s.PublicURL, "db", s.DB, "role_arn", s.RoleARN)
 	return svc.serve(ctx, ln)

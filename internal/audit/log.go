@@ -31,6 +31,9 @@ type Options struct {
 	// OnCommit, when set, is told the size and duration of each commit and
 	// whether it failed (for metrics).
 	OnCommit func(rows int, d time.Duration, err error)
+	// IP is the privacy mode applied to every event's ClientIP before it is
+	// written; nil stores addresses in full.
+	IP *IPPrivacy
 }
 
 // Log appends events through one writer goroutine with group commit.
@@ -39,15 +42,18 @@ type Log struct {
 	clock    func() time.Time
 	maxBatch int
 	onCommit func(int, time.Duration, error)
+	ip       *IPPrivacy
 
 	queue chan *op
 	done  chan struct{}
 	once  sync.Once
 
-	// Chain head, owned by the writer goroutine.
-	headSeq  int64
-	headHash []byte
-	scratch  []byte
+	// Prepared statements and chain head, owned by the writer goroutine.
+	headStmt, insStmt *sql.Stmt
+	stmts             stmtCache
+	headSeq           int64
+	headHash          []byte
+	scratch           []byte
 }
 
 type op struct {
@@ -68,6 +74,7 @@ func Open(ctx context.Context, db *sql.DB, o Options) (*Log, error) {
 		clock:    o.Clock,
 		maxBatch: o.MaxBatch,
 		onCommit: o.OnCommit,
+		ip:       o.IP,
 		queue:    make(chan *op, 4096),
 		done:     make(chan struct{}),
 		headHash: make([]byte, HashSize),
@@ -100,6 +107,7 @@ func Open(ctx context.Context, db *sql.DB, o Options) (*Log, error) {
 // the ApplyFunc's own error, or ctx's error if it ends first (the row may
 // still be written then).
 func (l *Log) Append(ctx context.Context, ev Event, apply ApplyFunc) (Event, error) {
+	ev.ClientIP = l.ip.Apply(ev.ClientIP)
 	o := opPool.Get().(*op)
 	o.ctx, o.ev, o.apply, o.err = ctx, ev, apply, nil
 	select {
@@ -121,6 +129,14 @@ func (l *Log) Append(ctx context.Context, ev Event, apply ApplyFunc) (Event, err
 	return out, err
 }
 
+// ClientIP returns addr as the log would store it under its privacy mode,
+// so that a filter on a client address matches the stored rows.
+func (l *Log) ClientIP(addr string) string { return l.ip.Apply(addr) }
+
+// QueueDepth returns how many rows wait for the writer (for metrics and
+// readiness: a growing queue means the disk is not keeping up).
+func (l *Log) QueueDepth() int { return len(l.queue) }
+
 // Close stops accepting rows, writes those already queued, and returns.
 func (l *Log) Close() error {
 	l.once.Do(func() {
@@ -132,6 +148,13 @@ func (l *Log) Close() error {
 
 func (l *Log) run() {
 	defer close(l.done)
+	defer func() {
+		if l.insStmt != nil {
+			l.insStmt.Close()
+			l.headStmt.Close()
+		}
+		l.stmts.close()
+	}()
 	batch := make([]*op, 0, l.maxBatch)
 	for first := range l.queue {
 		batch = append(batch[:0], first)
@@ -155,7 +178,11 @@ func (l *Log) run() {
 // alone so that one failing ApplyFunc cannot fail its neighbours.
 func (l *Log) write(batch []*op) {
 	err := l.commit(batch)
-	if err != nil && len(batch) > 1 {
+	// Only an ApplyFunc's own failure is worth retrying row by row; when the
+	// database refuses the write, each retry would just wait out the lock
+	// again before failing the same way.
+	var ae applyError
+	if errors.As(err, &ae) && len(batch) > 1 {
 		for _, o := range batch {
 			o.err = l.commit([]*op{o})
 		}
@@ -183,6 +210,11 @@ func (l *Log) commit(batch []*op) (err error) {
 			l.onCommit(len(batch), time.Since(start), err)
 		}
 	}()
+	// Before the transaction: it holds the writer's only connection.
+	if err := l.prepare(); err != nil {
+		return err
+	}
+	l.stmts.prepareAll(l.db)
 	tx, err := l.db.BeginTx(context.Background(), nil)
 	if err != nil {
 		return fmt.Errorf("%w: begin: %v", ErrUnavailable, err)
@@ -192,7 +224,7 @@ func (l *Log) commit(batch []*op) (err error) {
 	// process, such as the offline "token create", may have appended since.
 	seq, head := l.headSeq, l.headHash
 	var dbHash []byte
-	switch err := tx.QueryRow(`SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&seq, &dbHash); {
+	switch err := tx.Stmt(l.headStmt).QueryRow().Scan(&seq, &dbHash); {
 	case errors.Is(err, sql.ErrNoRows):
 		seq, head = 0, make([]byte, HashSize)
 	case err != nil:
@@ -200,10 +232,9 @@ func (l *Log) commit(batch []*op) (err error) {
 	default:
 		head = dbHash
 	}
-	ins, err := tx.Prepare(insertSQL)
-	if err != nil {
-		return fmt.Errorf("%w: prepare: %v", ErrUnavailable, err)
-	}
+	// Statements prepared once on the writer's connection are reused by
+	// every batch: parsing SQL costs more than running it.
+	ins := tx.Stmt(l.insStmt)
 	defer ins.Close()
 	for _, o := range batch {
 		o.err = nil
@@ -238,6 +269,25 @@ func (l *Log) commit(batch []*op) (err error) {
 		return fmt.Errorf("%w: commit: %v", ErrUnavailable, err)
 	}
 	l.headSeq, l.headHash = seq, head
+	return nil
+}
+
+// prepare readies the writer's statements once. It runs on the writer
+// goroutine only.
+func (l *Log) prepare() error {
+	if l.insStmt != nil {
+		return nil
+	}
+	head, err := l.db.Prepare(`SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`)
+	if err != nil {
+		return fmt.Errorf("%w: prepare: %v", ErrUnavailable, err)
+	}
+	ins, err := l.db.Prepare(insertSQL)
+	if err != nil {
+		head.Close()
+		return fmt.Errorf("%w: prepare: %v", ErrUnavailable, err)
+	}
+	l.headStmt, l.insStmt = head, ins
 	return nil
 }
 

@@ -3,7 +3,10 @@ package audit
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"database/sql"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -13,6 +16,10 @@ import (
 // first bad row.
 var ErrTampered = errors.New("audit chain does not verify")
 
+// ErrTruncated means the log ends before the row a checkpoint vouches for:
+// its tail was cut off. It wraps ErrTampered.
+var ErrTruncated = fmt.Errorf("%w: rows are missing at the end", ErrTampered)
+
 // VerifyResult summarises a verification.
 type VerifyResult struct {
 	Rows     int64  // rows checked
@@ -20,25 +27,66 @@ type VerifyResult struct {
 	LastSeq  int64  // last row checked
 	Head     []byte // hash of the last row
 	BadSeq   int64  // first row that failed, 0 if none
+	// PrunedThrough is the last row removed by an audited prune, when the
+	// log starts after row 1 (0 otherwise).
+	PrunedThrough int64
+	// CheckpointSeq is the row the checkpoint vouched for (0 without one),
+	// and CheckpointMatched whether that row (or, for a pruned row, the
+	// link to it) was found with the checkpoint's hash.
+	CheckpointSeq     int64
+	CheckpointMatched bool
+}
+
+// VerifyOptions add outside evidence to a verification.
+type VerifyOptions struct {
+	// Checkpoint, if set, must verify, and the log must still hold its row
+	// with its hash: a shorter log is ErrTruncated.
+	Checkpoint *Checkpoint
+	// PublicKey, if set, is the only key trusted to sign Checkpoint.
+	PublicKey ed25519.PublicKey
 }
 
 // Verify walks the chain in sequence order and checks that sequence numbers
 // have no gaps, that each row names its predecessor's hash, and that each
 // hash matches the row's content. It returns ErrTampered (wrapped) at the
 // first bad row. Cutting off the tail is only detectable against a
-// checkpoint kept elsewhere.
+// checkpoint kept elsewhere: see VerifyWith.
 func Verify(ctx context.Context, db *sql.DB) (VerifyResult, error) {
+	return VerifyWith(ctx, db, VerifyOptions{})
+}
+
+// pruneDetail is the Detail of an ActionPrune row.
+type pruneDetail struct {
+	ThroughSeq  int64  `json:"through_seq"`
+	ThroughHash string `json:"through_hash"`
+	Rows        int64  `json:"rows"`
+	Before      string `json:"before"`
+}
+
+// VerifyWith is Verify with outside evidence. A log that starts after row 1
+// verifies only if an audited prune (an ActionPrune row in what remains)
+// names the removed rows' last hash as the first remaining row's
+// predecessor. Errors: ErrBadSignature for a checkpoint that does not
+// verify, ErrTampered or ErrTruncated (wrapped) naming the first bad row.
+func VerifyWith(ctx context.Context, db *sql.DB, o VerifyOptions) (VerifyResult, error) {
 	var r VerifyResult
-	rows, err := db.QueryContext(ctx, `SELECT seq, at, action, actor, link_id, outcome, reason,
-        client_ip, user_agent, request_id, url_expires_at, sts_session, detail, prev_hash, hash
-        FROM audit_events ORDER BY seq`)
+	cp := o.Checkpoint
+	if cp != nil {
+		if err := cp.Verify(o.PublicKey); err != nil {
+			return r, err
+		}
+		r.CheckpointSeq = cp.Seq
+	}
+	rows, err := db.QueryContext(ctx, `SELECT `+eventColumns+` FROM audit_events ORDER BY seq`)
 	if err != nil {
 		return r, fmt.Errorf("read audit log: %w", err)
 	}
 	defer rows.Close()
 	var (
-		prev    []byte
-		scratch []byte
+		prev      []byte
+		firstPrev []byte
+		scratch   []byte
+		prunes    = map[int64]string{} // through_seq -> through_hash (hex)
 	)
 	for rows.Next() {
 		ev, err := scanEvent(rows)
@@ -51,6 +99,10 @@ func Verify(ctx context.Context, db *sql.DB) (VerifyResult, error) {
 		}
 		if r.Rows == 0 {
 			r.FirstSeq = ev.Seq
+			firstPrev = ev.PrevHash
+			if ev.Seq < 1 {
+				return bad("sequence numbers start at 1")
+			}
 		} else if ev.Seq != r.LastSeq+1 {
 			r.BadSeq = r.LastSeq + 1
 			return r, fmt.Errorf("%w: row %d: missing (next row is %d)", ErrTampered, r.LastSeq+1, ev.Seq)
@@ -65,6 +117,24 @@ func Verify(ctx context.Context, db *sql.DB) (VerifyResult, error) {
 		if !bytes.Equal(h[:], ev.Hash) {
 			return bad("content does not match its hash")
 		}
+		if cp != nil && ev.Seq == cp.Seq {
+			if !bytes.Equal(ev.Hash, cp.Head) {
+				return bad("differs from the signed checkpoint of this row")
+			}
+			r.CheckpointMatched = true
+		}
+		if cp != nil && r.Rows == 0 && ev.Seq == cp.Seq+1 {
+			if !bytes.Equal(ev.PrevHash, cp.Head) {
+				return bad("does not link to the signed checkpoint of the row before it")
+			}
+			r.CheckpointMatched = true
+		}
+		if ev.Action == ActionPrune {
+			var d pruneDetail
+			if json.Unmarshal([]byte(ev.Detail), &d) == nil {
+				prunes[d.ThroughSeq] = d.ThroughHash
+			}
+		}
 		prev = ev.Hash
 		r.Rows++
 		r.LastSeq = ev.Seq
@@ -73,8 +143,25 @@ func Verify(ctx context.Context, db *sql.DB) (VerifyResult, error) {
 	if err := rows.Err(); err != nil {
 		return r, fmt.Errorf("read audit log: %w", err)
 	}
+	if r.FirstSeq > 1 {
+		h, ok := prunes[r.FirstSeq-1]
+		if !ok || h != hex.EncodeToString(firstPrev) {
+			r.BadSeq = r.FirstSeq - 1
+			return r, fmt.Errorf("%w: rows up to %d are missing and no audited prune accounts for them", ErrTampered, r.FirstSeq-1)
+		}
+		r.PrunedThrough = r.FirstSeq - 1
+	}
+	if cp != nil && r.LastSeq < cp.Seq {
+		r.BadSeq = r.LastSeq + 1
+		return r, fmt.Errorf("%w: the log ends at row %d but a checkpoint signed at %s vouches for row %d",
+			ErrTruncated, r.LastSeq, cp.At.Format(time.RFC3339), cp.Seq)
+	}
 	return r, nil
 }
+
+// eventColumns lists audit_events' columns in scanEvent's order.
+const eventColumns = `seq, at, action, actor, link_id, outcome, reason,
+        client_ip, user_agent, request_id, url_expires_at, sts_session, detail, prev_hash, hash`
 
 type scanner interface{ Scan(...any) error }
 
@@ -94,49 +181,4 @@ func scanEvent(s scanner) (Event, error) {
 		ev.URLExpiresAt = time.UnixMilli(urlExp.Int64).UTC()
 	}
 	return ev, nil
-}
-
-// Filter selects events for List.
-type Filter struct {
-	LinkID string
-	Limit  int   // 0 means 100
-	Before int64 // only rows with seq < Before; 0 means no bound (newest first)
-}
-
-// List returns events matching f, newest first.
-func List(ctx context.Context, db *sql.DB, f Filter) ([]Event, error) {
-	if f.Limit <= 0 || f.Limit > 1000 {
-		f.Limit = 100
-	}
-	q := `SELECT seq, at, action, actor, link_id, outcome, reason,
-        client_ip, user_agent, request_id, url_expires_at, sts_session, detail, prev_hash, hash
-        FROM audit_events WHERE 1=1`
-	var args []any
-	if f.LinkID != "" {
-		q += ` AND link_id = ?`
-		args = append(args, f.LinkID)
-	}
-	if f.Before > 0 {
-		q += ` AND seq < ?`
-		args = append(args, f.Before)
-	}
-	q += ` ORDER BY seq DESC LIMIT ?`
-	args = append(args, f.Limit)
-	rows, err := db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list audit events: %w", err)
-	}
-	defer rows.Close()
-	var out []Event
-	for rows.Next() {
-		ev, err := scanEvent(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list audit events: %w", err)
-		}
-		out = append(out, ev)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list audit events: %w", err)
-	}
-	return out, nil
 }

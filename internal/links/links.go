@@ -82,6 +82,30 @@ type Link struct {
 	MaxBytes    int64  // 0: no cap; else S3 refuses larger uploads
 	ContentType string // "": any; else the upload must carry exactly this
 	KeyIsPrefix bool   // Key is a prefix; each upload gets a generated name
+	// Shares sent by email (see Share).
+	ShareID     string    // "shr_…" when this is one recipient's link of a share; "" for plain links
+	Recipient   string    // the recipient's normalised address; "" for plain links
+	Confirm     bool      // browsers get a confirmation page; only its POST mints
+	Direct      bool      // with Confirm: clients not asking for text/html are redirected at once
+	Notify      string    // address told about the first open; "" for none
+	NotifyMode  string    // NotifyFirst or NotifyDigest when Notify is set
+	FirstOpenAt time.Time // zero: no URL minted yet
+}
+
+// Notification modes of a share's first-open notices.
+const (
+	// NotifyFirst sends one message per recipient's first open.
+	NotifyFirst = "first"
+	// NotifyDigest sends one message per share per digest interval listing
+	// the first opens since the last one.
+	NotifyDigest = "digest"
+)
+
+// NewShareID returns a fresh public share id.
+func NewShareID() string {
+	var b [10]byte
+	rand.Read(b[:])
+	return "shr_" + idEncoding.EncodeToString(b[:])
 }
 
 // StateAt returns the link's state at now. Revocation wins over every other

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -19,6 +20,12 @@ type Querier interface {
 // audit writer's transaction.
 type Store struct {
 	db *sql.DB
+
+	// byCode is prepared once: the share route runs it on every request,
+	// and SQLite spends more time parsing it than running it.
+	mu     sync.Mutex
+	byCode *sql.Stmt
+	cache  cache
 }
 
 // NewStore returns a Store reading from db.
@@ -26,7 +33,7 @@ func NewStore(db *sql.DB) *Store { return &Store{db: db} }
 
 const linkColumns = `id, kind, bucket, object_key, created_at, created_by, not_before, expires_at,
     max_uses, uses, presign_ttl_ms, note, filename, last_access_at, revoked_at, revoked_by, revoke_reason,
-    max_bytes, content_type, key_is_prefix`
+    max_bytes, content_type, key_is_prefix, share_id, recipient, confirm, direct, notify, notify_mode, first_open_at`
 
 // Get returns the link with the given public id, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) (*Link, error) {
@@ -40,11 +47,30 @@ func (s *Store) ByCode(ctx context.Context, code string) (*Link, error) {
 		return nil, ErrNotFound
 	}
 	h := HashCode(code)
-	l, err := scanLink(s.db.QueryRowContext(ctx, `SELECT `+linkColumns+` FROM links WHERE code_hash = ?`, h[:]))
+	stmt, err := s.byCodeStmt(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("look up link by code: %w", err)
+	}
+	l, err := scanLink(stmt.QueryRowContext(ctx, h[:]))
 	if err != nil {
 		return nil, fmt.Errorf("look up link by code: %w", err)
 	}
 	return l, nil
+}
+
+// byCodeStmt prepares the lookup by code once; a failure is retried on the
+// next call.
+func (s *Store) byCodeStmt(ctx context.Context) (*sql.Stmt, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byCode == nil {
+		st, err := s.db.PrepareContext(ctx, `SELECT `+linkColumns+` FROM links WHERE code_hash = ?`)
+		if err != nil {
+			return nil, err
+		}
+		s.byCode = st
+	}
+	return s.byCode, nil
 }
 
 func get(ctx context.Context, q Querier, id string) (*Link, error) {
@@ -65,12 +91,20 @@ func Insert(ctx context.Context, q Querier, l *Link, codeHash []byte) error {
 	if l.KeyIsPrefix {
 		prefix = 1
 	}
+	var shareID any
+	if l.ShareID != "" {
+		shareID = l.ShareID
+	}
+	// Direct only matters on a link with Confirm; every other link
+	// redirects whoever asks.
 	_, err := q.ExecContext(ctx, `INSERT INTO links (id, code_hash, kind, bucket, object_key, created_at, created_by,
-        not_before, expires_at, max_uses, uses, presign_ttl_ms, note, filename, max_bytes, content_type, key_is_prefix)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)`,
+        not_before, expires_at, max_uses, uses, presign_ttl_ms, note, filename, max_bytes, content_type, key_is_prefix,
+        share_id, recipient, confirm, direct, notify, notify_mode)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		l.ID, codeHash, string(l.Kind), l.Bucket, l.Key, ms(l.CreatedAt), l.CreatedBy,
 		nullMS(l.NotBefore), ms(l.ExpiresAt), nullInt(l.MaxUses), l.PresignTTL.Milliseconds(), l.Note, l.Filename,
-		maxBytes, l.ContentType, prefix)
+		maxBytes, l.ContentType, prefix, shareID, l.Recipient, boolInt(l.Confirm), boolInt(l.Direct || !l.Confirm),
+		l.Notify, l.NotifyMode)
 	if err != nil {
 		return fmt.Errorf("insert link: %w", err)
 	}
@@ -151,10 +185,13 @@ func scanLink(row rowScanner) (*Link, error) {
 		revokedBy, revokeReason                   sql.NullString
 		maxBytes                                  sql.NullInt64
 		prefix                                    int
+		shareID                                   sql.NullString
+		confirm, direct                           int
+		firstOpen                                 sql.NullInt64
 	)
 	err := row.Scan(&l.ID, &kind, &l.Bucket, &l.Key, &createdAt, &l.CreatedBy, &notBefore, &expiresAt,
 		&maxUses, &l.Uses, &ttl, &l.Note, &l.Filename, &lastAccess, &revokedAt, &revokedBy, &revokeReason,
-		&maxBytes, &l.ContentType, &prefix)
+		&maxBytes, &l.ContentType, &prefix, &shareID, &l.Recipient, &confirm, &direct, &l.Notify, &l.NotifyMode, &firstOpen)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -179,6 +216,11 @@ func scanLink(row rowScanner) (*Link, error) {
 	}
 	l.MaxBytes = maxBytes.Int64
 	l.KeyIsPrefix = prefix != 0
+	l.ShareID = shareID.String
+	l.Confirm, l.Direct = confirm != 0, direct != 0
+	if firstOpen.Valid {
+		l.FirstOpenAt = fromMS(firstOpen.Int64)
+	}
 	l.RevokedBy = revokedBy.String
 	l.RevokeReason = revokeReason.String
 	return &l, nil
@@ -193,6 +235,13 @@ func nullMS(t time.Time) any {
 		return nil
 	}
 	return t.UnixMilli()
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func nullInt(v int) any {

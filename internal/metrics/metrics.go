@@ -4,10 +4,14 @@
 package metrics
 
 import (
+	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/sharesvc/sharesvc/internal/audit"
 )
 
 // Namespace prefixes every sharesvc metric.
@@ -25,6 +29,16 @@ type Metrics struct {
 	AuditCommits    *prometheus.CounterVec // result
 	AuditBatchRows  prometheus.Histogram
 	AuditCommitTime prometheus.Histogram
+	AuditQueueDepth prometheus.GaugeFunc   // reads the function given to WatchAuditQueue
+	RateLimited     *prometheus.CounterVec // scope: ip, miss, link, token
+	DBErrors        *prometheus.CounterVec // op: read, audit_write, ready_check
+	CanaryRuns      *prometheus.CounterVec // result: ok, sign_error, fetch_error, bad_status
+	CanaryDuration  prometheus.Histogram
+	CanaryLastOK    prometheus.Gauge     // Unix seconds of the last successful canary
+	Ready           prometheus.Gauge     // 1 when /readyz answers ready
+	ReadyChecks     *prometheus.GaugeVec // check: db, signer, audit, canary; 1 ok, 0 failing
+
+	auditQueue atomic.Pointer[func() int]
 }
 
 // New registers sharesvc's collectors, plus Go runtime, process and build
@@ -76,18 +90,65 @@ func New(reg prometheus.Registerer, sessionLeft func() float64) *Metrics {
 			Help:    "Audit group commit latency, including the flush to disk.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25},
 		}),
+		RateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "ratelimit_rejections_total",
+			Help: "Requests answered 429, by the limit that refused them (ip, miss, link, token).",
+		}, []string{"scope"}),
+		DBErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "db_errors_total",
+			Help: "Database operations that failed, by operation (read, audit_write, ready_check).",
+		}, []string{"op"}),
+		CanaryRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "canary_runs_total",
+			Help: "Canary mint-and-fetch runs by result (ok, sign_error, fetch_error, bad_status).",
+		}, []string{"result"}),
+		CanaryDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "canary_duration_seconds",
+			Help:    "Canary latency: grant, presign and fetch of the canary object.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+		}),
+		CanaryLastOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "canary_last_success_timestamp_seconds",
+			Help: "Unix time of the last successful canary run (0: none yet).",
+		}),
+		Ready: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "ready",
+			Help: "1 when the last readiness check passed, 0 when it failed.",
+		}),
+		ReadyChecks: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "readiness_check_ok",
+			Help: "Result of each readiness check at its last run: 1 ok, 0 failing.",
+		}, []string{"check"}),
 	}
+	m.AuditQueueDepth = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "audit_queue_depth",
+		Help: "Audit rows waiting for the writer.",
+	}, func() float64 {
+		if f := m.auditQueue.Load(); f != nil {
+			return float64((*f)())
+		}
+		return 0
+	})
 	reg.MustRegister(m.Requests, m.RequestDuration, m.Mints, m.Denials, m.STSRefreshes, m.STSDuration,
 		m.STSSessionLeft, m.AuditCommits, m.AuditBatchRows, m.AuditCommitTime,
+		m.AuditQueueDepth, m.RateLimited, m.DBErrors, m.CanaryRuns, m.CanaryDuration, m.CanaryLastOK,
+		m.Ready, m.ReadyChecks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector())
 	return m
 }
 
+// WatchAuditQueue makes sharesvc_audit_queue_depth report depth(), e.g.
+// an audit.Log's QueueDepth.
+func (m *Metrics) WatchAuditQueue(depth func() int) { m.auditQueue.Store(&depth) }
+
 // ObserveAuditCommit records one audit group commit.
 func (m *Metrics) ObserveAuditCommit(rows int, d time.Duration, err error) {
 	if err != nil {
 		m.AuditCommits.WithLabelValues("error").Inc()
+		if errors.Is(err, audit.ErrUnavailable) { // not an ApplyFunc's own refusal
+			m.DBErrors.WithLabelValues("audit_write").Inc()
+		}
 		return
 	}
 	m.AuditCommits.WithLabelValues("ok").Inc()
@@ -103,4 +164,29 @@ func (m *Metrics) ObserveSTSRefresh(d time.Duration, err error) {
 		m.STSRefreshes.WithLabelValues("ok").Inc()
 	}
 	m.STSDuration.Observe(d.Seconds())
+}
+
+// ObserveCanary records one canary run: result is ok or the failure class;
+// at is when it ended.
+func (m *Metrics) ObserveCanary(result string, d time.Duration, at time.Time) {
+	m.CanaryRuns.WithLabelValues(result).Inc()
+	m.CanaryDuration.Observe(d.Seconds())
+	if result == "ok" {
+		m.CanaryLastOK.Set(float64(at.Unix()))
+	}
+}
+
+// ObserveReadiness records one readiness evaluation.
+func (m *Metrics) ObserveReadiness(ready bool, checks map[string]bool) {
+	m.Ready.Set(b2f(ready))
+	for name, ok := range checks {
+		m.ReadyChecks.WithLabelValues(name).Set(b2f(ok))
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

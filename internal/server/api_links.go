@@ -35,6 +35,13 @@ type createLinkRequest struct {
 	Filename    string     `json:"filename"`     // download only: served as Content-Disposition
 	MaxBytes    *int64     `json:"max_bytes"`    // upload only: size cap, enforced by S3
 	ContentType string     `json:"content_type"` // upload only: required Content-Type, enforced by S3
+	// Sharing by email (see api_shares.go): one link per recipient, sent
+	// by mail; the codes are never returned.
+	Recipients []string `json:"recipients"`
+	Confirm    *bool    `json:"confirm"`     // browsers get a confirmation page; default true with recipients
+	Direct     *bool    `json:"direct"`      // with confirm: non-browsers redirected at once; default false with recipients
+	Notify     string   `json:"notify"`      // recipients only: address told about first opens
+	NotifyMode string   `json:"notify_mode"` // "first" (default) or "digest"
 }
 
 // linkResponse is a link as the API shows it. URL is set only in the answer
@@ -62,6 +69,11 @@ type linkResponse struct {
 	KeyIsPrefix  bool       `json:"key_is_prefix,omitempty"`
 	MaxBytes     int64      `json:"max_bytes,omitempty"`
 	ContentType  string     `json:"content_type,omitempty"`
+	ShareID      string     `json:"share_id,omitempty"`
+	Recipient    string     `json:"recipient,omitempty"`
+	Confirm      bool       `json:"confirm,omitempty"`
+	Direct       *bool      `json:"direct,omitempty"` // set when confirm is
+	FirstOpenAt  *time.Time `json:"first_open_at,omitempty"`
 }
 
 func toLinkResponse(l *links.Link, now time.Time) linkResponse {
@@ -78,6 +90,8 @@ func toLinkResponse(l *links.Link, now time.Time) linkResponse {
 		Filename: l.Filename, LastAccessAt: opt(l.LastAccessAt), RevokedAt: opt(l.RevokedAt),
 		RevokedBy: l.RevokedBy, RevokeReason: l.RevokeReason,
 		KeyIsPrefix: l.KeyIsPrefix, MaxBytes: l.MaxBytes, ContentType: l.ContentType,
+		ShareID: l.ShareID, Recipient: l.Recipient, Confirm: l.Confirm, Direct: optBool(l.Confirm, l.Direct),
+		FirstOpenAt: opt(l.FirstOpenAt),
 	}
 }
 
@@ -244,6 +258,9 @@ func (s *Server) newLink(req *createLinkRequest, creator string, now time.Time) 
 	if strings.ContainsAny(req.Filename, "/\\\n") {
 		return nil, fmt.Errorf("%w: filename must be a bare file name", links.ErrInvalid)
 	}
+	if err := s.confirmSettings(req, l); err != nil {
+		return nil, err
+	}
 	if kind == links.KindDownload {
 		if req.MaxBytes != nil || req.ContentType != "" {
 			return nil, fmt.Errorf("%w: max_bytes and content_type are for upload links", links.ErrInvalid)
@@ -290,6 +307,9 @@ func (s *Server) createLink(w http.ResponseWriter, r *http.Request) error {
 		if err := s.checkObject(r.Context(), l.Bucket, l.Key); err != nil {
 			return err
 		}
+	}
+	if req.Recipients != nil {
+		return s.createShare(w, r, &req, l)
 	}
 	code, hash := links.NewCode()
 	detail, _ := json.Marshal(map[string]any{

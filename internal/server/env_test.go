@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/auth"
 	"github.com/sharesvc/sharesvc/internal/db"
+	"github.com/sharesvc/sharesvc/internal/health"
 	"github.com/sharesvc/sharesvc/internal/links"
 	"github.com/sharesvc/sharesvc/internal/metrics"
 	"github.com/sharesvc/sharesvc/internal/seaweed"
@@ -70,27 +72,38 @@ func s3server(t testing.TB) *seaweed.Server {
 
 // env is a complete sharesvc over real SQLite and the real S3+STS server.
 type env struct {
-	t      testing.TB
-	s3     *seaweed.Server
-	db     *db.DB
-	audit  *audit.Log
-	signer *sts.Signer
-	srv    *server.Server
-	http   *httptest.Server
-	admin  string // admin token secret
-	sharer string // sharer token secret
-	now    func() time.Time
+	t       testing.TB
+	s3      *seaweed.Server
+	db      *db.DB
+	audit   *audit.Log
+	signer  *sts.Signer
+	srv     *server.Server
+	http    *httptest.Server
+	admin   string // admin token secret
+	sharer  string // sharer token secret
+	now     func() time.Time
+	reg     *prometheus.Registry
+	metrics *metrics.Metrics
+	health  *health.Checker
 }
 
 type envOptions struct {
 	clock  func() time.Time
 	source sts.Source // nil: AssumeRole against the real server
 	cfg    func(*server.Config)
+	logger *slog.Logger             // nil: discard the service's logs
+	s3     *seaweed.Server          // nil: the package's shared server
+	signer func(*sts.SignerOptions) // adjusts the signer's options
+	audit  func(*audit.Options)     // adjusts the audit log's options
+	deps   func(*server.Deps)       // adjusts the server's dependencies
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
-	s3 := s3server(t)
+	s3 := o.s3
+	if s3 == nil {
+		s3 = s3server(t)
+	}
 	ctx := context.Background()
 	if o.clock == nil {
 		o.clock = time.Now
@@ -100,8 +113,22 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, func() float64 { return 0 })
-	log, err := audit.Open(ctx, d.Write, audit.Options{Clock: o.clock, OnCommit: m.ObserveAuditCommit})
+	var signer *sts.Signer
+	var hc *health.Checker
+	m := metrics.New(reg, func() float64 {
+		if c, ok := signer.Session(); ok {
+			return max(0, c.Expires.Sub(o.clock()).Seconds())
+		}
+		return 0
+	})
+	ao := audit.Options{Clock: o.clock, OnCommit: func(rows int, d time.Duration, err error) {
+		m.ObserveAuditCommit(rows, d, err)
+		hc.ObserveAuditCommit(rows, d, err)
+	}}
+	if o.audit != nil {
+		o.audit(&ao)
+	}
+	log, err := audit.Open(ctx, d.Write, ao)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +140,16 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if src == nil {
 		src = &sts.AssumeRole{Client: stsClient(s3), RoleARN: s3.RoleARN, SessionName: "sharesvc-test", Duration: 15 * time.Minute}
 	}
-	signer := sts.NewSigner(src, presigner, sts.SignerOptions{Clock: o.clock, OnRefresh: m.ObserveSTSRefresh})
+	so := sts.SignerOptions{Clock: o.clock, OnRefresh: m.ObserveSTSRefresh}
+	if o.signer != nil {
+		o.signer(&so)
+	}
+	signer = sts.NewSigner(src, presigner, so)
+	m.WatchAuditQueue(log.QueueDepth)
+	hc, err = health.New(health.Options{DB: d.Read, Signer: signer, Audit: log, Clock: o.clock, Metrics: m, Logger: o.logger})
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := server.Config{
 		PublicURL: "http://share.example", DefaultBucket: testBucket,
 		DefaultLifetime: 24 * time.Hour, MaxLifetime: 30 * 24 * time.Hour,
@@ -122,14 +158,19 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if o.cfg != nil {
 		o.cfg(&cfg)
 	}
-	srv, err := server.New(cfg, server.Deps{
+	deps := server.Deps{
 		Links: links.NewStore(d.Read), Tokens: auth.NewStore(d.Read), Audit: log, Signer: signer,
-		Metrics: m, Gatherer: reg, Clock: o.clock,
-	})
+		Metrics: m, Gatherer: reg, Clock: o.clock, Logger: o.logger, Health: hc, AuditDB: d.Read,
+	}
+	if o.deps != nil {
+		o.deps(&deps)
+	}
+	srv, err := server.New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, s3: s3, db: d, audit: log, signer: signer, srv: srv, http: httptest.NewServer(srv), now: o.clock}
+	e := &env{t: t, s3: s3, db: d, audit: log, signer: signer, srv: srv, http: httptest.NewServer(srv), now: o.clock,
+		reg: reg, metrics: m, health: hc}
 	t.Cleanup(func() {
 		e.http.Close()
 		log.Close()

@@ -12,6 +12,7 @@ import (
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/auth"
 	"github.com/sharesvc/sharesvc/internal/links"
+	"github.com/sharesvc/sharesvc/internal/ratelimit"
 	"github.com/sharesvc/sharesvc/internal/sts"
 )
 
@@ -71,6 +72,10 @@ var errorTable = []struct {
 	{errBadJSON, http.StatusBadRequest, "malformed-json", "Malformed JSON body", ""},
 	{errTooLarge, http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large", ""},
 	{errMedia, http.StatusUnsupportedMediaType, "unsupported-media-type", "Send application/json", ""},
+	{ratelimit.ErrLimited, http.StatusTooManyRequests, "rate-limited", "Too many requests; retry later", "rate_limited"},
+	{audit.ErrInvalidFilter, http.StatusBadRequest, "invalid-audit-query", "Invalid audit query", ""},
+	{audit.ErrNotConfigured, http.StatusConflict, "checkpoints-not-configured", "Audit checkpoints are not configured on this server", ""},
+	{audit.ErrNoCheckpoint, http.StatusConflict, "audit-log-empty", "The audit log is empty; nothing to checkpoint", ""},
 	{errNoRoute, http.StatusNotFound, "no-route", "Not found", ""},
 	{errMethod, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", ""},
 	{sts.ErrUnavailable, http.StatusServiceUnavailable, "signer-unavailable", "Temporarily unable to sign; retry shortly", "signer_unavailable"},
@@ -84,6 +89,10 @@ func toProblem(err error) *problem {
 			p := &problem{Type: problemBase + e.slug, Title: e.title, Status: e.status, Reason: e.reason, cause: err}
 			if e.status < 500 && err.Error() != e.err.Error() {
 				p.Detail = err.Error()
+			}
+			var le *ratelimit.LimitedError
+			if errors.As(err, &le) {
+				p.retryAfter = max(le.RetryAfter, time.Nanosecond) // rounded up to whole seconds
 			}
 			if e.status == http.StatusServiceUnavailable {
 				p.retryAfter = time.Second

@@ -64,6 +64,12 @@ func TestRouteRoles(t *testing.T) {
 		{"POST", "/api/v1/links/{id}/revoke", func() (string, string) {
 			return "/api/v1/links/" + e.createLink(e.sharer, `{"key":"roles.txt"}`).ID + "/revoke", ""
 		}, [6]int{401, 401, 200, 403, 403, 200}},
+		{"GET", "/api/v1/shares/{id}", func() (string, string) {
+			return "/api/v1/shares/" + e.insertShare(e.sharer), ""
+		}, [6]int{401, 401, 200, 403, 200, 200}},
+		{"POST", "/api/v1/shares/{id}/revoke", func() (string, string) {
+			return "/api/v1/shares/" + e.insertShare(e.sharer) + "/revoke", ""
+		}, [6]int{401, 401, 200, 403, 403, 200}},
 		{"POST", "/api/v1/links/revoke-by-url", func() (string, string) {
 			return "/api/v1/links/revoke-by-url", fmt.Sprintf(`{"url":%q}`, e.createLink(e.sharer, `{"key":"roles.txt"}`).URL)
 		}, [6]int{401, 401, 200, 403, 403, 200}},
@@ -85,6 +91,15 @@ func TestRouteRoles(t *testing.T) {
 			id := tokenID(t, e, e.token("victim-"+uniq(), auth.RoleSharer))
 			return "/api/v1/tokens/" + id + "/revoke", ""
 		}, [6]int{401, 401, 403, 403, 403, 200}},
+		{"GET", "/api/v1/audit", func() (string, string) { return "/api/v1/audit", "" },
+			[6]int{401, 401, 403, 403, 200, 200}},
+		{"GET", "/api/v1/audit/export", func() (string, string) { return "/api/v1/audit/export?format=csv", "" },
+			[6]int{401, 401, 403, 403, 200, 200}},
+		{"GET", "/api/v1/audit/verify", func() (string, string) { return "/api/v1/audit/verify", "" },
+			[6]int{401, 401, 403, 403, 200, 200}},
+		// 409: this env has no checkpoint key; the role check comes first.
+		{"POST", "/api/v1/audit/checkpoint", func() (string, string) { return "/api/v1/audit/checkpoint", "" },
+			[6]int{401, 401, 403, 403, 403, 409}},
 	}
 	covered := map[string]bool{}
 	for _, tc := range cases {

@@ -3,13 +3,18 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
+
+	"modernc.org/sqlite"
 
 	"github.com/sharesvc/sharesvc/internal/auth"
 )
@@ -23,7 +28,8 @@ type reqInfo struct {
 	route   string
 	outcome string
 	token   *auth.Token
-	public  bool // answer errors as HTML to browsers
+	public  bool       // answer errors as HTML to browsers
+	ip      netip.Addr // client address under the trusted-proxy rule
 }
 
 type ctxKey struct{}
@@ -49,6 +55,10 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap lets http.ResponseController reach the underlying writer (to
+// flush, or lift the write deadline for a long export).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
@@ -63,15 +73,21 @@ func (s *Server) adapt(route string, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ri := &reqInfo{id: newRequestID(), route: route}
+		ri.ip = s.ipSource.Resolve(r.RemoteAddr, r.Header.Values("X-Forwarded-For"))
 		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri))
 		sw := &statusWriter{ResponseWriter: w}
 		sw.Header().Set("X-Request-Id", ri.id)
+		// No route takes more than a small JSON body; uploads go to S3.
+		r.Body = http.MaxBytesReader(sw, r.Body, maxRequestBody)
 		err := h(sw, r)
 		if err != nil {
 			p := toProblem(err)
 			p.RequestID = ri.id
 			if ri.outcome == "" {
 				ri.outcome = "error"
+			}
+			if p.Status >= 500 && isDBError(err) {
+				s.metrics.DBErrors.WithLabelValues("read").Inc()
 			}
 			if p.Status >= 500 {
 				s.log.Error("request failed", "request_id", ri.id, "route", route, "status", p.Status, "err", p.cause)
@@ -123,17 +139,34 @@ func (s *Server) authed(h handlerFunc, roles ...auth.Role) handlerFunc {
 			return auth.ErrForbidden
 		}
 		info(r).token = t
+		if err := s.take(s.limits.token, scopeToken, t.ID); err != nil {
+			return s.limitedAPI(r, err)
+		}
 		return h(w, r)
 	}
 }
 
-// clientIP is the direct peer's address.
+// clientIP is the client's address: the direct peer, or, when the peer is
+// a configured trusted proxy, the nearest untrusted X-Forwarded-For hop.
 func clientIP(r *http.Request) string {
+	if a := info(r).ip; a.IsValid() {
+		return a.String()
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// maxRequestBody bounds every request body; decodeJSON's own, smaller limit
+// answers 413 first on the API.
+const maxRequestBody = 1 << 20
+
+// isDBError reports whether err came from the database driver or pool.
+func isDBError(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) || errors.Is(err, sql.ErrConnDone) || errors.Is(err, sql.ErrTxDone)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {

@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"github.com/gorilla/mux"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sharesvc/sharesvc/internal/auth"
 )
@@ -20,9 +19,11 @@ func (s *Server) routes() http.Handler {
 	r.NotFoundHandler = s.adapt("notfound", func(w http.ResponseWriter, r *http.Request) error { return errNoRoute })
 	r.MethodNotAllowedHandler = s.adapt("notallowed", func(w http.ResponseWriter, r *http.Request) error { return errMethod })
 
-	// Public: opening a link. The code is the credential.
-	r.Handle("/s/{code}", s.adapt("/s/{code}", s.openDownload)).Methods(http.MethodGet, http.MethodHead)
-	r.Handle("/u/{code}", s.adapt("/u/{code}", s.openUpload)).Methods(http.MethodPut)
+	// Public: opening a link. The code is the credential. public() applies
+	// the per-address and unknown-code limits before any lookup.
+	// POST is the confirmation page's button (confirm.go): it mints and 303s.
+	r.Handle("/s/{code}", s.adapt("/s/{code}", s.public(s.openDownload))).Methods(http.MethodGet, http.MethodHead, http.MethodPost)
+	r.Handle("/u/{code}", s.adapt("/u/{code}", s.public(s.openUpload))).Methods(http.MethodPut)
 
 	// Admin API: bearer token; each route names the roles it allows, and
 	// handlers narrow sharers to their own links. Anything else is 403.
@@ -41,16 +42,25 @@ func (s *Server) routes() http.Handler {
 	handle(http.MethodPost, "/links/bulk-revoke", s.bulkRevoke, admin)
 	handle(http.MethodGet, "/links/{id}", s.getLink, admin, sharer, auditor)
 	handle(http.MethodPost, "/links/{id}/revoke", s.revokeLink, admin, sharer)
+	handle(http.MethodGet, "/shares/{id}", s.getShare, admin, sharer, auditor)
+	handle(http.MethodPost, "/shares/{id}/revoke", s.revokeShare, admin, sharer)
 	handle(http.MethodPost, "/offboard", s.offboard, admin)
 	handle(http.MethodGet, "/killswitch", s.getKillSwitch, admin, auditor)
 	handle(http.MethodPost, "/killswitch", s.setKillSwitch, admin)
 	handle(http.MethodPost, "/tokens", s.createToken, admin)
 	handle(http.MethodGet, "/tokens", s.listTokens, admin)
 	handle(http.MethodPost, "/tokens/{id}/revoke", s.revokeToken, admin)
+	handle(http.MethodGet, "/audit", s.listAudit, admin, auditor)
+	handle(http.MethodGet, "/audit/export", s.exportAudit, admin, auditor)
+	handle(http.MethodGet, "/audit/verify", s.verifyAudit, admin, auditor)
+	handle(http.MethodPost, "/audit/checkpoint", s.checkpointAudit, admin)
 	api.Handle("/openapi.json", s.adapt("/api/v1/openapi.json", s.openAPI)).Methods(http.MethodGet)
 
 	// Operations.
 	r.Handle("/healthz", s.adapt("/healthz", s.healthz)).Methods(http.MethodGet, http.MethodHead)
-	r.Handle("/metrics", promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{})).Methods(http.MethodGet)
+	r.Handle("/readyz", s.adapt("/readyz", s.readyz)).Methods(http.MethodGet, http.MethodHead)
+	if !s.cfg.HideMetrics { // else served by MetricsHandler on its own listener
+		r.Handle("/metrics", s.MetricsHandler()).Methods(http.MethodGet)
+	}
 	return r
 }

@@ -4,10 +4,12 @@
 package server
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -16,8 +18,12 @@ import (
 
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/auth"
+	"github.com/sharesvc/sharesvc/internal/clientip"
+	"github.com/sharesvc/sharesvc/internal/health"
 	"github.com/sharesvc/sharesvc/internal/links"
+	"github.com/sharesvc/sharesvc/internal/mail"
 	"github.com/sharesvc/sharesvc/internal/metrics"
+	"github.com/sharesvc/sharesvc/internal/ratelimit"
 	"github.com/sharesvc/sharesvc/internal/sts"
 )
 
@@ -36,6 +42,23 @@ type Config struct {
 	// MaxUploadBytes bounds an upload link's size cap; 0 means 5 GiB, the
 	// largest single PUT S3 accepts.
 	MaxUploadBytes int64
+
+	// TrustedProxies are the peers whose X-Forwarded-For is believed when
+	// deciding a request's client address; empty trusts none.
+	TrustedProxies []netip.Prefix
+	// RateIP limits public requests per client address (IPv6 per /64),
+	// RateMiss lookups of unknown codes per client address, RateLink mints
+	// per link, RateToken API calls per token. A zero Limit is off.
+	RateIP, RateMiss, RateLink, RateToken ratelimit.Limit
+	// RateTableSize bounds the keys each limiter remembers; 0 means
+	// ratelimit.DefaultCapacity.
+	RateTableSize int
+	// HideMetrics leaves /metrics off this handler, for when it is served
+	// on a separate listener (see MetricsHandler).
+	HideMetrics bool
+	// MaxRecipients bounds the recipients of one share sent by email; 0
+	// means 50.
+	MaxRecipients int
 }
 
 // Validate reports the first setting that is unusable, naming it.
@@ -80,6 +103,16 @@ type Server struct {
 	handler  http.Handler
 	client   *http.Client // for checks against S3 made with the signer's session
 	kill     killCache
+	limits   limiters
+	ipSource *clientip.Resolver
+	health   *health.Checker
+
+	auditDB      *sql.DB
+	checkpointer *audit.Checkpointer
+	flood        *audit.Flood
+
+	mail       *mail.Mailer     // nil: sharing by email is off
+	deliveries *mail.Deliveries // the mail queue, for the shares API
 }
 
 // Deps are what a Server is built from; main owns them all.
@@ -95,6 +128,22 @@ type Deps struct {
 	// HTTPClient makes the object checks at link creation; nil means a
 	// client with a 10 s timeout.
 	HTTPClient *http.Client
+	// Health answers /readyz; nil means always ready.
+	Health *health.Checker
+	// AuditDB is the read pool the audit routes query (list, export,
+	// verify); nil disables them (500).
+	AuditDB *sql.DB
+	// Checkpointer signs audit checkpoints on demand and anchors verify;
+	// nil when no checkpoint key is configured.
+	Checkpointer *audit.Checkpointer
+	// Flood is the per-client budget for denial rows of unknown codes and
+	// rate-limited requests; nil logs every one.
+	Flood *audit.Flood
+	// Mail queues messages for shares sent by email and first-open
+	// notices; nil turns sharing by email off (recipients are refused).
+	Mail *mail.Mailer
+	// Deliveries reads the mail queue for the shares API; nil with Mail.
+	Deliveries *mail.Deliveries
 }
 
 // New returns a Server. It returns an error naming the first bad setting.
@@ -116,9 +165,21 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, links: d.Links, tokens: d.Tokens, audit: d.Audit, signer: d.Signer,
 		metrics: d.Metrics, gatherer: d.Gatherer, log: d.Logger, now: d.Clock, client: d.HTTPClient}
+	s.limits = newLimiters(cfg, d.Clock)
+	s.ipSource = clientip.NewResolver(cfg.TrustedProxies)
+	s.health = d.Health
+	s.auditDB, s.checkpointer, s.flood = d.AuditDB, d.Checkpointer, d.Flood
+	s.mail, s.deliveries = d.Mail, d.Deliveries
+	if s.cfg.MaxRecipients <= 0 {
+		s.cfg.MaxRecipients = 50
+	}
 	s.handler = s.routes()
 	return s, nil
 }
+
+// Router returns the route table, for tests that check it against the
+// OpenAPI document.
+func (s *Server) Router() http.Handler { return s.handler }
 
 // ServeHTTP serves a request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }

@@ -52,7 +52,7 @@ func (s *Server) openUpload(w http.ResponseWriter, r *http.Request) error {
 		ri.outcome = reason
 		s.metrics.Denials.WithLabelValues(reason).Inc()
 		ev.Outcome, ev.Reason = audit.OutcomeDenied, reason
-		if _, aerr := s.audit.Append(r.Context(), ev, nil); aerr != nil {
+		if aerr := s.appendDenial(r.Context(), ev); aerr != nil { // flood budget: see api_audit.go
 			return aerr
 		}
 		return err
@@ -93,6 +93,10 @@ func (s *Server) openUpload(w http.ResponseWriter, r *http.Request) error {
 	if l.KeyIsPrefix {
 		key = generatedKey(l.Key, now)
 	}
+	if err := s.limitMint(l.ID); err != nil {
+		ev.Detail = limitDetail(err)
+		return deny("rate_limited", err)
+	}
 
 	g, err := s.signer.Grant(r.Context(), min(l.PresignTTL, l.ExpiresAt.Sub(now)))
 	if err != nil {
@@ -120,7 +124,7 @@ func (s *Server) openUpload(w http.ResponseWriter, r *http.Request) error {
 	ev.Outcome, ev.URLExpiresAt, ev.STSSession, ev.Detail = audit.OutcomeMinted, g.Expires, g.Session, string(detail)
 	id := l.ID
 	ev, err = s.audit.Append(r.Context(), ev, func(ctx context.Context, tx *sql.Tx, ev *audit.Event) error {
-		st, err := links.ClaimUse(ctx, tx, id, now)
+		st, err := links.ClaimUse(ctx, s.audit.Querier(tx), id, now)
 		if err != nil {
 			return err
 		}

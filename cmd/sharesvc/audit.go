@@ -1,0 +1,591 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/sharesvc/sharesvc/internal/audit"
+	"github.com/sharesvc/sharesvc/internal/db"
+)
+
+// auditSettings are serve's audit settings (see the README's "Audit log").
+type auditSettings struct {
+	IPMode             string
+	IPKey              string
+	CheckpointKey      string
+	CheckpointDir      string
+	CheckpointBucket   string
+	CheckpointInterval time.Duration
+	Retention          time.Duration
+}
+
+// register adds the audit flags, defaulting from SHARESVC_AUDIT_* and
+// SHARESVC_CHECKPOINT_*.
+func (a *auditSettings) register(f *flagSource) {
+	f.str(&a.IPMode, "audit-ip-mode", "SHARESVC_AUDIT_IP_MODE", "full", "how client addresses are stored: full, truncate (/24, /48) or hash (HMAC-SHA256)")
+	f.str(&a.IPKey, "audit-ip-key", "SHARESVC_AUDIT_IP_KEY", "", "key for -audit-ip-mode hash: a file, or at least 32 hex digits")
+	f.str(&a.CheckpointKey, "checkpoint-key", "SHARESVC_CHECKPOINT_KEY", "", "Ed25519 private key file (PEM) that signs audit checkpoints (create with: sharesvc audit keygen)")
+	f.str(&a.CheckpointDir, "checkpoint-dir", "SHARESVC_CHECKPOINT_DIR", "", "directory for signed checkpoints (default: the database path + \"-checkpoints\")")
+	f.str(&a.CheckpointBucket, "checkpoint-bucket", "SHARESVC_CHECKPOINT_BUCKET", "", "also store checkpoints in this S3 bucket (BUCKET or BUCKET/PREFIX), ideally with Object Lock")
+	f.dur(&a.CheckpointInterval, "checkpoint-interval", "SHARESVC_CHECKPOINT_INTERVAL", 15*time.Minute, "time between checkpoints while the log grows (0: only on demand)")
+	f.dur(&a.Retention, "audit-retention", "SHARESVC_AUDIT_RETENTION", 0, "prune audit events older than this (0: keep forever; needs -checkpoint-key)")
+}
+
+// auditSetup is what the audit settings build.
+type auditSetup struct {
+	ip           *audit.IPPrivacy
+	checkpointer *audit.Checkpointer
+	flood        *audit.Flood
+	interval     time.Duration
+	retention    time.Duration
+}
+
+// ipPrivacy builds the client IP privacy mode. Errors name the setting.
+func (a *auditSettings) ipPrivacy() (*audit.IPPrivacy, error) {
+	var key []byte
+	if a.IPKey != "" {
+		k, err := readKeyMaterial(a.IPKey)
+		if err != nil {
+			return nil, fmt.Errorf("-audit-ip-key ($SHARESVC_AUDIT_IP_KEY): %w", err)
+		}
+		key = k
+	}
+	p, err := audit.NewIPPrivacy(audit.IPMode(a.IPMode), key)
+	if err != nil {
+		return nil, fmt.Errorf("-audit-ip-mode ($SHARESVC_AUDIT_IP_MODE): %w", err)
+	}
+	return p, nil
+}
+
+// build checks the settings and builds the privacy mode, the checkpointer
+// (nil without a key) and the flood budget. dbPath locates the default
+// checkpoint directory; newS3 makes the client for the checkpoint bucket.
+func (a *auditSettings) build(read *sql.DB, dbPath string, newS3 func() (*s3.Client, error)) (*auditSetup, error) {
+	ip, err := a.ipPrivacy()
+	if err != nil {
+		return nil, err
+	}
+	out := &auditSetup{ip: ip, flood: audit.NewFlood(audit.FloodOptions{}), interval: a.CheckpointInterval, retention: a.Retention}
+	switch {
+	case a.CheckpointInterval < 0:
+		return nil, errors.New("-checkpoint-interval ($SHARESVC_CHECKPOINT_INTERVAL) must not be negative")
+	case a.Retention < 0 || a.Retention > 0 && a.Retention < time.Hour:
+		return nil, fmt.Errorf("-audit-retention ($SHARESVC_AUDIT_RETENTION) %s must be 0 (keep forever) or at least 1h", a.Retention)
+	case a.CheckpointKey == "" && (a.CheckpointBucket != "" || a.Retention > 0):
+		return nil, errors.New("-checkpoint-key ($SHARESVC_CHECKPOINT_KEY) is required with -checkpoint-bucket or -audit-retention: create one with \"sharesvc audit keygen\"")
+	case a.CheckpointKey == "":
+		return out, nil
+	}
+	pem, err := os.ReadFile(a.CheckpointKey)
+	if err != nil {
+		return nil, fmt.Errorf("-checkpoint-key ($SHARESVC_CHECKPOINT_KEY): %w", err)
+	}
+	key, err := audit.ParsePrivateKey(pem)
+	if err != nil {
+		return nil, fmt.Errorf("-checkpoint-key ($SHARESVC_CHECKPOINT_KEY): %w", err)
+	}
+	dir := a.CheckpointDir
+	if dir == "" {
+		dir = dbPath + "-checkpoints"
+	}
+	o := audit.CheckpointOptions{Dir: dir}
+	if a.CheckpointBucket != "" {
+		bucket, prefix, _ := strings.Cut(a.CheckpointBucket, "/")
+		if bucket == "" {
+			return nil, fmt.Errorf("-checkpoint-bucket ($SHARESVC_CHECKPOINT_BUCKET) %q must be BUCKET or BUCKET/PREFIX", a.CheckpointBucket)
+		}
+		if prefix != "" && !strings.HasSuffix(prefix, "/") {
+			prefix += "/"
+		}
+		c, err := newS3()
+		if err != nil {
+			return nil, fmt.Errorf("-checkpoint-bucket ($SHARESVC_CHECKPOINT_BUCKET): %w", err)
+		}
+		o.Store, o.Prefix = s3Store{client: c, bucket: bucket}, prefix
+	}
+	out.checkpointer, err = audit.NewCheckpointer(read, key, o)
+	if err != nil {
+		return nil, fmt.Errorf("-checkpoint-dir ($SHARESVC_CHECKPOINT_DIR): %w", err)
+	}
+	return out, nil
+}
+
+// readKeyMaterial reads a secret given as hex (at least 32 digits) or as a
+// file holding hex or raw bytes.
+func readKeyMaterial(v string) ([]byte, error) {
+	if len(v) >= 32 {
+		if b, err := hex.DecodeString(v); err == nil {
+			return b, nil
+		}
+	}
+	b, err := os.ReadFile(v)
+	if err != nil {
+		return nil, fmt.Errorf("not hex, and not a readable file: %w", err)
+	}
+	if h, err := hex.DecodeString(strings.TrimSpace(string(b))); err == nil {
+		return h, nil
+	}
+	return b, nil
+}
+
+// s3Store puts checkpoints in an S3 bucket. With Object Lock and a default
+// retention on the bucket, not even this service can change them later.
+type s3Store struct {
+	client *s3.Client
+	bucket string
+}
+
+// PutObject stores body under key.
+func (s s3Store) PutObject(ctx context.Context, key string, body []byte) error {
+	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String(s.bucket), Key: aws.String(key), Body: bytes.NewReader(body),
+		ContentType: aws.String("application/json"),
+	})
+	return err
+}
+
+// run runs the audit's background jobs until ctx ends: periodic checkpoints,
+// retention, and the flood budget's summaries; then it writes the pending
+// summaries and a last checkpoint. The log must stay open until it returns.
+func (a *auditSetup) run(ctx context.Context, log *audit.Log, read *sql.DB, logger *slog.Logger) {
+	logger = logger.With("component", "audit")
+	report := func(what string) func(error) {
+		return func(err error) { logger.Error(what, "err", err) }
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { a.flood.Run(ctx, log, report("write flood summaries")) })
+	if a.checkpointer != nil && a.interval > 0 {
+		wg.Go(func() { a.checkpointer.Run(ctx, a.interval, report("audit checkpoint")) })
+	}
+	if a.checkpointer != nil && a.retention > 0 {
+		wg.Go(func() { a.prune(ctx, log, read, logger) })
+	}
+	wg.Wait()
+	if a.checkpointer != nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if last, ok := a.checkpointer.Latest(); !ok || headMoved(cctx, read, last.Seq) {
+			if _, err := a.checkpointer.Write(cctx); err != nil && !errors.Is(err, audit.ErrNoCheckpoint) {
+				logger.Error("final audit checkpoint", "err", err)
+			}
+		}
+	}
+}
+
+func headMoved(ctx context.Context, read *sql.DB, seq int64) bool {
+	var head int64
+	if err := read.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_events`).Scan(&head); err != nil {
+		return true
+	}
+	return head != seq
+}
+
+// prune removes events older than the retention, once an hour (and at
+// start), in bounded batches.
+func (a *auditSetup) prune(ctx context.Context, log *audit.Log, read *sql.DB, logger *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		for ctx.Err() == nil {
+			res, err := audit.Prune(ctx, log, read, audit.PruneOptions{
+				Before: time.Now().Add(-a.retention), Actor: audit.ActorRetention, Checkpointer: a.checkpointer})
+			if err != nil {
+				if ctx.Err() == nil {
+					logger.Error("audit retention", "err", err)
+				}
+				break
+			}
+			if res.Rows == 0 {
+				break
+			}
+			logger.Info("audit events pruned", "through_seq", res.ThroughSeq, "rows", res.Rows)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+const auditUsage = `usage: sharesvc audit COMMAND [flags]
+
+  keygen  --out FILE                 create the Ed25519 checkpoint key (FILE) and its public key (FILE.pub)
+  verify  --db FILE [--checkpoint FILE|DIR] [--public-key FILE]
+                                     check the hash chain offline; with a checkpoint, also a cut-off tail
+  list    --db FILE [filters] [--limit N] [--cursor SEQ] [--json]
+                                     events, newest first
+  export  --db FILE [filters] [--format csv|jsonl] [--out FILE]
+                                     every matching event, oldest first, streamed
+  prune   --db FILE --older-than DURATION --checkpoint-key FILE [--checkpoint-dir DIR]
+                                     remove old events (audited, anchored by a checkpoint)
+
+Filters: --link-id --actor --action --outcome --reason --client-ip --request-id --since --until.
+These commands read the database file directly (read-only, except prune);
+a running server serves the same through GET /api/v1/audit, /audit/export
+and /audit/verify.`
+
+func runAudit(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, auditUsage)
+		return flag.ErrHelp
+	}
+	switch args[0] {
+	case "keygen":
+		return auditKeygen(args[1:], getenv, stdout, stderr)
+	case "verify":
+		return auditVerify(ctx, args[1:], getenv, stdout, stderr)
+	case "list":
+		return auditList(ctx, args[1:], getenv, stdout, stderr)
+	case "export":
+		return auditExport(ctx, args[1:], getenv, stdout, stderr)
+	case "prune":
+		return auditPrune(ctx, args[1:], getenv, stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintln(stdout, auditUsage)
+		return nil
+	}
+	fmt.Fprintln(stderr, auditUsage)
+	return fmt.Errorf("audit: unknown command %q", args[0])
+}
+
+func auditKeygen(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	f := newFlags("audit keygen", getenv, stderr)
+	var out string
+	f.fs.StringVar(&out, "out", "", "file for the private key (required); the public key goes to FILE.pub")
+	if _, err := parseFlags(f, args, 0, "sharesvc audit keygen --out FILE"); err != nil {
+		return err
+	}
+	if out == "" {
+		return errors.New("audit keygen: --out FILE is required (e.g. --out /etc/sharesvc/checkpoint.key)")
+	}
+	priv, pub, err := audit.GenerateKey()
+	if err != nil {
+		return err
+	}
+	// O_EXCL: never overwrite a key that may have signed checkpoints.
+	fh, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("audit keygen: %w", err)
+	}
+	if _, err := fh.Write(priv); err != nil {
+		fh.Close()
+		return fmt.Errorf("audit keygen: %w", err)
+	}
+	if err := fh.Close(); err != nil {
+		return fmt.Errorf("audit keygen: %w", err)
+	}
+	if err := os.WriteFile(out+".pub", pub, 0o644); err != nil {
+		return fmt.Errorf("audit keygen: %w", err)
+	}
+	fmt.Fprintf(stderr, "Wrote the private key to %s and the public key to %s.pub.\nGive verifiers the public key:\n", out, out)
+	_, err = stdout.Write(pub)
+	return err
+}
+
+// openReadOnly opens an existing database file without changing it: no
+// migration, no journal mode change.
+func openReadOnly(ctx context.Context, path string) (*sql.DB, error) {
+	if path == "" {
+		return nil, errors.New("--db FILE is required (or set SHARESVC_DB)")
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	q := url.Values{}
+	q.Set("mode", "ro")
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", "query_only(1)")
+	d, err := sql.Open("sqlite", "file:"+abs+"?"+q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	if err := d.PingContext(ctx); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	var n int
+	if err := d.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'audit_events'`).Scan(&n); err != nil || n == 0 {
+		d.Close()
+		return nil, fmt.Errorf("%s is not a sharesvc database (no audit_events table)", path)
+	}
+	return d, nil
+}
+
+func auditVerify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	f := newFlags("audit verify", getenv, stderr)
+	var path, cpPath, pubPath string
+	f.str(&path, "db", "SHARESVC_DB", "sharesvc.db", "SQLite database file (a copy is fine)")
+	f.fs.StringVar(&cpPath, "checkpoint", "", "a checkpoint file, or a directory of them (the newest is used)")
+	f.fs.StringVar(&pubPath, "public-key", "", "the checkpoint key's public key (PEM, or 32 bytes in hex); without it the key inside the checkpoint is used")
+	if _, err := parseFlags(f, args, 0, "sharesvc audit verify --db FILE [--checkpoint FILE|DIR] [--public-key FILE]"); err != nil {
+		return err
+	}
+	var o audit.VerifyOptions
+	if pubPath != "" {
+		b, err := os.ReadFile(pubPath)
+		if err != nil {
+			return fmt.Errorf("--public-key: %w", err)
+		}
+		if o.PublicKey, err = audit.ParsePublicKey(b); err != nil {
+			return fmt.Errorf("--public-key: %w", err)
+		}
+	}
+	if cpPath != "" {
+		cp, err := audit.ReadCheckpoint(cpPath)
+		if err != nil {
+			return fmt.Errorf("--checkpoint: %w", err)
+		}
+		o.Checkpoint = cp
+	}
+	d, err := openReadOnly(ctx, path)
+	if err != nil {
+		return fmt.Errorf("audit verify: %w", err)
+	}
+	defer d.Close()
+	res, err := audit.VerifyWith(ctx, d, o)
+	if err != nil {
+		if errors.Is(err, audit.ErrTampered) || errors.Is(err, audit.ErrBadSignature) {
+			fmt.Fprintf(stdout, "FAILED after %d good rows: %v\n", res.Rows, err)
+			return fmt.Errorf("audit verify: %s does not verify (first bad row: %d)", path, res.BadSeq)
+		}
+		return fmt.Errorf("audit verify: %w", err)
+	}
+	if res.Rows == 0 {
+		fmt.Fprintln(stdout, "OK: the audit log is empty")
+	} else {
+		fmt.Fprintf(stdout, "OK: rows %d..%d (%d) verify; head %x\n", res.FirstSeq, res.LastSeq, res.Rows, res.Head)
+	}
+	if res.PrunedThrough > 0 {
+		fmt.Fprintf(stdout, "rows 1..%d were removed by an audited prune\n", res.PrunedThrough)
+	}
+	if o.Checkpoint != nil {
+		trust := "signed by the given public key"
+		if o.PublicKey == nil {
+			trust = "signature checked with the key it carries only; pass --public-key to pin it"
+		}
+		state := "matches"
+		if !res.CheckpointMatched {
+			state = "predates the pruned range and cannot be compared"
+		}
+		fmt.Fprintf(stdout, "checkpoint of row %d (%s) %s; %s\n", o.Checkpoint.Seq,
+			o.Checkpoint.At.Format(time.RFC3339), state, trust)
+	} else {
+		fmt.Fprintln(stdout, "no checkpoint given: a cut-off tail would go unnoticed (use --checkpoint)")
+	}
+	return nil
+}
+
+// filterFlags registers the audit filters.
+func filterFlags(f *flagSource, flt *audit.Filter, since, until *string, ip *auditSettings) {
+	f.fs.StringVar(&flt.LinkID, "link-id", "", "only this link (lnk_…)")
+	f.fs.StringVar(&flt.Actor, "actor", "", "only this actor (a token name, or client)")
+	f.fs.StringVar(&flt.Action, "action", "", "only this action (link.access, link.create, …)")
+	f.fs.StringVar(&flt.Outcome, "outcome", "", "only this outcome (minted, denied, nothing_minted, unavailable, ok)")
+	f.fs.StringVar(&flt.Reason, "reason", "", "only this reason (not_found, revoked, …)")
+	f.fs.StringVar(&flt.ClientIP, "client-ip", "", "only this client address (converted with -audit-ip-mode/-audit-ip-key, or give the stored form)")
+	f.fs.StringVar(&flt.RequestID, "request-id", "", "only the row of this X-Request-Id")
+	f.fs.StringVar(since, "since", "", "rows at or after this time (RFC 3339 or Unix seconds)")
+	f.fs.StringVar(until, "until", "", "rows before this time (RFC 3339 or Unix seconds)")
+	f.str(&ip.IPMode, "audit-ip-mode", "SHARESVC_AUDIT_IP_MODE", "full", "the server's client IP mode, to convert --client-ip")
+	f.str(&ip.IPKey, "audit-ip-key", "SHARESVC_AUDIT_IP_KEY", "", "the server's client IP key, for hash mode")
+}
+
+func finishFilter(flt *audit.Filter, since, until string, ip *auditSettings) error {
+	var err error
+	if flt.Since, err = audit.ParseTime("--since", since); err != nil {
+		return err
+	}
+	if flt.Until, err = audit.ParseTime("--until", until); err != nil {
+		return err
+	}
+	if flt.ClientIP != "" && !strings.HasPrefix(flt.ClientIP, "hmac:") {
+		p, err := ip.ipPrivacy()
+		if err != nil {
+			return err
+		}
+		flt.ClientIP = p.Apply(flt.ClientIP)
+	}
+	return flt.Validate()
+}
+
+func auditList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	f := newFlags("audit list", getenv, stderr)
+	var (
+		path, since, until string
+		flt                audit.Filter
+		ip                 auditSettings
+		asJSON             bool
+	)
+	f.str(&path, "db", "SHARESVC_DB", "sharesvc.db", "SQLite database file")
+	filterFlags(f, &flt, &since, &until, &ip)
+	f.fs.IntVar(&flt.Limit, "limit", 50, "rows to show (at most 1000)")
+	f.fs.Int64Var(&flt.Before, "cursor", 0, "show rows before this sequence number (from the previous page)")
+	f.fs.BoolVar(&asJSON, "json", false, "print JSON Lines instead of a table")
+	if _, err := parseFlags(f, args, 0, "sharesvc audit list --db FILE [filters] [--limit N] [--cursor SEQ] [--json]"); err != nil {
+		return err
+	}
+	if err := finishFilter(&flt, since, until, &ip); err != nil {
+		return fmt.Errorf("audit list: %w", err)
+	}
+	d, err := openReadOnly(ctx, path)
+	if err != nil {
+		return fmt.Errorf("audit list: %w", err)
+	}
+	defer d.Close()
+	evs, err := audit.List(ctx, d, flt)
+	if err != nil {
+		return fmt.Errorf("audit list: %w", err)
+	}
+	if asJSON {
+		var b []byte
+		for i := range evs {
+			b = append(evs[i].AppendJSON(b[:0]), '\n')
+			if _, err := stdout.Write(b); err != nil {
+				return err
+			}
+		}
+	} else {
+		rows := make([][]string, 0, len(evs))
+		for _, ev := range evs {
+			rows = append(rows, []string{strconv.FormatInt(ev.Seq, 10), ev.At.Format("2006-01-02 15:04:05.000Z"),
+				ev.Action, ev.Actor, dash(ev.LinkID), ev.Outcome, dash(ev.Reason), dash(ev.ClientIP), dash(ev.RequestID)})
+		}
+		if err := table(stdout, []string{"SEQ", "AT", "ACTION", "ACTOR", "LINK", "OUTCOME", "REASON", "CLIENT", "REQUEST"}, rows); err != nil {
+			return err
+		}
+	}
+	if len(evs) > 0 && len(evs) == flt.Limit && evs[len(evs)-1].Seq > 1 {
+		fmt.Fprintf(stderr, "more: add --cursor %d\n", evs[len(evs)-1].Seq)
+	}
+	return nil
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func auditExport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	f := newFlags("audit export", getenv, stderr)
+	var (
+		path, since, until, format, out string
+		flt                             audit.Filter
+		ip                              auditSettings
+	)
+	f.str(&path, "db", "SHARESVC_DB", "sharesvc.db", "SQLite database file")
+	filterFlags(f, &flt, &since, &until, &ip)
+	f.fs.StringVar(&format, "format", "jsonl", "csv or jsonl")
+	f.fs.StringVar(&out, "out", "", "write to this file instead of standard output")
+	if _, err := parseFlags(f, args, 0, "sharesvc audit export --db FILE [filters] [--format csv|jsonl] [--out FILE]"); err != nil {
+		return err
+	}
+	fm, err := audit.ParseFormat(format)
+	if err != nil {
+		return fmt.Errorf("audit export: %w", err)
+	}
+	if err := finishFilter(&flt, since, until, &ip); err != nil {
+		return fmt.Errorf("audit export: %w", err)
+	}
+	d, err := openReadOnly(ctx, path)
+	if err != nil {
+		return fmt.Errorf("audit export: %w", err)
+	}
+	defer d.Close()
+	w := stdout
+	var fh *os.File
+	if out != "" {
+		if fh, err = os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err != nil {
+			return fmt.Errorf("audit export: %w", err)
+		}
+		w = fh
+	}
+	n, err := audit.Export(ctx, d, flt, fm, w)
+	if fh != nil {
+		if cerr := fh.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("audit export: %w", err)
+	}
+	fmt.Fprintf(stderr, "exported %d events\n", n)
+	return nil
+}
+
+func auditPrune(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	f := newFlags("audit prune", getenv, stderr)
+	var (
+		path      string
+		olderThan time.Duration
+		a         auditSettings
+	)
+	f.str(&path, "db", "SHARESVC_DB", "sharesvc.db", "SQLite database file")
+	f.fs.Var((*durationFlag)(&olderThan), "older-than", "remove events older than this, e.g. 2160h (required)")
+	f.str(&a.CheckpointKey, "checkpoint-key", "SHARESVC_CHECKPOINT_KEY", "", "Ed25519 private key file that signs the anchor checkpoint (required)")
+	f.str(&a.CheckpointDir, "checkpoint-dir", "SHARESVC_CHECKPOINT_DIR", "", "directory for checkpoints (default: the database path + \"-checkpoints\")")
+	if _, err := parseFlags(f, args, 0, "sharesvc audit prune --db FILE --older-than DURATION --checkpoint-key FILE"); err != nil {
+		return err
+	}
+	if olderThan < time.Hour {
+		return errors.New("audit prune: --older-than must be at least 1h (e.g. 2160h for 90 days)")
+	}
+	if a.CheckpointKey == "" {
+		return errors.New("audit prune: --checkpoint-key is required: the cut is anchored by a signed checkpoint")
+	}
+	a.IPMode, a.Retention = "full", olderThan
+	d, err := db.Open(ctx, path)
+	if err != nil {
+		return fmt.Errorf("audit prune: %w", err)
+	}
+	defer d.Close()
+	setup, err := a.build(d.Read, path, nil)
+	if err != nil {
+		return fmt.Errorf("audit prune: %w", err)
+	}
+	log, err := audit.Open(ctx, d.Write, audit.Options{})
+	if err != nil {
+		return fmt.Errorf("audit prune: %w", err)
+	}
+	defer log.Close()
+	var total int64
+	for {
+		res, err := audit.Prune(ctx, log, d.Read, audit.PruneOptions{Before: time.Now().Add(-olderThan), Actor: "cli",
+			Checkpointer: setup.checkpointer})
+		if err != nil {
+			return fmt.Errorf("audit prune: %w", err)
+		}
+		if res.Rows == 0 {
+			break
+		}
+		total += res.Rows
+		fmt.Fprintf(stdout, "removed rows through %d (%d rows); anchor checkpoint of row %d written\n", res.ThroughSeq, res.Rows, res.Anchor.Seq)
+	}
+	if total == 0 {
+		fmt.Fprintln(stdout, "nothing older than", olderThan)
+	}
+	return nil
+}

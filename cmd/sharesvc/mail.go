@@ -1,0 +1,120 @@
+package main
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	netmail "net/mail"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sharesvc/sharesvc/internal/audit"
+	"github.com/sharesvc/sharesvc/internal/mail"
+)
+
+// mailSettings configure sharing by email. With no SMTP host, mail is off
+// and create requests with recipients are refused.
+type mailSettings struct {
+	Host           string
+	Port           int
+	TLS            string
+	User           string
+	PasswordFile   string
+	password       string // from $SHARESVC_SMTP_PASSWORD only: never a flag, which ps would show
+	From           string
+	Key            string
+	Templates      string
+	MaxRecipients  int
+	DigestInterval time.Duration
+	MaxAttempts    int
+}
+
+// register adds the mail flags, defaulting from SHARESVC_SMTP_* and
+// SHARESVC_MAIL_*.
+func (m *mailSettings) register(f *flagSource) {
+	f.str(&m.Host, "smtp-host", "SHARESVC_SMTP_HOST", "", "SMTP server that sends share messages (empty: sharing by email is off)")
+	f.int(&m.Port, "smtp-port", "SHARESVC_SMTP_PORT", 0, "SMTP port (default 25, 587 or 465 by -smtp-tls)")
+	f.str(&m.TLS, "smtp-tls", "SHARESVC_SMTP_TLS", mail.TLSStartTLS, "SMTP encryption: starttls (required), tls (implicit) or none")
+	f.str(&m.User, "smtp-user", "SHARESVC_SMTP_USER", "", "SMTP user (empty: no authentication)")
+	f.str(&m.PasswordFile, "smtp-password-file", "SHARESVC_SMTP_PASSWORD_FILE", "", "file holding the SMTP password (or set $SHARESVC_SMTP_PASSWORD)")
+	m.password = f.getenv("SHARESVC_SMTP_PASSWORD")
+	f.str(&m.From, "mail-from", "SHARESVC_SMTP_FROM", "", "From address of every message, e.g. \"Files <files@example.org>\"")
+	f.str(&m.Key, "mail-key", "SHARESVC_MAIL_KEY", "", "key sealing codes in the mail queue: a file, or 64 hex digits (create with: openssl rand -hex 32)")
+	f.str(&m.Templates, "mail-templates", "SHARESVC_MAIL_TEMPLATES", "", "directory of message templates replacing the built-in ones")
+	f.int(&m.MaxRecipients, "max-recipients", "SHARESVC_MAX_RECIPIENTS", 50, "most recipients of one share")
+	f.dur(&m.DigestInterval, "mail-digest-interval", "SHARESVC_MAIL_DIGEST_INTERVAL", time.Hour, "how long first opens are gathered into one digest notice")
+	f.int(&m.MaxAttempts, "mail-max-attempts", "SHARESVC_MAIL_MAX_ATTEMPTS", 8, "SMTP attempts before a message fails for good")
+}
+
+// validate checks what can be checked without touching files.
+func (m *mailSettings) validate() error {
+	switch {
+	case m.MaxRecipients < 1 || m.MaxRecipients > 1000:
+		return fmt.Errorf("-max-recipients ($SHARESVC_MAX_RECIPIENTS) %d must be 1-1000", m.MaxRecipients)
+	case m.Host == "":
+		return nil
+	case m.From == "":
+		return errors.New("-mail-from ($SHARESVC_SMTP_FROM) is required with -smtp-host: the From address of share messages")
+	case !validFrom(m.From):
+		return fmt.Errorf("-mail-from ($SHARESVC_SMTP_FROM) %q is not an e-mail address", m.From)
+	case m.Key == "":
+		return errors.New("-mail-key ($SHARESVC_MAIL_KEY) is required with -smtp-host: it seals codes in the mail queue (create one with: openssl rand -hex 32)")
+	case m.TLS != mail.TLSNone && m.TLS != mail.TLSStartTLS && m.TLS != mail.TLSImplicit:
+		return fmt.Errorf("-smtp-tls ($SHARESVC_SMTP_TLS) %q must be starttls, tls or none", m.TLS)
+	case m.Port < 0 || m.Port > 65535:
+		return fmt.Errorf("-smtp-port ($SHARESVC_SMTP_PORT) %d must be 1-65535", m.Port)
+	case m.PasswordFile != "" && m.password != "":
+		return errors.New("set $SHARESVC_SMTP_PASSWORD or -smtp-password-file ($SHARESVC_SMTP_PASSWORD_FILE), not both")
+	case (m.PasswordFile != "" || m.password != "") && m.User == "":
+		return errors.New("-smtp-user ($SHARESVC_SMTP_USER) is required with an SMTP password")
+	case m.DigestInterval < time.Minute:
+		return fmt.Errorf("-mail-digest-interval ($SHARESVC_MAIL_DIGEST_INTERVAL) %s must be at least 1m", m.DigestInterval)
+	case m.MaxAttempts < 1 || m.MaxAttempts > 100:
+		return fmt.Errorf("-mail-max-attempts ($SHARESVC_MAIL_MAX_ATTEMPTS) %d must be 1-100", m.MaxAttempts)
+	}
+	return nil
+}
+
+func validFrom(s string) bool {
+	_, err := netmail.ParseAddress(s)
+	return err == nil
+}
+
+// build returns the mailer, or nil when no SMTP host is set. Errors name
+// the setting.
+func (m *mailSettings) build(read *sql.DB, log *audit.Log, publicURL string, logger *slog.Logger) (*mail.Mailer, error) {
+	if m.Host == "" {
+		return nil, nil
+	}
+	key, err := mail.LoadKey(m.Key)
+	if err != nil {
+		return nil, fmt.Errorf("-mail-key ($SHARESVC_MAIL_KEY): %w", err)
+	}
+	password := m.password
+	if m.PasswordFile != "" {
+		b, err := os.ReadFile(m.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("-smtp-password-file ($SHARESVC_SMTP_PASSWORD_FILE): %w", err)
+		}
+		password = strings.TrimRight(string(b), "\r\n")
+	}
+	tmpl, err := mail.LoadTemplates(m.Templates)
+	if err != nil {
+		return nil, fmt.Errorf("-mail-templates ($SHARESVC_MAIL_TEMPLATES): %w", err)
+	}
+	sender, err := mail.NewSMTP(mail.SMTPConfig{Host: m.Host, Port: m.Port, TLS: m.TLS, Username: m.User, Password: password})
+	if err != nil {
+		return nil, fmt.Errorf("-smtp-* ($SHARESVC_SMTP_*): %w", err)
+	}
+	mailer, err := mail.New(mail.Options{
+		DB: read, Audit: log, Sender: sender, Key: key, From: m.From, PublicURL: publicURL, Templates: tmpl,
+		Logger: logger.With("component", "mail", "smtp", sender.Addr()), MaxAttempts: m.MaxAttempts,
+		DigestInterval: m.DigestInterval,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("-mail-from ($SHARESVC_SMTP_FROM): %w", err)
+	}
+	return mailer, nil
+}

@@ -1,0 +1,66 @@
+package links
+
+import (
+	"context"
+	"sync"
+)
+
+// cacheSize bounds the link cache: about 1 KiB a link, so 1 MiB at most.
+const cacheSize = 1024
+
+// cache remembers recently opened links by the hash of their code, so that
+// the share route's hot path skips the database read. Only the mint path
+// uses it, and it can only ever be stale in one direction: a cached link
+// may look live after it was revoked, used up or suspended, never the
+// reverse (revocation, expiry and spent uses are permanent). Every mint
+// re-checks liveness inside the transaction that spends the use and writes
+// the audit row, so a stale entry costs a wasted signature, never a URL.
+type cache struct {
+	mu sync.RWMutex
+	m  map[[32]byte]*Link
+}
+
+func (c *cache) get(h [32]byte) *Link {
+	c.mu.RLock()
+	l := c.m[h]
+	c.mu.RUnlock()
+	return l
+}
+
+func (c *cache) put(h [32]byte, l *Link) {
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = make(map[[32]byte]*Link, cacheSize)
+	}
+	if len(c.m) >= cacheSize {
+		// Evict an arbitrary entry; map iteration order is random enough
+		// to keep hot links in most of the time.
+		for k := range c.m {
+			delete(c.m, k)
+			break
+		}
+	}
+	c.m[h] = l
+	c.mu.Unlock()
+}
+
+// ByCodeForMint returns the link a code opens, possibly from a cache that
+// may show a link as live after it stopped being live (see cache). Use it
+// only where liveness is re-checked in the minting transaction
+// (ClaimUse); everything else uses ByCode. The returned Link is shared:
+// do not modify it. Errors: ErrNotFound.
+func (s *Store) ByCodeForMint(ctx context.Context, code string) (*Link, error) {
+	if !ValidCode(code) {
+		return nil, ErrNotFound
+	}
+	h := HashCode(code)
+	if l := s.cache.get(h); l != nil {
+		return l, nil
+	}
+	l, err := s.ByCode(ctx, code)
+	if err != nil {
+		return nil, err
+	}
+	s.cache.put(h, l)
+	return l, nil
+}

@@ -1,0 +1,251 @@
+package server
+
+import (
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sharesvc/sharesvc/internal/audit"
+)
+
+// Denial reasons that a client can cause without holding a code, and that
+// therefore go through the flood budget.
+var floodReasons = map[string]bool{"not_found": true, "rate_limited": true}
+
+// appendDenial writes a denial row for a public request. Unknown codes and
+// rate-limited requests count against the client's flood budget: past it
+// they are folded into periodic summary rows instead (audit.Flood), so that
+// a flood cannot grow the log without bound. ev.ClientIP is the raw address
+// here; the log applies the privacy mode.
+func (s *Server) appendDenial(ctx context.Context, ev audit.Event) error {
+	if floodReasons[ev.Reason] && !s.flood.Admit(audit.FloodKey(ev.ClientIP), ev.Reason) {
+		return nil
+	}
+	_, err := s.audit.Append(ctx, ev, nil)
+	return err
+}
+
+// auditQueryKeys are the query parameters the audit routes accept; anything
+// else is refused, so that a typo does not silently widen a filter.
+var auditQueryKeys = map[string]bool{
+	"link_id": true, "actor": true, "action": true, "outcome": true, "reason": true, "client_ip": true,
+	"request_id": true, "since": true, "until": true,
+}
+
+// auditFilter reads the filters of GET /api/v1/audit and its export from the
+// query string. extra names further parameters the route accepts.
+func (s *Server) auditFilter(r *http.Request, extra ...string) (audit.Filter, error) {
+	q := r.URL.Query()
+	for k, vs := range q {
+		known := auditQueryKeys[k]
+		for _, e := range extra {
+			known = known || k == e
+		}
+		if !known {
+			return audit.Filter{}, fmt.Errorf("%w: unknown query parameter %q", audit.ErrInvalidFilter, k)
+		}
+		if len(vs) > 1 {
+			return audit.Filter{}, fmt.Errorf("%w: query parameter %q given more than once", audit.ErrInvalidFilter, k)
+		}
+	}
+	f := audit.Filter{
+		LinkID: q.Get("link_id"), Actor: q.Get("actor"), Action: q.Get("action"),
+		Outcome: q.Get("outcome"), Reason: q.Get("reason"), RequestID: q.Get("request_id"),
+	}
+	if ip := q.Get("client_ip"); ip != "" {
+		// Match what the log stored: the same privacy mode, unless the
+		// value already is a stored form (a keyed hash).
+		if strings.HasPrefix(ip, "hmac:") {
+			f.ClientIP = ip
+		} else {
+			f.ClientIP = s.audit.ClientIP(ip)
+		}
+	}
+	var err error
+	if f.Since, err = audit.ParseTime("since", q.Get("since")); err != nil {
+		return f, err
+	}
+	if f.Until, err = audit.ParseTime("until", q.Get("until")); err != nil {
+		return f, err
+	}
+	return f, f.Validate()
+}
+
+// auditPage is the answer of GET /api/v1/audit.
+type auditPage struct {
+	Events     []audit.Event `json:"events"`
+	NextCursor string        `json:"next_cursor,omitempty"`
+}
+
+// listAudit answers GET /api/v1/audit: events matching the filters, newest
+// first; next_cursor, when present, is passed back as cursor for the next
+// page.
+func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
+	f, err := s.auditFilter(r, "limit", "cursor")
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > audit.MaxListLimit {
+			return fmt.Errorf("%w: limit must be a number from 1 to %d", audit.ErrInvalidFilter, audit.MaxListLimit)
+		}
+		f.Limit = n
+	}
+	if v := q.Get("cursor"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return fmt.Errorf("%w: cursor %q is not one this server gave out", audit.ErrInvalidFilter, v)
+		}
+		f.Before = n
+	}
+	limit := f.Limit
+	if limit == 0 {
+		limit = 100
+		f.Limit = limit
+	}
+	if s.auditDB == nil {
+		return errNoAuditDB
+	}
+	evs, err := audit.List(r.Context(), s.readDB(), f)
+	if err != nil {
+		return err
+	}
+	page := auditPage{Events: evs}
+	if page.Events == nil {
+		page.Events = []audit.Event{}
+	}
+	if len(evs) == limit && evs[len(evs)-1].Seq > 1 {
+		page.NextCursor = strconv.FormatInt(evs[len(evs)-1].Seq, 10)
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	return writeJSON(w, http.StatusOK, page)
+}
+
+// exportAudit answers GET /api/v1/audit/export?format=csv|jsonl: every event
+// matching the filters, oldest first, streamed as it is read.
+func (s *Server) exportAudit(w http.ResponseWriter, r *http.Request) error {
+	f, err := s.auditFilter(r, "format")
+	if err != nil {
+		return err
+	}
+	format, err := audit.ParseFormat(r.URL.Query().Get("format"))
+	if err != nil {
+		return err
+	}
+	if s.auditDB == nil {
+		return errNoAuditDB
+	}
+	// A large export outlives the server's write timeout.
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{})
+	h := w.Header()
+	h.Set("Content-Type", format.ContentType())
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="sharesvc-audit-%s.%s"`,
+		s.now().UTC().Format("20060102T150405Z"), format))
+	n, err := audit.Export(r.Context(), s.readDB(), f, format, w)
+	info(r).outcome = "exported"
+	if err != nil {
+		return fmt.Errorf("audit export after %d rows: %w", n, err)
+	}
+	return nil
+}
+
+// verifyResponse is the answer of GET /api/v1/audit/verify.
+type verifyResponse struct {
+	OK            bool                `json:"ok"`
+	Error         string              `json:"error,omitempty"`
+	Rows          int64               `json:"rows"`
+	FirstSeq      int64               `json:"first_seq"`
+	LastSeq       int64               `json:"last_seq"`
+	Head          string              `json:"head,omitempty"`
+	BadSeq        int64               `json:"bad_seq,omitempty"`
+	PrunedThrough int64               `json:"pruned_through,omitempty"`
+	Checkpoint    *checkpointResponse `json:"checkpoint,omitempty"`
+}
+
+type checkpointResponse struct {
+	Seq       int64     `json:"seq"`
+	Head      string    `json:"head"`
+	At        time.Time `json:"at"`
+	PublicKey string    `json:"public_key"`
+	Matched   *bool     `json:"matched,omitempty"`
+}
+
+func toCheckpointResponse(c audit.Checkpoint) *checkpointResponse {
+	return &checkpointResponse{Seq: c.Seq, Head: hex.EncodeToString(c.Head), At: c.At,
+		PublicKey: hex.EncodeToString(c.PublicKey)}
+}
+
+// verifyAudit answers GET /api/v1/audit/verify: the whole chain checked
+// now, against the newest checkpoint when checkpoints are configured. A
+// chain that does not verify is a 200 with ok false and the first bad row.
+func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request) error {
+	if len(r.URL.Query()) > 0 {
+		return fmt.Errorf("%w: verify takes no parameters", audit.ErrInvalidFilter)
+	}
+	if s.auditDB == nil {
+		return errNoAuditDB
+	}
+	var o audit.VerifyOptions
+	var cp *checkpointResponse
+	if s.checkpointer != nil {
+		if c, ok := s.checkpointer.Latest(); ok {
+			o.Checkpoint, o.PublicKey = &c, s.checkpointer.PublicKey()
+			cp = toCheckpointResponse(c)
+		}
+	}
+	res, err := audit.VerifyWith(r.Context(), s.readDB(), o)
+	if err != nil && !errors.Is(err, audit.ErrTampered) && !errors.Is(err, audit.ErrBadSignature) {
+		return err
+	}
+	out := verifyResponse{OK: err == nil, Rows: res.Rows, FirstSeq: res.FirstSeq, LastSeq: res.LastSeq,
+		Head: hex.EncodeToString(res.Head), BadSeq: res.BadSeq, PrunedThrough: res.PrunedThrough, Checkpoint: cp}
+	if err != nil {
+		out.Error = err.Error()
+		info(r).outcome = "tampered"
+	}
+	if cp != nil {
+		m := res.CheckpointMatched
+		cp.Matched = &m
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// checkpointAudit answers POST /api/v1/audit/checkpoint: sign and store a
+// checkpoint of the current head now, and audit that it was asked for.
+func (s *Server) checkpointAudit(w http.ResponseWriter, r *http.Request) error {
+	if s.checkpointer == nil {
+		return audit.ErrNotConfigured
+	}
+	c, err := s.checkpointer.Write(r.Context())
+	if err != nil {
+		return err
+	}
+	detail, _ := json.Marshal(map[string]any{"seq": c.Seq, "head": hex.EncodeToString(c.Head)})
+	ri := info(r)
+	ev := audit.Event{Action: audit.ActionCheckpoint, Actor: ri.token.Name, Outcome: audit.OutcomeOK,
+		ClientIP: clientIP(r), UserAgent: r.UserAgent(), RequestID: ri.id, Detail: string(detail)}
+	if _, err := s.audit.Append(r.Context(), ev, nil); err != nil {
+		return err
+	}
+	ri.outcome = "checkpointed"
+	return writeJSON(w, http.StatusCreated, toCheckpointResponse(c))
+}
+
+// errNoAuditDB means the server was built without Deps.AuditDB.
+var errNoAuditDB = errors.New("server: no audit database configured")
+
+// readDB returns the pool the audit routes read, or nil.
+func (s *Server) readDB() *sql.DB { return s.auditDB }
