@@ -113,6 +113,13 @@ func (s *Server) mint(w http.ResponseWriter, r *http.Request, l *links.Link, ev 
 	ri := info(r)
 	deny := func(reason string, err error) error { return s.denyOpen(r, ev, reason, err) }
 	if err := s.limitMint(l.ID); err != nil {
+		// l may come from the cache and have stopped being live: a link
+		// that is revoked or used up says so rather than "slow down".
+		if fresh, ferr := s.links.Get(r.Context(), l.ID); ferr == nil {
+			if st := fresh.StateAt(now); st != links.StateLive {
+				return deny(string(st), st.Err())
+			}
+		}
 		ev.Detail = joinDetail(ev.Detail, limitDetail(err))
 		return deny("rate_limited", err)
 	}

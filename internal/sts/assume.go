@@ -46,6 +46,7 @@ func (a *AssumeRole) Retrieve(ctx context.Context) (Credentials, error) {
 		SessionToken:    *c.SessionToken,
 		Expires:         c.Expiration.UTC(),
 		SessionName:     a.SessionName,
+		Issued:          c.Expiration.UTC().Add(-a.Duration),
 	}, nil
 }
 

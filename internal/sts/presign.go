@@ -60,6 +60,10 @@ type Credentials struct {
 	SessionToken    string    // empty only in tests of long-term keys
 	Expires         time.Time // when the session ends
 	SessionName     string    // RoleSessionName, recorded in the audit log
+	// Issued is when STS issued the session by STS's clock (Expires minus
+	// the duration asked for); zero when unknown. The signer compares it
+	// with its own clock to catch clock skew.
+	Issued time.Time
 }
 
 // Request says what to presign.

@@ -27,6 +27,11 @@ var ErrUnavailable = errors.New("signer unavailable")
 // session token or expiry, i.e. not STS session credentials.
 var ErrNotSession = errors.New("credentials are not STS session credentials")
 
+// ErrClockSkew means the signer's clock and STS's disagree by more than
+// SignerOptions.MaxSkew: S3 would reject the URLs it signs (dated in the
+// future, or already expired), so it signs none.
+var ErrClockSkew = errors.New("clock skew against STS")
+
 // UnavailableError is returned (as an error matching ErrUnavailable) when
 // the signer cannot mint a URL that would stay valid for its lifetime.
 type UnavailableError struct {
@@ -65,6 +70,11 @@ type SignerOptions struct {
 	FailureBackoff time.Duration
 	// OnRefresh, when set, is told about each refresh (for metrics).
 	OnRefresh func(d time.Duration, err error)
+	// MaxSkew is how far the Clock may be from STS's clock, judged by a new
+	// session's issue time (Credentials.Issued), before the session is
+	// refused with ErrClockSkew. Default 5m (S3 allows about 15m, less
+	// the URL's own lifetime).
+	MaxSkew time.Duration
 }
 
 // Signer hands out session credentials for presigning, refreshing them ahead
@@ -104,6 +114,9 @@ func NewSigner(src Source, p *Presigner, o SignerOptions) *Signer {
 	}
 	if o.FailureBackoff <= 0 {
 		o.FailureBackoff = 5 * time.Second
+	}
+	if o.MaxSkew <= 0 {
+		o.MaxSkew = 5 * time.Minute
 	}
 	return &Signer{src: src, presigner: p, o: o}
 }
@@ -251,6 +264,13 @@ func (s *Signer) refresh(r *refresh) {
 	c, err := s.src.Retrieve(ctx)
 	if err == nil && (c.SessionToken == "" || c.Expires.IsZero()) {
 		err = ErrNotSession
+	}
+	if err == nil && !c.Issued.IsZero() {
+		// The session was issued moments ago by STS's clock: if ours reads
+		// far from that, every URL would be dated wrong.
+		if skew := s.o.Clock().Sub(c.Issued); skew > s.o.MaxSkew || skew < -s.o.MaxSkew {
+			err = fmt.Errorf("%w: our clock is %s from the session's issue time", ErrClockSkew, skew.Round(time.Second))
+		}
 	}
 	if s.o.OnRefresh != nil {
 		s.o.OnRefresh(time.Since(start), err)
