@@ -4,7 +4,7 @@
 GO ?= go
 export CGO_ENABLED ?= 1
 
-.PHONY: demo test lint build tools promtool bench fuzz
+.PHONY: demo test lint build tools promtool bench fuzz crash faults
 
 ## demo: start a local S3+STS server and sharesvc, print a working link
 demo: tools
@@ -26,11 +26,13 @@ tools:
 	@scripts/seaweedfs.sh >/dev/null
 	@scripts/mailpit.sh >/dev/null
 
-## promtool: install promtool (Debian package prometheus) to check deploy/prometheus/alerts.yml.
+## promtool: install promtool (Debian package prometheus) to check deploy/prometheus/alerts.yml,
+## and curl, which the upload tests drive.
 ## Debian ships it only inside the server package; on a host with systemd that also starts a
 ## Prometheus service, which CI containers do not have.
 promtool:
 	@command -v promtool >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null)
+	@command -v curl >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends curl >/dev/null)
 
 ## bench: sharesvc's redirect path vs a bare net/http 302, side by side (see docs/performance.md)
 bench: tools
@@ -44,3 +46,17 @@ fuzz:
 	$(GO) test ./internal/sts -run '^$$' -fuzz '^FuzzPresignKey$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/audit -run '^$$' -fuzz '^FuzzCanonicalInjective$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/server -run '^$$' -fuzz '^FuzzDecodeJSON$$' -fuzztime $(FUZZTIME)
+
+## crash: the crash test's long variant: SIGKILL the real binary under load CRASH_CYCLES times
+## (default 50; make test runs 4), checking integrity_check and the audit chain after each kill
+CRASH_CYCLES ?= 50
+crash: tools
+	CRASH_CYCLES=$(CRASH_CYCLES) $(GO) test ./cmd/sharesvc -run '^TestCrashKeepsEveryRedirectAudited$$' -count=1 -v -timeout 60m
+
+## faults: every fault and abuse test (STS/S3 outages, full/read-only database, clock skew,
+## revocation under load, slow clients, oversized requests, Location steering), verbose, then crash
+faults: tools
+	$(GO) test ./internal/sts -run '^TestSignerRefusesSkewedClock$$' -count=1 -v
+	$(GO) test ./internal/server -run '^(TestRevocationUnderLoad|TestSTSOutage|TestDatabaseFullOrReadOnly|TestClockSkewFailsClosed|TestBadInputsFromFieldNotes)$$' -count=1 -v
+	$(GO) test ./cmd/sharesvc -run '^(TestSlowClientsAreCutOff|TestOversizedRequestsRefused|TestLocationHostCannotBeSteered)$$' -count=1 -v
+	$(MAKE) crash
