@@ -27,12 +27,13 @@ tools:
 	@scripts/mailpit.sh >/dev/null
 
 ## promtool: install promtool (Debian package prometheus) to check deploy/prometheus/alerts.yml,
-## and curl, which the upload tests drive.
+## and curl, which the upload tests drive, and Chromium, which the web console's browser tests drive.
 ## Debian ships it only inside the server package; on a host with systemd that also starts a
 ## Prometheus service, which CI containers do not have.
 promtool:
 	@command -v promtool >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null)
 	@command -v curl >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends curl >/dev/null)
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null)
 
 ## bench: sharesvc's redirect path vs a bare net/http 302, side by side (see docs/performance.md)
 bench: tools
@@ -41,11 +42,15 @@ bench: tools
 
 ## fuzz: run each fuzz target for FUZZTIME (default 60s); `make test` runs their seed corpora
 FUZZTIME ?= 60s
+# Minimizing each new input may take up to a minute by default, during which nothing is
+# fuzzed: short runs then spend most of their time minimizing.
+FUZZMINIMIZETIME ?= 5s
+FUZZFLAGS = -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME)
 fuzz:
-	$(GO) test ./internal/links -run '^$$' -fuzz '^FuzzValidCode$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/sts -run '^$$' -fuzz '^FuzzPresignKey$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/audit -run '^$$' -fuzz '^FuzzCanonicalInjective$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/server -run '^$$' -fuzz '^FuzzDecodeJSON$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/links -run '^$$' -fuzz '^FuzzValidCode$$' $(FUZZFLAGS)
+	$(GO) test ./internal/sts -run '^$$' -fuzz '^FuzzPresignKey$$' $(FUZZFLAGS)
+	$(GO) test ./internal/audit -run '^$$' -fuzz '^FuzzCanonicalInjective$$' $(FUZZFLAGS)
+	$(GO) test ./internal/server -run '^$$' -fuzz '^FuzzDecodeJSON$$' $(FUZZFLAGS)
 
 ## crash: the crash test's long variant: SIGKILL the real binary under load CRASH_CYCLES times
 ## (default 50; make test runs 4), checking integrity_check and the audit chain after each kill
