@@ -220,6 +220,10 @@ func (s *Store) List(ctx context.Context) ([]*Token, error) {
 	return out, nil
 }
 
+// ByID returns the token with the given id, revoked or expired ones too
+// (the caller decides). Errors: ErrNotFound.
+func (s *Store) ByID(ctx context.Context, id string) (*Token, error) { return Get(ctx, s.db, id) }
+
 // Get returns the token with the given id. Errors: ErrNotFound.
 func Get(ctx context.Context, q Querier, id string) (*Token, error) {
 	t, err := scanToken(q.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE id = ?`, id))

@@ -136,8 +136,21 @@ func (s *Server) bulkRevoke(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &req, false); err != nil {
 		return err
 	}
+	n, err := s.bulkRevokeLinks(r, &req)
+	if err != nil {
+		return err
+	}
+	if req.DryRun {
+		return writeJSON(w, http.StatusOK, map[string]any{"dry_run": true, "count": n})
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"revoked": n})
+}
+
+// bulkRevokeLinks revokes (or, with DryRun, counts) the live links req
+// matches, for the API and the console alike.
+func (s *Server) bulkRevokeLinks(r *http.Request, req *bulkRevokeRequest) (int, error) {
 	if len(req.Reason) > maxNote {
-		return fmt.Errorf("%w: reason is limited to %d bytes", links.ErrInvalid, maxNote)
+		return 0, fmt.Errorf("%w: reason is limited to %d bytes", links.ErrInvalid, maxNote)
 	}
 	f := links.Filter{CreatedBy: req.CreatedBy, Bucket: req.Bucket, KeyPrefix: req.KeyPrefix, Kind: links.Kind(req.Kind)}
 	if req.CreatedAfter != nil {
@@ -147,16 +160,12 @@ func (s *Server) bulkRevoke(w http.ResponseWriter, r *http.Request) error {
 		f.CreatedBefore = *req.CreatedBefore
 	}
 	if f.Empty() && !req.All {
-		return fmt.Errorf("%w: an empty filter would revoke every link; send \"all\": true to mean that", links.ErrInvalid)
+		return 0, fmt.Errorf("%w: an empty filter would revoke every link; send \"all\": true to mean that", links.ErrInvalid)
 	}
 	tok := info(r).token
 	now := s.now().UTC()
 	if req.DryRun {
-		n, err := s.links.Count(r.Context(), f, now)
-		if err != nil {
-			return err
-		}
-		return writeJSON(w, http.StatusOK, map[string]any{"dry_run": true, "count": n})
+		return s.links.Count(r.Context(), f, now)
 	}
 	detail, _ := json.Marshal(map[string]any{"filter": req, "reason": req.Reason})
 	ev := s.adminEvent(r, audit.ActionBulkRevoke, string(detail))
@@ -170,10 +179,10 @@ func (s *Server) bulkRevoke(w http.ResponseWriter, r *http.Request) error {
 		ev.Detail = withCount(ev.Detail, "revoked", n)
 		return nil
 	}); err != nil {
-		return err
+		return 0, err
 	}
 	info(r).outcome = "revoked"
-	return writeJSON(w, http.StatusOK, map[string]any{"revoked": n})
+	return n, nil
 }
 
 // withCount adds a count to a JSON object detail.
@@ -207,20 +216,29 @@ func (s *Server) offboard(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &req, false); err != nil {
 		return err
 	}
-	if err := auth.ValidateName(req.Name); err != nil {
+	nLinks, nTokens, err := s.offboardPerson(r, &req)
+	if err != nil {
 		return err
 	}
+	return writeJSON(w, http.StatusOK, map[string]any{"name": req.Name, "links_revoked": nLinks, "tokens_revoked": nTokens})
+}
+
+// offboardPerson revokes req.Name's links and token in one transaction, for
+// the API and the console alike.
+func (s *Server) offboardPerson(r *http.Request, req *offboardRequest) (nLinks, nTokens int, err error) {
+	if err := auth.ValidateName(req.Name); err != nil {
+		return 0, 0, err
+	}
 	if len(req.Reason) > maxNote {
-		return fmt.Errorf("%w: reason is limited to %d bytes", links.ErrInvalid, maxNote)
+		return 0, 0, fmt.Errorf("%w: reason is limited to %d bytes", links.ErrInvalid, maxNote)
 	}
 	tok := info(r).token
 	if req.Name == tok.Name {
-		return fmt.Errorf("%w: an admin cannot offboard themselves", auth.ErrInvalid)
+		return 0, 0, fmt.Errorf("%w: an admin cannot offboard themselves", auth.ErrInvalid)
 	}
 	now := s.now().UTC()
 	detail, _ := json.Marshal(map[string]any{"name": req.Name, "reason": req.Reason})
 	ev := s.adminEvent(r, audit.ActionOffboard, string(detail))
-	var nLinks, nTokens int
 	if _, err := s.audit.Append(r.Context(), ev, func(ctx context.Context, tx *sql.Tx, ev *audit.Event) error {
 		var err error
 		reason := req.Reason
@@ -236,10 +254,10 @@ func (s *Server) offboard(w http.ResponseWriter, r *http.Request) error {
 		ev.Detail = withCount(withCount(ev.Detail, "links_revoked", nLinks), "tokens_revoked", nTokens)
 		return nil
 	}); err != nil {
-		return err
+		return 0, 0, err
 	}
 	info(r).outcome = "offboarded"
-	return writeJSON(w, http.StatusOK, map[string]any{"name": req.Name, "links_revoked": nLinks, "tokens_revoked": nTokens})
+	return nLinks, nTokens, nil
 }
 
 type killSwitchRequest struct {
@@ -274,6 +292,15 @@ func (s *Server) setKillSwitch(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &req, false); err != nil {
 		return err
 	}
+	if err := s.switchKill(r, &req); err != nil {
+		return err
+	}
+	return s.getKillSwitch(w, r)
+}
+
+// switchKill turns the kill switch on or off, for the API and the console
+// alike.
+func (s *Server) switchKill(r *http.Request, req *killSwitchRequest) error {
 	if req.On == nil {
 		return fmt.Errorf("%w: \"on\" (true or false) is required", links.ErrInvalid)
 	}
@@ -302,5 +329,5 @@ func (s *Server) setKillSwitch(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.setSuspended(*req.On)
 	info(r).outcome = "killswitch_" + state
-	return s.getKillSwitch(w, r)
+	return nil
 }

@@ -295,21 +295,51 @@ func (s *Server) createLink(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &req, false); err != nil {
 		return err
 	}
-	tok := info(r).token
-	now := s.now().UTC().Truncate(time.Millisecond)
-	l, err := s.newLink(&req, tok.Name, now)
+	c, err := s.create(r, &req)
 	if err != nil {
 		return err
+	}
+	info(r).outcome = "created"
+	if c.share != nil {
+		w.Header().Set("Location", "/api/v1/shares/"+c.share.ID)
+		return writeJSON(w, http.StatusCreated, c.share)
+	}
+	resp := toLinkResponse(c.link, c.link.CreatedAt)
+	resp.URL = s.ShortURL(c.link.Kind, c.code)
+	w.Header().Set("Location", "/api/v1/links/"+c.link.ID)
+	return writeJSON(w, http.StatusCreated, resp)
+}
+
+// created is what a create request made: one link and its code, or, with
+// recipients, a share (whose codes only the recipients get).
+type created struct {
+	link  *links.Link
+	code  string
+	share *shareResponse
+}
+
+// create validates req, checks the object, and stores the link (or the
+// share) with its audit row: the API and the console both create through it.
+func (s *Server) create(r *http.Request, req *createLinkRequest) (*created, error) {
+	tok := info(r).token
+	now := s.now().UTC().Truncate(time.Millisecond)
+	l, err := s.newLink(req, tok.Name, now)
+	if err != nil {
+		return nil, err
 	}
 	if l.Kind == links.KindDownload {
 		// Checked with the signer's own session: what it cannot read, no
 		// link of ours could ever hand out.
 		if err := s.checkObject(r.Context(), l.Bucket, l.Key); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if req.Recipients != nil {
-		return s.createShare(w, r, &req, l)
+		sh, err := s.insertShare(r, req, l)
+		if err != nil {
+			return nil, err
+		}
+		return &created{share: &sh}, nil
 	}
 	code, hash := links.NewCode()
 	detail, _ := json.Marshal(map[string]any{
@@ -323,13 +353,9 @@ func (s *Server) createLink(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.audit.Append(r.Context(), ev, func(ctx context.Context, tx *sql.Tx, _ *audit.Event) error {
 		return links.Insert(ctx, tx, l, hash)
 	}); err != nil {
-		return err
+		return nil, err
 	}
-	resp := toLinkResponse(l, now)
-	resp.URL = s.ShortURL(l.Kind, code)
-	w.Header().Set("Location", "/api/v1/links/"+l.ID)
-	info(r).outcome = "created"
-	return writeJSON(w, http.StatusCreated, resp)
+	return &created{link: l, code: code}, nil
 }
 
 // visible returns the link if tok may see it: admins and auditors see all
@@ -368,12 +394,21 @@ func (s *Server) revokeLink(w http.ResponseWriter, r *http.Request) error {
 // revoke revokes link id if the caller may see it; revoking a revoked link
 // is not an error and changes nothing.
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request, id, reason string) error {
+	revoked, err := s.revokeOne(r, id, reason)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, toLinkResponse(revoked, s.now().UTC()))
+}
+
+// revokeOne revokes link id for the API and the console alike.
+func (s *Server) revokeOne(r *http.Request, id, reason string) (*links.Link, error) {
 	if len(reason) > maxNote {
-		return fmt.Errorf("%w: reason is limited to %d bytes", links.ErrInvalid, maxNote)
+		return nil, fmt.Errorf("%w: reason is limited to %d bytes", links.ErrInvalid, maxNote)
 	}
 	tok := info(r).token
 	if _, err := s.visible(r.Context(), tok, id); err != nil {
-		return err
+		return nil, err
 	}
 	now := s.now().UTC()
 	detail, _ := json.Marshal(map[string]string{"reason": reason})
@@ -389,8 +424,8 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, id, reason strin
 		revoked = l
 		return err
 	}); err != nil {
-		return err
+		return nil, err
 	}
 	info(r).outcome = "revoked"
-	return writeJSON(w, http.StatusOK, toLinkResponse(revoked, now))
+	return revoked, nil
 }

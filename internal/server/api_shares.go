@@ -134,10 +134,10 @@ type shareResponse struct {
 	Deliveries []*deliveryResponse `json:"deliveries"`
 }
 
-// createShare creates one link per recipient of req under a new share id,
+// insertShare creates one link per recipient of req under a new share id,
 // and queues each recipient's message, all in one audited transaction. The
 // codes go only into the (sealed) queue: the caller never sees them.
-func (s *Server) createShare(w http.ResponseWriter, r *http.Request, req *createLinkRequest, tmpl *links.Link) error {
+func (s *Server) insertShare(r *http.Request, req *createLinkRequest, tmpl *links.Link) (shareResponse, error) {
 	tok := info(r).token
 	shareID := links.NewShareID()
 	type member struct {
@@ -180,7 +180,7 @@ func (s *Server) createShare(w http.ResponseWriter, r *http.Request, req *create
 		}
 		return nil
 	}); err != nil {
-		return err
+		return shareResponse{}, err
 	}
 	s.mail.Kick()
 	now := tmpl.CreatedAt
@@ -190,9 +190,7 @@ func (s *Server) createShare(w http.ResponseWriter, r *http.Request, req *create
 		resp.Links = append(resp.Links, shareLink{linkResponse: toLinkResponse(m.l, now), Delivery: d})
 		resp.Deliveries = append(resp.Deliveries, d)
 	}
-	w.Header().Set("Location", "/api/v1/shares/"+shareID)
-	info(r).outcome = "created"
-	return writeJSON(w, http.StatusCreated, resp)
+	return resp, nil
 }
 
 // visibleShare returns the share's links if tok may see them: admins and

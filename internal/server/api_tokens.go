@@ -51,18 +51,30 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &req, false); err != nil {
 		return err
 	}
-	role, err := auth.ParseRole(req.Role)
+	t, secret, err := s.newToken(r, &req)
 	if err != nil {
 		return err
 	}
+	resp := toTokenResponse(t)
+	resp.Token = secret
+	return writeJSON(w, http.StatusCreated, resp)
+}
+
+// newToken creates and stores a token, returning its secret once, for the
+// API and the console alike.
+func (s *Server) newToken(r *http.Request, req *createTokenRequest) (*auth.Token, string, error) {
+	role, err := auth.ParseRole(req.Role)
+	if err != nil {
+		return nil, "", err
+	}
 	if err := auth.ValidateName(req.Name); err != nil {
-		return err
+		return nil, "", err
 	}
 	now := s.now().UTC().Truncate(time.Millisecond)
 	t := &auth.Token{ID: auth.NewID(), Name: req.Name, Role: role, CreatedAt: now, CreatedBy: info(r).token.Name}
 	if req.ExpiresIn != nil {
 		if *req.ExpiresIn < 1 || *req.ExpiresIn > int64(maxTokenLifetime/time.Second) {
-			return fmt.Errorf("%w: expires_in must be 1 to %d seconds (omit it for a token that never expires)", auth.ErrInvalid, int64(maxTokenLifetime/time.Second))
+			return nil, "", fmt.Errorf("%w: expires_in must be 1 to %d seconds (omit it for a token that never expires)", auth.ErrInvalid, int64(maxTokenLifetime/time.Second))
 		}
 		t.ExpiresAt = now.Add(time.Duration(*req.ExpiresIn) * time.Second)
 	}
@@ -70,12 +82,10 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 	detail, _ := json.Marshal(map[string]any{"token_id": t.ID, "name": t.Name, "role": t.Role})
 	if _, err := s.audit.Append(r.Context(), s.adminEvent(r, audit.ActionTokenCreate, string(detail)),
 		func(ctx context.Context, tx *sql.Tx, _ *audit.Event) error { return auth.Insert(ctx, tx, t, hash) }); err != nil {
-		return err
+		return nil, "", err
 	}
-	resp := toTokenResponse(t)
-	resp.Token = secret
 	info(r).outcome = "created"
-	return writeJSON(w, http.StatusCreated, resp)
+	return t, secret, nil
 }
 
 func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) error {
@@ -95,8 +105,16 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &req, true); err != nil {
 		return err
 	}
-	id := mux.Vars(r)["id"]
-	detail, _ := json.Marshal(map[string]any{"token_id": id, "reason": req.Reason})
+	t, err := s.revokeTokenID(r, mux.Vars(r)["id"], req.Reason)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, toTokenResponse(t))
+}
+
+// revokeTokenID disables token id, for the API and the console alike.
+func (s *Server) revokeTokenID(r *http.Request, id, reason string) (*auth.Token, error) {
+	detail, _ := json.Marshal(map[string]any{"token_id": id, "reason": reason})
 	var t *auth.Token
 	if _, err := s.audit.Append(r.Context(), s.adminEvent(r, audit.ActionTokenRevoke, string(detail)),
 		func(ctx context.Context, tx *sql.Tx, _ *audit.Event) error {
@@ -104,8 +122,8 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
 			t, err = auth.Revoke(ctx, tx, id, s.now().UTC())
 			return err
 		}); err != nil {
-		return err
+		return nil, err
 	}
 	info(r).outcome = "revoked"
-	return writeJSON(w, http.StatusOK, toTokenResponse(t))
+	return t, nil
 }

@@ -67,7 +67,13 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 	sort.Strings(documented)
-	served := routesOf(t, e)
+	// The web console's pages (/ui/) are not API: they are left out.
+	var served []string
+	for _, r := range routesOf(t, e) {
+		if !strings.Contains(r, " /ui/") {
+			served = append(served, r)
+		}
+	}
 	if strings.Join(documented, "\n") != strings.Join(served, "\n") {
 		t.Fatalf("openapi.json and the router disagree\ndocumented:\n  %s\nserved:\n  %s",
 			strings.Join(documented, "\n  "), strings.Join(served, "\n  "))

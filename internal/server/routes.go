@@ -24,6 +24,10 @@ func (s *Server) routes() http.Handler {
 	// POST is the confirmation page's button (confirm.go): it mints and 303s.
 	r.Handle("/s/{code}", s.adapt("/s/{code}", s.public(s.openDownload))).Methods(http.MethodGet, http.MethodHead, http.MethodPost)
 	r.Handle("/u/{code}", s.adapt("/u/{code}", s.public(s.openUpload))).Methods(http.MethodPut)
+	// The upload page (GET, for browsers) and its script's presign call
+	// (uploadpage.go): the same checks, use counting and audit as PUT.
+	r.Handle("/u/{code}", s.adapt("/u/{code}", s.public(s.uploadPage))).Methods(http.MethodGet)
+	r.Handle("/u/{code}/presign", s.adapt("/u/{code}/presign", s.public(s.presignUpload))).Methods(http.MethodPost)
 
 	// Admin API: bearer token; each route names the roles it allows, and
 	// handlers narrow sharers to their own links. Anything else is 403.
@@ -55,6 +59,9 @@ func (s *Server) routes() http.Handler {
 	handle(http.MethodGet, "/audit/verify", s.verifyAudit, admin, auditor)
 	handle(http.MethodPost, "/audit/checkpoint", s.checkpointAudit, admin)
 	api.Handle("/openapi.json", s.adapt("/api/v1/openapi.json", s.openAPI)).Methods(http.MethodGet)
+
+	// The web console: pages and forms under /ui/ (console.go).
+	s.consoleRoutes(r)
 
 	// Operations.
 	r.Handle("/healthz", s.adapt("/healthz", s.healthz)).Methods(http.MethodGet, http.MethodHead)

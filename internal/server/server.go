@@ -25,6 +25,7 @@ import (
 	"github.com/sharesvc/sharesvc/internal/metrics"
 	"github.com/sharesvc/sharesvc/internal/ratelimit"
 	"github.com/sharesvc/sharesvc/internal/sts"
+	"github.com/sharesvc/sharesvc/internal/web"
 )
 
 // Config holds the settings the HTTP layer applies to links.
@@ -113,6 +114,8 @@ type Server struct {
 
 	mail       *mail.Mailer     // nil: sharing by email is off
 	deliveries *mail.Deliveries // the mail queue, for the shares API
+
+	sessions *web.Sessions // the web console's sign-ins (console.go)
 }
 
 // Deps are what a Server is built from; main owns them all.
@@ -173,6 +176,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if s.cfg.MaxRecipients <= 0 {
 		s.cfg.MaxRecipients = 50
 	}
+	s.sessions = web.NewSessions(maxSessions, sessionTTL, d.Clock)
 	s.handler = s.routes()
 	return s, nil
 }

@@ -34,12 +34,26 @@ var (
 // an upload that does not match; sharesvc refuses early what it can see.
 // The body is never read.
 func (s *Server) openUpload(w http.ResponseWriter, r *http.Request) error {
-	ri := info(r)
-	ri.public = true
-	setShareHeaders(w.Header())
 	// Uploads are answered before the body is read; tell the client not to
 	// reuse this connection for a body it may still be sending.
 	w.Header().Set("Connection", "close")
+	loc, err := s.mintUpload(w, r, r.ContentLength, r.Header.Get("Content-Type"))
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", loc)
+	w.WriteHeader(http.StatusTemporaryRedirect)
+	return nil
+}
+
+// mintUpload runs every check of an upload open for a file of size bytes
+// sent with Content-Type ctype (-1: size unknown), spends a use, audits,
+// and returns the presigned PUT. Both PUT /u/{code} (307) and the upload
+// page's POST /u/{code}/presign (JSON) go through it.
+func (s *Server) mintUpload(w http.ResponseWriter, r *http.Request, size int64, ctype string) (string, error) {
+	ri := info(r)
+	ri.public = true
+	setShareHeaders(w.Header())
 	code := mux.Vars(r)["code"]
 	ev := audit.Event{
 		Action:    audit.ActionAccess,
@@ -48,21 +62,21 @@ func (s *Server) openUpload(w http.ResponseWriter, r *http.Request) error {
 		UserAgent: r.UserAgent(),
 		RequestID: ri.id,
 	}
-	deny := func(reason string, err error) error {
+	deny := func(reason string, err error) (string, error) {
 		ri.outcome = reason
 		s.metrics.Denials.WithLabelValues(reason).Inc()
 		ev.Outcome, ev.Reason = audit.OutcomeDenied, reason
 		if aerr := s.appendDenial(r.Context(), ev); aerr != nil { // flood budget: see api_audit.go
-			return aerr
+			return "", aerr
 		}
-		return err
+		return "", err
 	}
 	l, err := s.links.ByCode(r.Context(), code)
 	if errors.Is(err, links.ErrNotFound) {
 		return deny("not_found", links.ErrNotFound)
 	}
 	if err != nil {
-		return err
+		return "", err
 	}
 	ev.LinkID = l.ID
 	if l.Kind != links.KindUpload {
@@ -75,7 +89,6 @@ func (s *Server) openUpload(w http.ResponseWriter, r *http.Request) error {
 	if s.suspended(r.Context()) {
 		return deny(string(links.StateSuspended), links.ErrSuspended)
 	}
-	size := r.ContentLength
 	if size < 0 {
 		return deny("length_required", fmt.Errorf("%w: send the file with its size (curl -T does)", errLengthRequired))
 	}
@@ -83,9 +96,9 @@ func (s *Server) openUpload(w http.ResponseWriter, r *http.Request) error {
 		return deny("too_large", fmt.Errorf("%w: %d bytes, the limit is %d", errTooBig, size, l.MaxBytes))
 	}
 	if l.ContentType != "" {
-		got, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		got, _, _ := mime.ParseMediaType(ctype)
 		want, _, _ := mime.ParseMediaType(l.ContentType)
-		if got != want || r.Header.Get("Content-Type") != l.ContentType {
+		if got != want || ctype != l.ContentType {
 			return deny("wrong_content_type", fmt.Errorf("%w: send Content-Type: %s", errWrongType, l.ContentType))
 		}
 	}
@@ -105,10 +118,10 @@ func (s *Server) openUpload(w http.ResponseWriter, r *http.Request) error {
 			s.metrics.Denials.WithLabelValues("signer_unavailable").Inc()
 			ev.Outcome, ev.Reason = audit.OutcomeUnavailable, "signer_unavailable"
 			if _, aerr := s.audit.Append(r.Context(), ev, nil); aerr != nil {
-				return aerr
+				return "", aerr
 			}
 		}
-		return err
+		return "", err
 	}
 	preq := sts.Request{Method: http.MethodPut, Bucket: l.Bucket, Key: key, ContentType: l.ContentType}
 	if l.MaxBytes > 0 {
@@ -118,7 +131,7 @@ func (s *Server) openUpload(w http.ResponseWriter, r *http.Request) error {
 	}
 	loc, err := s.signer.Presign(g, preq)
 	if err != nil {
-		return err
+		return "", err
 	}
 	detail, _ := json.Marshal(map[string]any{"key": key, "bytes": size})
 	ev.Outcome, ev.URLExpiresAt, ev.STSSession, ev.Detail = audit.OutcomeMinted, g.Expires, g.Session, string(detail)
@@ -135,18 +148,16 @@ func (s *Server) openUpload(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return "", err
 	}
 	if ev.Outcome != audit.OutcomeMinted {
 		ri.outcome = ev.Reason
 		s.metrics.Denials.WithLabelValues(ev.Reason).Inc()
-		return links.State(ev.Reason).Err()
+		return "", links.State(ev.Reason).Err()
 	}
 	ri.outcome = "minted"
 	s.metrics.Mints.WithLabelValues(string(l.Kind)).Inc()
-	w.Header().Set("Location", loc)
-	w.WriteHeader(http.StatusTemporaryRedirect)
-	return nil
+	return loc, nil
 }
 
 var nameEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)

@@ -1,0 +1,611 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/sharesvc/sharesvc/internal/audit"
+	"github.com/sharesvc/sharesvc/internal/auth"
+	"github.com/sharesvc/sharesvc/internal/links"
+	"github.com/sharesvc/sharesvc/internal/web"
+)
+
+// The web console (/ui/): server-rendered pages over the same functions
+// the API handlers use. Signing in exchanges an API token for a session
+// cookie; the session remembers the token's id only, and the token is
+// re-read on every request, so revoking it (or offboarding its owner) ends
+// the session at once. Every POST carries the session's CSRF token and must
+// come from this service's own origin.
+
+// Console errors.
+var (
+	errCSRF      = errors.New("the form is stale or was not sent from this console; reload the page and try again")
+	errNoSession = errors.New("not signed in")
+)
+
+const (
+	sessionCookie = "sharesvc_session"
+	signinCookie  = "sharesvc_signin" // the sign-in form's CSRF value, before a session exists
+	sessionTTL    = 12 * time.Hour
+	maxSessions   = 10000
+)
+
+// consoleCSP allows the console's own style sheet and scripts and nothing
+// else: no inline script, no other origin.
+const consoleCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// setConsoleHeaders marks console pages private and uncacheable: they show
+// short URLs and token secrets once, and per-person data always.
+func setConsoleHeaders(h http.Header) {
+	h.Set("Cache-Control", "no-store")
+	// same-origin, not no-referrer: under no-referrer browsers send
+	// "Origin: null" with form posts, and the origin check needs the real
+	// one. Console URLs hold ids, never codes or tokens.
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("X-Robots-Tag", "noindex")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", consoleCSP)
+}
+
+// secureCookies reports whether cookies get the Secure attribute: when the
+// service is served over TLS.
+func (s *Server) secureCookies() bool { return strings.HasPrefix(s.cfg.PublicURL, "https:") }
+
+func (s *Server) setCookie(w http.ResponseWriter, name, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/ui", MaxAge: maxAge,
+		HttpOnly: true, Secure: s.secureCookies(), SameSite: http.SameSiteStrictMode})
+}
+
+// sameOrigin checks that a POST comes from a page of this service: Origin
+// (sent by browsers on every POST) must be the public URL's origin, or,
+// without Origin, Referer must be under it.
+func (s *Server) sameOrigin(r *http.Request) bool {
+	if o := r.Header.Get("Origin"); o != "" {
+		return o == s.cfg.PublicURL || o == originOf(s.cfg.PublicURL)
+	}
+	if ref := r.Header.Get("Referer"); ref != "" {
+		return strings.HasPrefix(ref, originOf(s.cfg.PublicURL)+"/")
+	}
+	return false
+}
+
+// originOf is scheme://host of an absolute URL.
+func originOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// consoleUser returns the signed-in user's session and live token.
+func (s *Server) consoleUser(r *http.Request) (web.Session, *auth.Token, error) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return web.Session{}, nil, errNoSession
+	}
+	sess, ok := s.sessions.Get(c.Value)
+	if !ok {
+		return web.Session{}, nil, errNoSession
+	}
+	t, err := s.tokens.ByID(r.Context(), sess.TokenID)
+	if errors.Is(err, auth.ErrNotFound) {
+		return web.Session{}, nil, errNoSession
+	}
+	if err != nil {
+		return web.Session{}, nil, err
+	}
+	now := s.now()
+	if !t.RevokedAt.IsZero() || !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt) {
+		s.sessions.Delete(c.Value)
+		return web.Session{}, nil, errNoSession
+	}
+	return sess, t, nil
+}
+
+func webUser(t *auth.Token) *web.User {
+	return &web.User{Name: t.Name, Role: string(t.Role),
+		CanShare: t.Role == auth.RoleSharer || t.Role == auth.RoleAdmin,
+		CanAdmin: t.Role == auth.RoleAdmin,
+		CanAudit: t.Role == auth.RoleAdmin || t.Role == auth.RoleAuditor}
+}
+
+// consoleCtx is what a console handler gets besides the request.
+type consoleCtx struct {
+	sess web.Session
+	tok  *auth.Token
+}
+
+func (c *consoleCtx) page(title, nav string, data any) *web.Page {
+	return &web.Page{Title: title, User: webUser(c.tok), CSRF: c.sess.CSRF, Nav: nav, Data: data}
+}
+
+type consoleFunc func(w http.ResponseWriter, r *http.Request, c *consoleCtx) error
+
+// console wraps a console page: a session whose token has one of roles,
+// CSRF and origin checks on POST, the token's rate limit, and refusals
+// rendered as a page. Without a session a GET is sent to the sign-in page.
+func (s *Server) console(h consoleFunc, roles ...auth.Role) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		setConsoleHeaders(w.Header())
+		sess, tok, err := s.consoleUser(r)
+		if errors.Is(err, errNoSession) && r.Method == http.MethodGet {
+			http.Redirect(w, r, "/ui/signin", http.StatusSeeOther)
+			return nil
+		}
+		if err != nil {
+			return s.consoleError(w, r, nil, err)
+		}
+		c := &consoleCtx{sess: sess, tok: tok}
+		if r.Method == http.MethodPost {
+			if err := r.ParseForm(); err != nil {
+				return s.consoleError(w, r, c, fmt.Errorf("%w: %v", links.ErrInvalid, err))
+			}
+			if !s.sameOrigin(r) || !web.Equal(r.PostForm.Get("csrf"), sess.CSRF) {
+				return s.consoleError(w, r, c, errCSRF)
+			}
+		}
+		if !hasRole(tok, roles) {
+			return s.consoleError(w, r, c, auth.ErrForbidden)
+		}
+		info(r).token = tok
+		if err := s.take(s.limits.token, scopeToken, tok.ID); err != nil {
+			return s.consoleError(w, r, c, s.limitedAPI(r, err))
+		}
+		if err := h(w, r, c); err != nil {
+			return s.consoleError(w, r, c, err)
+		}
+		return nil
+	}
+}
+
+func hasRole(t *auth.Token, roles []auth.Role) bool {
+	for _, role := range roles {
+		if t.Role == role {
+			return true
+		}
+	}
+	return false
+}
+
+// consoleError renders err as a page with the status the API would answer,
+// and returns it so that adapt logs and counts it (and writes nothing more).
+func (s *Server) consoleError(w http.ResponseWriter, r *http.Request, c *consoleCtx, err error) error {
+	p := toProblem(err)
+	if errors.Is(err, errCSRF) {
+		p.Status, p.Title, p.Detail = http.StatusForbidden, "Form refused", errCSRF.Error()
+	}
+	if errors.Is(err, errNoSession) {
+		p.Status, p.Title, p.Detail = http.StatusUnauthorized, "Signed out", "Sign in again: /ui/signin"
+	}
+	page := &web.Page{Title: p.Title, Data: p.Detail}
+	if c != nil {
+		page = c.page(p.Title, "", p.Detail)
+	}
+	if p.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((p.retryAfter+time.Second-1)/time.Second)))
+	}
+	if rerr := web.Render(w, p.Status, "error", page); rerr != nil {
+		return rerr
+	}
+	if p.Status < 500 {
+		info(r).outcome = "refused"
+		return nil
+	}
+	return err
+}
+
+// consoleRoutes mounts the console under /ui/.
+func (s *Server) consoleRoutes(r *mux.Router) {
+	const (
+		admin   = auth.RoleAdmin
+		sharer  = auth.RoleSharer
+		auditor = auth.RoleAuditor
+	)
+	page := func(method, path string, h consoleFunc, roles ...auth.Role) {
+		r.Handle(path, s.adapt(path, s.console(h, roles...))).Methods(method)
+	}
+	r.Handle("/ui/signin", s.adapt("/ui/signin", s.signinPage)).Methods(http.MethodGet)
+	r.Handle("/ui/signin", s.adapt("/ui/signin", s.signin)).Methods(http.MethodPost)
+	r.Handle("/ui/static/{file}", s.adapt("/ui/static/{file}", s.consoleStatic)).Methods(http.MethodGet, http.MethodHead)
+	page(http.MethodPost, "/ui/signout", s.signout, admin, sharer, auditor)
+	page(http.MethodGet, "/ui/", s.consoleHome, admin, sharer, auditor)
+	page(http.MethodGet, "/ui/links", s.linksPage, admin, sharer, auditor)
+	page(http.MethodPost, "/ui/links", s.createLinkForm, admin, sharer)
+	page(http.MethodGet, "/ui/links/{id}", s.linkPage, admin, sharer, auditor)
+	page(http.MethodPost, "/ui/links/{id}/revoke", s.revokeLinkForm, admin, sharer)
+	page(http.MethodGet, "/ui/admin", s.adminPage, admin)
+	page(http.MethodPost, "/ui/admin/bulk-revoke", s.bulkRevokeForm, admin)
+	page(http.MethodPost, "/ui/admin/offboard", s.offboardForm, admin)
+	page(http.MethodPost, "/ui/admin/killswitch", s.killSwitchForm, admin)
+	page(http.MethodPost, "/ui/admin/tokens", s.createTokenForm, admin)
+	page(http.MethodPost, "/ui/admin/tokens/{id}/revoke", s.revokeTokenForm, admin)
+	page(http.MethodGet, "/ui/audit", s.auditPage, admin, auditor)
+	page(http.MethodGet, "/ui/audit/export", func(w http.ResponseWriter, r *http.Request, _ *consoleCtx) error {
+		return s.exportAudit(w, r)
+	}, admin, auditor)
+	page(http.MethodGet, "/ui/audit/verify", s.verifyPage, admin, auditor)
+}
+
+func (s *Server) consoleStatic(w http.ResponseWriter, r *http.Request) error {
+	if !web.HasStatic(mux.Vars(r)["file"]) {
+		return errNoRoute
+	}
+	web.Static("/ui/static/").ServeHTTP(w, r)
+	return nil
+}
+
+// signinPage shows the sign-in form with a fresh CSRF value, also set in a
+// short-lived cookie (double submit: no session exists yet).
+func (s *Server) signinPage(w http.ResponseWriter, r *http.Request) error {
+	setConsoleHeaders(w.Header())
+	v := web.RandomToken()
+	s.setCookie(w, signinCookie, v, 3600)
+	return web.Render(w, http.StatusOK, "signin", &web.Page{Title: "Sign in", CSRF: v})
+}
+
+// signin exchanges an API token (in the form body, never the URL) for a
+// session cookie.
+func (s *Server) signin(w http.ResponseWriter, r *http.Request) error {
+	setConsoleHeaders(w.Header())
+	fail := func(status int, msg string) error {
+		v := web.RandomToken()
+		s.setCookie(w, signinCookie, v, 3600)
+		info(r).outcome = "refused"
+		return web.Render(w, status, "signin", &web.Page{Title: "Sign in", CSRF: v, Error: msg})
+	}
+	if err := r.ParseForm(); err != nil {
+		return fail(http.StatusBadRequest, "The form could not be read.")
+	}
+	c, err := r.Cookie(signinCookie)
+	if err != nil || !s.sameOrigin(r) || !web.Equal(r.PostForm.Get("csrf"), c.Value) {
+		return fail(http.StatusForbidden, "The form is stale; try again.")
+	}
+	tok, err := s.tokens.Authenticate(r.Context(), strings.TrimSpace(r.PostForm.Get("token")), s.now())
+	if errors.Is(err, auth.ErrUnauthenticated) {
+		return fail(http.StatusUnauthorized, "That token is not valid.")
+	}
+	if err != nil {
+		return err
+	}
+	id, _ := s.sessions.Create(tok.ID)
+	s.setCookie(w, sessionCookie, id, int(sessionTTL/time.Second))
+	s.setCookie(w, signinCookie, "", -1)
+	info(r).outcome = "signed_in"
+	http.Redirect(w, r, "/ui/", http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) signout(w http.ResponseWriter, r *http.Request, c *consoleCtx) error {
+	if ck, err := r.Cookie(sessionCookie); err == nil {
+		s.sessions.Delete(ck.Value)
+	}
+	s.setCookie(w, sessionCookie, "", -1)
+	http.Redirect(w, r, "/ui/signin", http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) consoleHome(w http.ResponseWriter, r *http.Request, c *consoleCtx) error {
+	to := "/ui/links"
+	if c.tok.Role == auth.RoleAuditor {
+		to = "/ui/audit"
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+	return nil
+}
+
+type linksPageData struct {
+	Links         []linkResponse
+	Filter        links.Filter
+	States, Kinds []string
+	ShowCreator   bool
+	NextQuery     string
+	DefaultBucket string
+}
+
+// linksPage lists links with the API's filters; sharers see their own.
+func (s *Server) linksPage(w http.ResponseWriter, r *http.Request, c *consoleCtx) error {
+	q := r.URL.Query()
+	f := links.Filter{State: links.State(q.Get("state")), CreatedBy: q.Get("created_by"), Bucket: q.Get("bucket"),
+		KeyPrefix: q.Get("key_prefix"), Kind: links.Kind(q.Get("kind"))}
+	if c.tok.Role == auth.RoleSharer {
+		f.CreatedBy = c.tok.Name
+	}
+	now := s.now()
+	p, err := s.links.List(r.Context(), f, 50, q.Get("cursor"), now)
+	if err != nil {
+		return err
+	}
+	d := linksPageData{Filter: f, ShowCreator: c.tok.Role != auth.RoleSharer, DefaultBucket: s.cfg.DefaultBucket,
+		States: []string{"live", "revoked", "expired", "used_up", "not_yet_valid"}, Kinds: []string{"download", "upload"}}
+	for _, l := range p.Links {
+		d.Links = append(d.Links, toLinkResponse(l, now))
+	}
+	if p.Next != "" {
+		q.Set("cursor", p.Next)
+		d.NextQuery = q.Encode()
+	}
+	return web.Render(w, http.StatusOK, "links", c.page("Links", "links", d))
+}
+
+// createLinkForm creates a link from the console's form through the same
+// validation and storage as POST /api/v1/links.
+func (s *Server) createLinkForm(w http.ResponseWriter, r *http.Request, c *consoleCtx) error {
+	f := r.PostForm
+	req := createLinkRequest{Kind: f.Get("kind"), Bucket: strings.TrimSpace(f.Get("bucket")), Note: f.Get("note"),
+		Filename: strings.TrimSpace(f.Get("filename")), Notify: strings.TrimSpace(f.Get("notify"))}
+	key := strings.TrimSpace(f.Get("key"))
+	if req.Kind == string(links.KindUpload) && f.Get("key_is_prefix") != "" {
+		req.KeyPrefix = key
+	} else {
+		req.Key = key
+	}
+	num := func(name string, scale int64) (*int64, error) {
+		v := strings.TrimSpace(f.Get(name))
+		if v == "" {
+			return nil, nil
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 || n > 1<<40/scale {
+			return nil, fmt.Errorf("%w: %s must be a positive whole number", links.ErrInvalid, name)
+		}
+		n *= scale
+		return &n, nil
+	}
+	var err error
+	if req.ExpiresIn, err = num("expires_in_hours", 3600); err != nil {
+		return err
+	}
+	if req.MaxUses, err = num("max_uses", 1); err != nil {
+		return err
+	}
+	for _, line := range strings.FieldsFunc(f.Get("recipients"), func(r rune) bool { return r == '\n' || r == '\r' || r == ',' }) {
+		if line = strings.TrimSpace(line); line != "" {
+			req.Recipients = append(req.Recipients, line)
+		}
+	}
+	cr, err := s.create(r, &req)
+	if err != nil {
+		return err
+	}
+	d := struct {
+		URL   string
+		Link  linkResponse
+		Share *shareResponse
+	}{Share: cr.share}
+	if cr.link != nil {
+		d.URL = s.ShortURL(cr.link.Kind, cr.code)
+		d.Link = toLinkResponse(cr.link, cr.link.CreatedAt)
+	}
+	return web.Render(w, http.StatusCreated, "created", c.page("Link created", "links", d))
+}
+
+// linkPage shows one link and, to those who may read the audit log, its
+// timeline.
+func (s *Server) linkPage(w http.ResponseWriter, r *http.Request, c *consoleCtx) error {
+	l, err := s.visible(r.Context(), c.tok, mux.Vars(r)["id"])
+	if err != nil {
+		return err
+	}
+	u := webUser(c.tok)
+	d := struct {
+		Link      linkResponse
+		CanRevoke bool
+		Timeline  bool
+		Events    []audit.Event
+	}{Link: toLinkResponse(l, s.now()), Timeline: u.CanAudit && s.auditDB != nil}
+	d.CanRevoke = d.Link.State != string(links.StateRevoked) && (u.CanAdmin || u.CanShare && l.CreatedBy == c.tok.Name)
+	if d.Timeline {
+		if d.Events, err = audit.List(r.Context(), s.readDB(), audit.Filter{LinkID: l.ID, Limit: 200}); err != nil {
+			return err
+		}
+	}
+	return web.Render(w, http.StatusOK, "link", c.page("Link "+l.ID, "links", d))
+}
+
+func (s *Server) revokeLinkForm(w http.ResponseWriter, r *http.Request, c *consoleCtx) error {
+	if _, err := s.revokeOne(r, mux.Vars(r)["id"], r.PostForm.Get("reason")); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/ui/links", http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) adminPage(w http.ResponseWriter, r *http.Request, c *consoleCtx) error {
+	return s.renderAdmin(w, r, c, http.StatusOK, "")
+}
+
+func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, c *consoleCtx, status int, notice string) error {
+	ts, err := s.tokens.List(r.Context())
+	if err != nil {
+		return err
+	}
+	k, err := s.links.GetKillSwitch(r.Context())
+	if err != nil {
+		return err
+	}
+	d := struct {
+		Tokens []tokenResponse
+		Kill   killSwitchResponse
+	}{Kill: killSwitchResponse{On: k.On, Reason: k.Reason, By: k.By}}
+	if k.On {
+		d.Kill.Since = &k.Since
+	}
+	for _, t := range ts {
+		d.Tokens = append(d.Tokens, toTokenResponse(t))
+	}
+	p := c.page("Administration", "admin", d)
+	p.Notice = notice
+	return web.Render(w, status, "admin", p)
+}
+
+// confirmField is a hidden field of a confirmation step.
+type confirmField struct{ Name, Value string }
+
+type confirmStep struct {
+	Heading, Message, Action, Button string
+	Fields                           []confirmField
+}
+
+// bulkRevokeForm first previews (the API's dry run: how many live links the
+// filter matches) and revokes only when the preview's button is pressed.
+func (s *Server) bulkRevokeForm(w http.ResponseWriter, r *http.Request, c *consoleCtx) error {
+	f := r.PostForm
+	req := bulkRevokeRequest{CreatedBy: strings.TrimSpace(f.Get("created_by")), Bucket: strings.TrimSpace(f.Get("bucket")),
+		KeyPrefix: f.Get("key_prefix"), Kind: f.Get("kind"), All: f.Get("all") != "", Reason: f.Get("reason")}
+	for _, t := range []struct {
+		name string
+		dst  **time.Time
+	}{{"created_after", &req.CreatedAfter}, {"created_before", &req.CreatedBefore}} {
+		v, err := parseTime(f, t.name)
+		if err != nil {
+			return err
+		}
+		if !v.IsZero() {
+			*t.dst = &v
+		}
+	}
+	req.DryRun = f.Get("step") != "revoke"
+	n, err := s.bulkRevokeLinks(r, &req)
+	if err != nil {
+		return err
+	}
+	if !req.DryRun {
+		return s.renderAdmin(w, r, c, http.StatusOK, fmt.Sprintf("Revoked %d links.", n))
+	}
+	step := confirmStep{Heading: "Bulk revoke", Action: "/ui/admin/bulk-revoke",
+		Message: fmt.Sprintf("This will revoke %d live links.", n)}
+	if n > 0 {
+		step.Button = fmt.Sprintf("Revoke %d links", n)
+	}
+	for _, k := range []string{"created_by", "bucket", "key_prefix", "kind", "created_after", "created_before", "all", "reason"} {
+		step.Fields = append(step.Fields, confirmField{k, f.Get(k)})
+	}
+	step.Fields = append(step.Fields, confirmField{"step", "revoke"})
+	return web.Render(w, http.StatusOK, "confirm", c.page("Bulk revoke", "admin", step))
+}
+
+func (s *Server) offboardForm(w http.ResponseWriter, r *http.Request, c *consoleCtx) error {
+	req := offboardRequest{Name: strings.TrimSpace(r.PostForm.Get("name")), Reason: r.PostForm.Get("reason")}
+	nl, nt, err := s.offboardPerson(r, &req)
+	if err != nil {
+		return err
+	}
+	return s.renderAdmin(w, r, c, http.StatusOK, fmt.Sprintf("Offboarded %s: %d links revoked, %d tokens disabled.", req.Name, nl, nt))
+}
+
+// killSwitchForm asks for confirmation, then turns the switch.
+func (s *Server) killSwitchForm(w http.ResponseWriter, r *http.Request, c *consoleCtx) error {
+	f := r.PostForm
+	on := f.Get("on") == "1"
+	req := killSwitchRequest{On: &on, Reason: f.Get("reason")}
+	if f.Get("confirmed") != "1" {
+		if on && strings.TrimSpace(req.Reason) == "" {
+			return fmt.Errorf("%w: a reason is required to turn the kill switch on", links.ErrInvalid)
+		}
+		step := confirmStep{Heading: "Kill switch", Action: "/ui/admin/killswitch",
+			Message: "Lift the kill switch: links mint URLs again.", Button: "Lift the kill switch",
+			Fields: []confirmField{{"on", f.Get("on")}, {"reason", req.Reason}, {"confirmed", "1"}}}
+		if on {
+			step.Message = "Every link on every instance stops minting URLs until the switch is lifted, and the cached STS session is dropped."
+			step.Button = "Stop every link"
+		}
+		return web.Render(w, http.StatusOK, "confirm", c.page("Kill switch", "admin", step))
+	}
+	if err := s.switchKill(r, &req); err != nil {
+		return err
+	}
+	return s.renderAdmin(w, r, c, http.StatusOK, "The kill switch is "+map[bool]string{true: "on", false: "off"}[on]+".")
+}
+
+func (s *Server) createTokenForm(w http.ResponseWriter, r *http.Request, c *consoleCtx) error {
+	f := r.PostForm
+	req := createTokenRequest{Name: strings.TrimSpace(f.Get("name")), Role: f.Get("role")}
+	if v := strings.TrimSpace(f.Get("expires_in_days")); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 || n > 10000 {
+			return fmt.Errorf("%w: expires in must be a whole number of days", auth.ErrInvalid)
+		}
+		n *= 86400
+		req.ExpiresIn = &n
+	}
+	t, secret, err := s.newToken(r, &req)
+	if err != nil {
+		return err
+	}
+	resp := toTokenResponse(t)
+	resp.Token = secret
+	return web.Render(w, http.StatusCreated, "token_created", c.page("Token created", "admin", resp))
+}
+
+func (s *Server) revokeTokenForm(w http.ResponseWriter, r *http.Request, c *consoleCtx) error {
+	t, err := s.revokeTokenID(r, mux.Vars(r)["id"], "")
+	if err != nil {
+		return err
+	}
+	return s.renderAdmin(w, r, c, http.StatusOK, "Revoked the token of "+t.Name+".")
+}
+
+// auditPage lists the audit log with the API's filters (the same query
+// parameters, parsed by the same function), newest first.
+func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, c *consoleCtx) error {
+	f, err := s.auditFilter(r, "cursor")
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	if v := q.Get("cursor"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return fmt.Errorf("%w: cursor %q is not one this server gave out", audit.ErrInvalidFilter, v)
+		}
+		f.Before = n
+	}
+	if s.auditDB == nil {
+		return errNoAuditDB
+	}
+	const limit = 100
+	f.Limit = limit
+	evs, err := audit.List(r.Context(), s.readDB(), f)
+	if err != nil {
+		return err
+	}
+	d := struct {
+		Events                            []audit.Event
+		Filter                            map[string]string
+		NextQuery, ExportCSV, ExportJSONL string
+	}{Events: evs, Filter: map[string]string{}}
+	exp := url.Values{}
+	for k := range auditQueryKeys {
+		if v := q.Get(k); v != "" {
+			d.Filter[k] = v
+			exp.Set(k, v)
+		}
+	}
+	exp.Set("format", "csv")
+	d.ExportCSV = exp.Encode()
+	exp.Set("format", "jsonl")
+	d.ExportJSONL = exp.Encode()
+	if len(evs) == limit && evs[len(evs)-1].Seq > 1 {
+		q.Set("cursor", strconv.FormatInt(evs[len(evs)-1].Seq, 10))
+		d.NextQuery = q.Encode()
+	}
+	return web.Render(w, http.StatusOK, "audit", c.page("Audit log", "audit", d))
+}
+
+func (s *Server) verifyPage(w http.ResponseWriter, r *http.Request, c *consoleCtx) error {
+	out, err := s.verifyChain(r)
+	if err != nil {
+		return err
+	}
+	return web.Render(w, http.StatusOK, "verify", c.page("Audit chain", "audit", out))
+}

@@ -1,0 +1,118 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/sharesvc/sharesvc/internal/audit"
+	"github.com/sharesvc/sharesvc/internal/auth"
+	"github.com/sharesvc/sharesvc/internal/links"
+	"github.com/sharesvc/sharesvc/internal/mail"
+	"github.com/sharesvc/sharesvc/internal/web"
+)
+
+// The upload page: GET /u/{code} shows a file picker; its script asks
+// POST /u/{code}/presign for a presigned PUT sized and typed for the chosen
+// file (the same checks, use counting and audit as PUT /u/{code}, answered
+// as JSON instead of a 307), then sends the file straight to the object
+// store with a progress bar. The bucket must allow CORS PUTs from this
+// service's origin (see the README).
+
+// uploadCSP is the console's policy, widened so that the script may PUT to
+// the object store, whose origin the page cannot know in advance.
+func (s *Server) uploadCSP() string {
+	targets := "'self' https:"
+	if strings.HasPrefix(s.cfg.PublicURL, "http:") {
+		targets += " http:"
+	}
+	return strings.Replace(consoleCSP, "connect-src 'self'", "connect-src "+targets, 1)
+}
+
+type uploadPageData struct {
+	Sharer, ExpiresIn, ContentType string
+	MaxBytes                       int64
+}
+
+// uploadPage answers GET /u/{code}: for a live upload link, the page (it
+// mints and spends nothing; audited nothing_minted/upload_page); anything
+// else gets what PUT would get (404, 410, 503), as a page to browsers.
+func (s *Server) uploadPage(w http.ResponseWriter, r *http.Request) error {
+	ri := info(r)
+	ri.public = true
+	setShareHeaders(w.Header())
+	ev := audit.Event{Action: audit.ActionAccess, Actor: audit.ActorClient, ClientIP: clientIP(r),
+		UserAgent: r.UserAgent(), RequestID: ri.id}
+	deny := func(reason string, err error) error { return s.denyOpen(r, ev, reason, err) }
+	l, err := s.links.ByCode(r.Context(), mux.Vars(r)["code"])
+	if errors.Is(err, links.ErrNotFound) {
+		return deny("not_found", links.ErrNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	ev.LinkID = l.ID
+	if l.Kind != links.KindUpload {
+		return deny("wrong_kind", links.ErrNotFound)
+	}
+	now := s.now()
+	if st := l.StateAt(now); st != links.StateLive {
+		return deny(string(st), st.Err())
+	}
+	if s.suspended(r.Context()) {
+		return deny(string(links.StateSuspended), links.ErrSuspended)
+	}
+	ri.outcome = "upload_page"
+	s.metrics.Denials.WithLabelValues("upload_page").Inc()
+	ev.Outcome, ev.Reason = audit.OutcomeNothingMinted, "upload_page"
+	if _, err := s.audit.Append(r.Context(), ev, nil); err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Security-Policy", s.uploadCSP())
+	h.Set("X-Frame-Options", "DENY")
+	d := uploadPageData{Sharer: l.CreatedBy, ExpiresIn: mail.Humanize(l.ExpiresAt.Sub(now)), ContentType: l.ContentType}
+	if l.MaxBytes < s.cfg.MaxUploadBytes {
+		d.MaxBytes = l.MaxBytes
+	}
+	return web.Render(w, http.StatusOK, "upload", &web.Page{Title: "Upload a file", Data: d})
+}
+
+type presignRequest struct {
+	Size        *int64 `json:"size"`
+	ContentType string `json:"content_type"`
+}
+
+type presignResponse struct {
+	URL         string `json:"url"`
+	Method      string `json:"method"`
+	ContentType string `json:"content_type,omitempty"`
+}
+
+// presignUpload answers POST /u/{code}/presign {"size": N, "content_type":
+// "…"} with {"url": presigned PUT}: exactly what PUT /u/{code} does, for a
+// script that cannot follow a 307 with a large body.
+func (s *Server) presignUpload(w http.ResponseWriter, r *http.Request) error {
+	setShareHeaders(w.Header())
+	if o := r.Header.Get("Origin"); o != "" && !s.sameOrigin(r) {
+		return fmt.Errorf("%w: cross-origin request", auth.ErrForbidden)
+	}
+	var req presignRequest
+	if err := decodeJSON(w, r, &req, false); err != nil {
+		return err
+	}
+	if req.Size == nil || *req.Size < 0 {
+		return fmt.Errorf("%w: size (the file's length in bytes) is required", links.ErrInvalid)
+	}
+	loc, err := s.mintUpload(w, r, *req.Size, req.ContentType)
+	if err != nil {
+		return err
+	}
+	// A link that requires a type signed exactly req.ContentType (anything
+	// else was refused); otherwise the type is not signed and the script
+	// sends the file's own.
+	return writeJSON(w, http.StatusOK, presignResponse{URL: loc, Method: http.MethodPut, ContentType: req.ContentType})
+}
