@@ -82,7 +82,7 @@ func DSN(path string) string {
 		"synchronous(FULL)",
 		"busy_timeout(" + strconv.Itoa(int(BusyTimeout/time.Millisecond)) + ")",
 		"foreign_keys(ON)",
-		"mmap_size(268435456)",
+		"mmap_size(67108864)", // 64 MiB: bounds the resident pages the mapping adds
 	} {
 		q.Add("_pragma", p)
 	}
