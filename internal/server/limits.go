@@ -82,19 +82,10 @@ func (s *Server) limitMint(linkID string) error {
 // limitedPublic audits a public request refused by a rate limit and returns
 // err for adapt to answer 429 with Retry-After.
 func (s *Server) limitedPublic(w http.ResponseWriter, r *http.Request, linkID string, err error) error {
-	ri := info(r)
 	setShareHeaders(w.Header())
-	ri.outcome = "rate_limited"
-	s.metrics.Denials.WithLabelValues("rate_limited").Inc()
-	ev := audit.Event{
-		Action: audit.ActionAccess, Actor: audit.ActorClient, LinkID: linkID,
-		Outcome: audit.OutcomeDenied, Reason: "rate_limited",
-		ClientIP: clientIP(r), UserAgent: r.UserAgent(), RequestID: ri.id, Detail: limitDetail(err),
-	}
-	if aerr := s.appendDenial(r.Context(), ev); aerr != nil { // flood budget: see api_audit.go
-		return aerr
-	}
-	return err
+	ev := accessEvent(r)
+	ev.LinkID, ev.Detail = linkID, limitDetail(err)
+	return s.denyOpen(r, ev, "rate_limited", err)
 }
 
 // limitedAPI audits an API request refused by its token's limit.

@@ -3,11 +3,8 @@ package server
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"net/http"
 	"time"
-
-	"github.com/gorilla/mux"
 
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/links"
@@ -31,44 +28,11 @@ func setShareHeaders(h http.Header) {
 // URL leaves only after its audit row is committed.
 func (s *Server) openDownload(w http.ResponseWriter, r *http.Request) error {
 	ri := info(r)
-	ri.public = true
-	setShareHeaders(w.Header())
-	code := mux.Vars(r)["code"]
-	ev := audit.Event{
-		Action:    audit.ActionAccess,
-		Actor:     audit.ActorClient,
-		ClientIP:  clientIP(r),
-		UserAgent: r.UserAgent(),
-		RequestID: ri.id,
-	}
-	deny := func(reason string, err error) error { return s.denyOpen(r, ev, reason, err) }
-
-	// The plain GET that mints may read the link from the cache: the mint
-	// re-checks liveness in its transaction. Every other answer (HEAD,
-	// confirmation and preview pages) reads the database, so that it shows
-	// the link's current state.
-	l, err := s.links.ByCodeForMint(r.Context(), code)
-	if err == nil && (r.Method != http.MethodGet || l.Confirm) {
-		l, err = s.links.ByCode(r.Context(), code)
-	}
-	if errors.Is(err, links.ErrNotFound) {
-		return deny("not_found", links.ErrNotFound)
-	}
+	l, ev, now, err := s.openLink(w, r, links.KindDownload, r.Method == http.MethodGet)
 	if err != nil {
 		return err
 	}
-	ev.LinkID = l.ID
 	ev.Detail = recipientDetail(l)
-	if l.Kind != links.KindDownload {
-		return deny("wrong_kind", links.ErrNotFound)
-	}
-	now := s.now()
-	if st := l.StateAt(now); st != links.StateLive {
-		return deny(string(st), st.Err())
-	}
-	if s.suspended(r.Context()) {
-		return deny(string(links.StateSuspended), links.ErrSuspended)
-	}
 	if r.Method == http.MethodGet && isPreviewBot(r.UserAgent()) {
 		return s.answerPreview(w, r, ev) // preview.go: a page, nothing minted
 	}
@@ -93,24 +57,11 @@ func (s *Server) openDownload(w http.ResponseWriter, r *http.Request) error {
 	return s.mint(w, r, l, ev, now)
 }
 
-// denyOpen audits a refused open of a share link and returns err for adapt
-// to answer.
-func (s *Server) denyOpen(r *http.Request, ev audit.Event, reason string, err error) error {
-	info(r).outcome = reason
-	s.metrics.Denials.WithLabelValues(reason).Inc()
-	ev.Outcome, ev.Reason = audit.OutcomeDenied, reason
-	if aerr := s.appendDenial(r.Context(), ev); aerr != nil {
-		return aerr
-	}
-	return err
-}
-
 // mint spends one use of the live link l and answers with a URL minted
 // now: 302 to a GET, 303 to the confirmation page's POST. It is the only
 // path that mints a download URL; the URL leaves only after its audit row
 // (and the use it spends) is committed.
 func (s *Server) mint(w http.ResponseWriter, r *http.Request, l *links.Link, ev audit.Event, now time.Time) error {
-	ri := info(r)
 	deny := func(reason string, err error) error { return s.denyOpen(r, ev, reason, err) }
 	if err := s.limitMint(l.ID); err != nil {
 		// l may come from the cache and have stopped being live: a link
@@ -124,17 +75,8 @@ func (s *Server) mint(w http.ResponseWriter, r *http.Request, l *links.Link, ev 
 		return deny("rate_limited", err)
 	}
 
-	want := min(l.PresignTTL, l.ExpiresAt.Sub(now))
-	g, err := s.signer.Grant(r.Context(), want)
+	g, err := s.grant(r, ev, min(l.PresignTTL, l.ExpiresAt.Sub(now)))
 	if err != nil {
-		if errors.Is(err, sts.ErrUnavailable) {
-			ri.outcome = "signer_unavailable"
-			s.metrics.Denials.WithLabelValues("signer_unavailable").Inc()
-			ev.Outcome, ev.Reason = audit.OutcomeUnavailable, "signer_unavailable"
-			if _, aerr := s.audit.Append(r.Context(), ev, nil); aerr != nil {
-				return aerr
-			}
-		}
 		return err
 	}
 	loc, err := s.signer.Presign(g, sts.Request{
@@ -146,40 +88,17 @@ func (s *Server) mint(w http.ResponseWriter, r *http.Request, l *links.Link, ev 
 	if err != nil {
 		return err
 	}
-	ev.Outcome = audit.OutcomeMinted
-	ev.URLExpiresAt = g.Expires
-	ev.STSSession = g.Session
-	id := l.ID
+	ev.URLExpiresAt, ev.STSSession = g.Expires, g.Session
 	notified := false
-	ev, err = s.audit.Append(r.Context(), ev, func(ctx context.Context, tx *sql.Tx, ev *audit.Event) error {
-		notified = false // the writer may run this again alone
-		st, err := links.ClaimUse(ctx, s.audit.Querier(tx), id, now)
-		if err != nil {
-			return err
-		}
-		if st != links.StateLive {
-			// Revoked, expired or used up since the lookup: the row records
-			// the denial and no URL leaves.
-			ev.Outcome, ev.Reason = audit.OutcomeDenied, string(st)
-			ev.URLExpiresAt, ev.STSSession = time.Time{}, ""
-			return nil
-		}
+	if err := s.spend(r, ev, ev.Detail, l, now, func(ctx context.Context, tx *sql.Tx) (err error) {
 		notified, err = s.firstOpen(ctx, tx, l, now)
 		return err
-	})
-	if err != nil {
+	}); err != nil {
 		return err
-	}
-	if ev.Outcome != audit.OutcomeMinted {
-		ri.outcome = ev.Reason
-		s.metrics.Denials.WithLabelValues(ev.Reason).Inc()
-		return links.State(ev.Reason).Err()
 	}
 	if notified {
 		s.mail.Kick()
 	}
-	ri.outcome = "minted"
-	s.metrics.Mints.WithLabelValues(string(l.Kind)).Inc()
 	w.Header().Set("Location", loc)
 	if r.Method == http.MethodPost {
 		// See Other: the browser follows with a GET, never re-POSTs.

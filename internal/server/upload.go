@@ -1,9 +1,7 @@
 package server
 
 import (
-	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/base32"
 	"encoding/json"
 	"errors"
@@ -13,9 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gorilla/mux"
-
-	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/links"
 	"github.com/sharesvc/sharesvc/internal/sts"
 )
@@ -51,44 +46,11 @@ func (s *Server) openUpload(w http.ResponseWriter, r *http.Request) error {
 // and returns the presigned PUT. Both PUT /u/{code} (307) and the upload
 // page's POST /u/{code}/presign (JSON) go through it.
 func (s *Server) mintUpload(w http.ResponseWriter, r *http.Request, size int64, ctype string) (string, error) {
-	ri := info(r)
-	ri.public = true
-	setShareHeaders(w.Header())
-	code := mux.Vars(r)["code"]
-	ev := audit.Event{
-		Action:    audit.ActionAccess,
-		Actor:     audit.ActorClient,
-		ClientIP:  clientIP(r),
-		UserAgent: r.UserAgent(),
-		RequestID: ri.id,
-	}
-	deny := func(reason string, err error) (string, error) {
-		ri.outcome = reason
-		s.metrics.Denials.WithLabelValues(reason).Inc()
-		ev.Outcome, ev.Reason = audit.OutcomeDenied, reason
-		if aerr := s.appendDenial(r.Context(), ev); aerr != nil { // flood budget: see api_audit.go
-			return "", aerr
-		}
-		return "", err
-	}
-	l, err := s.links.ByCode(r.Context(), code)
-	if errors.Is(err, links.ErrNotFound) {
-		return deny("not_found", links.ErrNotFound)
-	}
+	l, ev, now, err := s.openLink(w, r, links.KindUpload, false)
 	if err != nil {
 		return "", err
 	}
-	ev.LinkID = l.ID
-	if l.Kind != links.KindUpload {
-		return deny("wrong_kind", links.ErrNotFound)
-	}
-	now := s.now()
-	if st := l.StateAt(now); st != links.StateLive {
-		return deny(string(st), st.Err())
-	}
-	if s.suspended(r.Context()) {
-		return deny(string(links.StateSuspended), links.ErrSuspended)
-	}
+	deny := func(reason string, err error) (string, error) { return "", s.denyOpen(r, ev, reason, err) }
 	if size < 0 {
 		return deny("length_required", fmt.Errorf("%w: send the file with its size (curl -T does)", errLengthRequired))
 	}
@@ -111,16 +73,8 @@ func (s *Server) mintUpload(w http.ResponseWriter, r *http.Request, size int64, 
 		return deny("rate_limited", err)
 	}
 
-	g, err := s.signer.Grant(r.Context(), min(l.PresignTTL, l.ExpiresAt.Sub(now)))
+	g, err := s.grant(r, ev, min(l.PresignTTL, l.ExpiresAt.Sub(now)))
 	if err != nil {
-		if errors.Is(err, sts.ErrUnavailable) {
-			ri.outcome = "signer_unavailable"
-			s.metrics.Denials.WithLabelValues("signer_unavailable").Inc()
-			ev.Outcome, ev.Reason = audit.OutcomeUnavailable, "signer_unavailable"
-			if _, aerr := s.audit.Append(r.Context(), ev, nil); aerr != nil {
-				return "", aerr
-			}
-		}
 		return "", err
 	}
 	preq := sts.Request{Method: http.MethodPut, Bucket: l.Bucket, Key: key, ContentType: l.ContentType}
@@ -134,29 +88,10 @@ func (s *Server) mintUpload(w http.ResponseWriter, r *http.Request, size int64, 
 		return "", err
 	}
 	detail, _ := json.Marshal(map[string]any{"key": key, "bytes": size})
-	ev.Outcome, ev.URLExpiresAt, ev.STSSession, ev.Detail = audit.OutcomeMinted, g.Expires, g.Session, string(detail)
-	id := l.ID
-	ev, err = s.audit.Append(r.Context(), ev, func(ctx context.Context, tx *sql.Tx, ev *audit.Event) error {
-		st, err := links.ClaimUse(ctx, s.audit.Querier(tx), id, now)
-		if err != nil {
-			return err
-		}
-		if st != links.StateLive {
-			ev.Outcome, ev.Reason = audit.OutcomeDenied, string(st)
-			ev.URLExpiresAt, ev.STSSession, ev.Detail = time.Time{}, "", ""
-		}
-		return nil
-	})
-	if err != nil {
+	ev.URLExpiresAt, ev.STSSession, ev.Detail = g.Expires, g.Session, string(detail)
+	if err := s.spend(r, ev, "", l, now, nil); err != nil {
 		return "", err
 	}
-	if ev.Outcome != audit.OutcomeMinted {
-		ri.outcome = ev.Reason
-		s.metrics.Denials.WithLabelValues(ev.Reason).Inc()
-		return "", links.State(ev.Reason).Err()
-	}
-	ri.outcome = "minted"
-	s.metrics.Mints.WithLabelValues(string(l.Kind)).Inc()
 	return loc, nil
 }
 

@@ -1,12 +1,9 @@
 package server
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
-
-	"github.com/gorilla/mux"
 
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/auth"
@@ -41,31 +38,11 @@ type uploadPageData struct {
 // mints and spends nothing; audited nothing_minted/upload_page); anything
 // else gets what PUT would get (404, 410, 503), as a page to browsers.
 func (s *Server) uploadPage(w http.ResponseWriter, r *http.Request) error {
-	ri := info(r)
-	ri.public = true
-	setShareHeaders(w.Header())
-	ev := audit.Event{Action: audit.ActionAccess, Actor: audit.ActorClient, ClientIP: clientIP(r),
-		UserAgent: r.UserAgent(), RequestID: ri.id}
-	deny := func(reason string, err error) error { return s.denyOpen(r, ev, reason, err) }
-	l, err := s.links.ByCode(r.Context(), mux.Vars(r)["code"])
-	if errors.Is(err, links.ErrNotFound) {
-		return deny("not_found", links.ErrNotFound)
-	}
+	l, ev, now, err := s.openLink(w, r, links.KindUpload, false)
 	if err != nil {
 		return err
 	}
-	ev.LinkID = l.ID
-	if l.Kind != links.KindUpload {
-		return deny("wrong_kind", links.ErrNotFound)
-	}
-	now := s.now()
-	if st := l.StateAt(now); st != links.StateLive {
-		return deny(string(st), st.Err())
-	}
-	if s.suspended(r.Context()) {
-		return deny(string(links.StateSuspended), links.ErrSuspended)
-	}
-	ri.outcome = "upload_page"
+	info(r).outcome = "upload_page"
 	s.metrics.Denials.WithLabelValues("upload_page").Inc()
 	ev.Outcome, ev.Reason = audit.OutcomeNothingMinted, "upload_page"
 	if _, err := s.audit.Append(r.Context(), ev, nil); err != nil {
