@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sharesvc/sharesvc/internal/clocktest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,24 +20,6 @@ import (
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/db"
 )
-
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 func openLogWith(t *testing.T, o audit.Options) (*db.DB, *audit.Log) {
 	t.Helper()
@@ -289,11 +272,11 @@ func TestKeyParsing(t *testing.T) {
 }
 
 func TestPrune(t *testing.T) {
-	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	d, l := openLogWith(t, audit.Options{Clock: clk.now})
+	clk := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	d, l := openLogWith(t, audit.Options{Clock: clk.Now})
 	for i := 0; i < 10; i++ {
 		mustAppend(t, l, audit.Event{Action: audit.ActionAccess, Actor: audit.ActorClient, Outcome: audit.OutcomeMinted, RequestID: fmt.Sprint(i)})
-		clk.advance(time.Hour)
+		clk.Advance(time.Hour)
 	}
 	// Rows 1..10 are at 00:00 .. 09:00. Prune everything before 05:30.
 	key := testKey(t)
@@ -302,7 +285,7 @@ func TestPrune(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, err := audit.Prune(context.Background(), l, d.Read, audit.PruneOptions{
-		Before: clk.t.Add(-4*time.Hour - 30*time.Minute), Actor: "alice", Checkpointer: cp})
+		Before: clk.Now().Add(-4*time.Hour - 30*time.Minute), Actor: "alice", Checkpointer: cp})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +326,7 @@ func TestPrune(t *testing.T) {
 		t.Fatalf("Prune of nothing = %+v, %v; want nothing done", res, err)
 	}
 	// Everything old enough: the newest row stays.
-	res, err = audit.Prune(context.Background(), l, d.Read, audit.PruneOptions{Before: clk.t.Add(24 * time.Hour)})
+	res, err = audit.Prune(context.Background(), l, d.Read, audit.PruneOptions{Before: clk.Now().Add(24 * time.Hour)})
 	if err != nil || res.ThroughSeq != 10 {
 		t.Fatalf("Prune of all = %+v, %v; want through row 10 (row 11 stays)", res, err)
 	}
@@ -353,15 +336,15 @@ func TestPrune(t *testing.T) {
 }
 
 func TestPruneMaxRows(t *testing.T) {
-	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	d, l := openLogWith(t, audit.Options{Clock: clk.now})
+	clk := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	d, l := openLogWith(t, audit.Options{Clock: clk.Now})
 	appendN(t, l, 10)
-	clk.advance(time.Hour)
-	res, err := audit.Prune(context.Background(), l, d.Read, audit.PruneOptions{Before: clk.t, MaxRows: 4})
+	clk.Advance(time.Hour)
+	res, err := audit.Prune(context.Background(), l, d.Read, audit.PruneOptions{Before: clk.Now(), MaxRows: 4})
 	if err != nil || res.ThroughSeq != 4 || res.Rows != 4 {
 		t.Fatalf("Prune = %+v, %v; want rows 1..4", res, err)
 	}
-	res, err = audit.Prune(context.Background(), l, d.Read, audit.PruneOptions{Before: clk.t, MaxRows: 4})
+	res, err = audit.Prune(context.Background(), l, d.Read, audit.PruneOptions{Before: clk.Now(), MaxRows: 4})
 	if err != nil || res.ThroughSeq != 8 || res.Rows != 4 {
 		t.Fatalf("second Prune = %+v, %v; want rows 5..8", res, err)
 	}
@@ -437,8 +420,8 @@ func TestIPPrivacy(t *testing.T) {
 }
 
 func TestFloodBudget(t *testing.T) {
-	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	f := audit.NewFlood(audit.FloodOptions{PerClient: 3, Window: time.Minute, MaxClients: 2, Clock: clk.now})
+	clk := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	f := audit.NewFlood(audit.FloodOptions{PerClient: 3, Window: time.Minute, MaxClients: 2, Clock: clk.Now})
 	admitted := 0
 	for i := 0; i < 10; i++ {
 		if f.Admit("192.0.2.1", "not_found") {
@@ -454,7 +437,7 @@ func TestFloodBudget(t *testing.T) {
 	if got := f.Drain(false); len(got) != 0 {
 		t.Fatalf("Drain before the window ends = %+v; want nothing", got)
 	}
-	clk.advance(time.Minute)
+	clk.Advance(time.Minute)
 	got := f.Drain(false)
 	if len(got) != 1 || got[0].Action != audit.ActionAccessSummary || got[0].ClientIP != "192.0.2.1" ||
 		got[0].Reason != "not_found" || got[0].Outcome != audit.OutcomeDenied {
@@ -484,8 +467,8 @@ func TestFloodBudget(t *testing.T) {
 }
 
 func TestFloodMergesBeyondMaxPending(t *testing.T) {
-	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	f := audit.NewFlood(audit.FloodOptions{PerClient: 1, MaxPending: 2, Clock: clk.now})
+	clk := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	f := audit.NewFlood(audit.FloodOptions{PerClient: 1, MaxPending: 2, Clock: clk.Now})
 	for c := 0; c < 5; c++ {
 		for i := 0; i < 3; i++ {
 			f.Admit(fmt.Sprintf("198.51.100.%d", c), "not_found")
@@ -517,7 +500,7 @@ func TestFloodWriteAppendsSummaries(t *testing.T) {
 	}
 }
 
-func seedMixed(t *testing.T, l *audit.Log, clk *fakeClock) {
+func seedMixed(t *testing.T, l *audit.Log, clk *clocktest.Clock) {
 	t.Helper()
 	for i := 1; i <= 30; i++ {
 		ev := audit.Event{Action: audit.ActionAccess, Actor: audit.ActorClient, LinkID: fmt.Sprintf("lnk_%d", i%3),
@@ -530,13 +513,13 @@ func seedMixed(t *testing.T, l *audit.Log, clk *fakeClock) {
 				UserAgent: "=HYPERLINK(\"http://evil\")", Detail: `{"note":"line\nbreak, \"quoted\""}`}
 		}
 		mustAppend(t, l, ev)
-		clk.advance(time.Minute)
+		clk.Advance(time.Minute)
 	}
 }
 
 func TestListFiltersAndCursor(t *testing.T) {
-	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	d, l := openLogWith(t, audit.Options{Clock: clk.now})
+	clk := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	d, l := openLogWith(t, audit.Options{Clock: clk.Now})
 	seedMixed(t, l, clk)
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
@@ -594,8 +577,8 @@ func TestListFiltersAndCursor(t *testing.T) {
 }
 
 func TestExport(t *testing.T) {
-	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	d, l := openLogWith(t, audit.Options{Clock: clk.now})
+	clk := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	d, l := openLogWith(t, audit.Options{Clock: clk.Now})
 	seedMixed(t, l, clk)
 	all, err := audit.List(context.Background(), d.Read, audit.Filter{Limit: 100})
 	if err != nil {

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sharesvc/sharesvc/internal/clocktest"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,26 +18,9 @@ import (
 	"github.com/sharesvc/sharesvc/internal/sts"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // source hands out sessions of a fixed length on the test clock.
 type source struct {
-	clock  *clock
+	clock  *clocktest.Clock
 	length time.Duration
 	fail   atomic.Bool
 }
@@ -47,7 +30,7 @@ func (s *source) Retrieve(ctx context.Context) (sts.Credentials, error) {
 		return sts.Credentials{}, errors.New("sts down")
 	}
 	return sts.Credentials{AccessKeyID: "ASIATEST", SecretAccessKey: "secret", SessionToken: "SESSIONTOKEN",
-		Expires: s.clock.now().Add(s.length), SessionName: "test"}, nil
+		Expires: s.clock.Now().Add(s.length), SessionName: "test"}, nil
 }
 
 type queue struct{ n atomic.Int64 }
@@ -55,7 +38,7 @@ type queue struct{ n atomic.Int64 }
 func (q *queue) QueueDepth() int { return int(q.n.Load()) }
 
 type fixture struct {
-	clock  *clock
+	clock  *clocktest.Clock
 	src    *source
 	signer *sts.Signer
 	queue  *queue
@@ -65,7 +48,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, endpoint string) *fixture {
 	t.Helper()
-	f := &fixture{clock: &clock{t: time.Now()}, queue: &queue{}}
+	f := &fixture{clock: clocktest.New(time.Now()), queue: &queue{}}
 	f.src = &source{clock: f.clock, length: 15 * time.Minute}
 	if endpoint == "" {
 		endpoint = "http://127.0.0.1:1"
@@ -74,13 +57,13 @@ func newFixture(t *testing.T, endpoint string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.signer = sts.NewSigner(f.src, p, sts.SignerOptions{Clock: f.clock.now, RefreshAhead: time.Minute})
+	f.signer = sts.NewSigner(f.src, p, sts.SignerOptions{Clock: f.clock.Now, RefreshAhead: time.Minute})
 	f.db, err = db.Open(context.Background(), filepath.Join(t.TempDir(), "h.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.db.Close() })
-	f.c, err = New(Options{DB: f.db.Read, Signer: f.signer, Audit: f.queue, Clock: f.clock.now, MinSessionLeft: 5 * time.Minute})
+	f.c, err = New(Options{DB: f.db.Read, Signer: f.signer, Audit: f.queue, Clock: f.clock.Now, MinSessionLeft: 5 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,17 +89,17 @@ func TestSignerCheck(t *testing.T) {
 	}
 	// 11 minutes on, 4 left: below MinSessionLeft, and STS fails to renew.
 	f.src.fail.Store(true)
-	f.clock.advance(11 * time.Minute)
+	f.clock.Advance(11 * time.Minute)
 	if r := f.result(t, CheckSigner); r.OK || r.Reason != "session_expiring" {
 		t.Errorf("session with 4m left, STS down: %+v; want session_expiring", r)
 	}
 	f.signer.Drop()
-	f.clock.advance(time.Minute) // past the failure backoff
+	f.clock.Advance(time.Minute) // past the failure backoff
 	if r := f.result(t, CheckSigner); r.OK || r.Reason != "no_session" || !errors.Is(r.err, sts.ErrUnavailable) {
 		t.Errorf("no session, STS down: %+v (%v); want no_session", r, r.err)
 	}
 	f.src.fail.Store(false)
-	f.clock.advance(time.Minute)
+	f.clock.Advance(time.Minute)
 	if r := f.result(t, CheckSigner); !r.OK {
 		t.Errorf("STS back: %+v (%v); want ok", r, r.err)
 	}
@@ -134,8 +117,8 @@ func TestAuditCheck(t *testing.T) {
 		{"queue deep", func() { f.queue.n.Store(5000) }, "lagging"},
 		{"queue drained", func() { f.queue.n.Store(3) }, ""},
 		{"commit refused", func() { f.c.ObserveAuditCommit(4, time.Millisecond, unavailable) }, "failing"},
-		{"still within the window", func() { f.clock.advance(29 * time.Second) }, "failing"},
-		{"window over, no commit since", func() { f.clock.advance(2 * time.Second) }, ""},
+		{"still within the window", func() { f.clock.Advance(29 * time.Second) }, "failing"},
+		{"window over, no commit since", func() { f.clock.Advance(2 * time.Second) }, ""},
 		{"refused again", func() { f.c.ObserveAuditCommit(1, time.Millisecond, unavailable) }, "failing"},
 		{"a commit succeeds", func() { f.c.ObserveAuditCommit(1, time.Millisecond, nil) }, ""},
 		{"an apply func refuses", func() { f.c.ObserveAuditCommit(1, time.Millisecond, errors.New("link used up")) }, ""},
@@ -188,7 +171,7 @@ func fakeS3(t *testing.T) *httptest.Server {
 func TestCanary(t *testing.T) {
 	s3 := fakeS3(t)
 	f := newFixture(t, s3.URL)
-	c, err := NewCanary(CanaryOptions{Signer: f.signer, Bucket: "canary-bucket", Key: "ok.txt", Interval: time.Minute, Clock: f.clock.now})
+	c, err := NewCanary(CanaryOptions{Signer: f.signer, Bucket: "canary-bucket", Key: "ok.txt", Interval: time.Minute, Clock: f.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +185,7 @@ func TestCanary(t *testing.T) {
 	if r := f.result(t, CheckCanary); !r.OK {
 		t.Errorf("after a good run: %+v (%v)", r, r.err)
 	}
-	f.clock.advance(4 * time.Minute)
+	f.clock.Advance(4 * time.Minute)
 	if r := f.result(t, CheckCanary); r.OK || r.Reason != "stale" {
 		t.Errorf("4 intervals after the last run: %+v; want stale", r)
 	}

@@ -3,32 +3,15 @@ package ratelimit
 import (
 	"errors"
 	"fmt"
+	"github.com/sharesvc/sharesvc/internal/clocktest"
 	"math"
 	"net/netip"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 )
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Unix(1_800_000_000, 0)} }
+func newFakeClock() *clocktest.Clock { return clocktest.New(time.Unix(1_800_000_000, 0)) }
 
 func TestParseLimit(t *testing.T) {
 	for _, tc := range []struct {
@@ -72,7 +55,7 @@ func TestBurstThenSustained(t *testing.T) {
 	for _, l := range []Limit{{Rate: 5, Burst: 10}, {Rate: 0.5, Burst: 3}, {Rate: 100, Burst: 1}, {Rate: 10.0 / 60, Burst: 20}} {
 		t.Run(l.String(), func(t *testing.T) {
 			c := newFakeClock()
-			lim := New(l, Options{Clock: c.now})
+			lim := New(l, Options{Clock: c.Now})
 			allowed := 0
 			for range l.Burst * 3 {
 				d := lim.Allow("k")
@@ -91,7 +74,7 @@ func TestBurstThenSustained(t *testing.T) {
 			span := 20*interval + interval/3
 			step := interval / 4
 			for el := time.Duration(0); el < span; el += step {
-				c.advance(step)
+				c.Advance(step)
 				for lim.Allow("k").Allowed {
 					allowed++
 				}
@@ -107,11 +90,11 @@ func TestBurstThenSustained(t *testing.T) {
 			if d.Allowed || d.RetryAfter <= 0 {
 				t.Fatalf("after draining: %+v; want a refusal with RetryAfter", d)
 			}
-			c.advance(d.RetryAfter - 1)
+			c.Advance(d.RetryAfter - 1)
 			if early := lim.Allow("k"); early.Allowed {
 				t.Errorf("allowed 1ns before RetryAfter %s", d.RetryAfter)
 			}
-			c.advance(1)
+			c.Advance(1)
 			if ok := lim.Allow("k"); !ok.Allowed {
 				t.Errorf("refused (%+v) after waiting RetryAfter %s", ok, d.RetryAfter)
 			}
@@ -121,7 +104,7 @@ func TestBurstThenSustained(t *testing.T) {
 
 func TestRemainingAndKeys(t *testing.T) {
 	c := newFakeClock()
-	lim := New(Limit{Rate: 1, Burst: 3}, Options{Clock: c.now})
+	lim := New(Limit{Rate: 1, Burst: 3}, Options{Clock: c.Now})
 	for i, want := range []int{2, 1, 0} {
 		if d := lim.Allow("a"); !d.Allowed || d.Remaining != want {
 			t.Fatalf("request %d = %+v; want allowed with %d remaining", i, d, want)
@@ -133,7 +116,7 @@ func TestRemainingAndKeys(t *testing.T) {
 	if d := lim.Allow("b"); !d.Allowed {
 		t.Fatalf("another key = %+v; want its own bucket", d)
 	}
-	c.advance(10 * time.Second)
+	c.Advance(10 * time.Second)
 	if d := lim.Allow("a"); !d.Allowed || d.Remaining != 2 {
 		t.Fatalf("after 10s = %+v; want a full bucket (burst caps the refill)", d)
 	}
@@ -141,7 +124,7 @@ func TestRemainingAndKeys(t *testing.T) {
 
 func TestRefund(t *testing.T) {
 	c := newFakeClock()
-	lim := New(Limit{Rate: 1.0 / 60, Burst: 2}, Options{Clock: c.now})
+	lim := New(Limit{Rate: 1.0 / 60, Burst: 2}, Options{Clock: c.Now})
 	for range 10 {
 		if d := lim.Allow("k"); !d.Allowed {
 			t.Fatalf("refunded requests were counted: %+v", d)
@@ -178,7 +161,7 @@ func TestOffAllowsEverything(t *testing.T) {
 func TestMemoryBounded(t *testing.T) {
 	c := newFakeClock()
 	const capacity = 4096
-	lim := New(Limit{Rate: 1, Burst: 5}, Options{Capacity: capacity, Clock: c.now})
+	lim := New(Limit{Rate: 1, Burst: 5}, Options{Capacity: capacity, Clock: c.Now})
 	n := 1_000_000
 	if testing.Short() {
 		n = 100_000
@@ -188,7 +171,7 @@ func TestMemoryBounded(t *testing.T) {
 			t.Fatalf("client %d's first request refused", i)
 		}
 		if i%1000 == 0 {
-			c.advance(time.Millisecond)
+			c.Advance(time.Millisecond)
 		}
 	}
 	if got, max := lim.Len(), capacity+shardCount; got > max {
@@ -200,9 +183,9 @@ func TestMemoryBounded(t *testing.T) {
 // survives a stream of one-off keys whose buckets have refilled.
 func TestEvictsIdleBeforeBusy(t *testing.T) {
 	c := newFakeClock()
-	lim := New(Limit{Rate: 1, Burst: 1}, Options{Capacity: 4 * shardCount, Clock: c.now})
+	lim := New(Limit{Rate: 1, Burst: 1}, Options{Capacity: 4 * shardCount, Clock: c.Now})
 	for i := range 10_000 {
-		c.advance(time.Second) // every one-off key is full again by now
+		c.Advance(time.Second) // every one-off key is full again by now
 		lim.Allow("hot")       // hot takes its token each second: never full
 		lim.Allow(fmt.Sprintf("once-%d", i))
 		if d := lim.Allow("hot"); d.Allowed {

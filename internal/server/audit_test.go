@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sharesvc/sharesvc/internal/clocktest"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -54,10 +55,10 @@ func (s *switchSource) Retrieve(ctx context.Context) (sts.Credentials, error) {
 }
 
 func TestEveryLinkOutcomeWritesOneRow(t *testing.T) {
-	clk := newClock()
+	clk := clocktest.New(time.Now())
 	s3 := s3server(t)
 	src := &switchSource{Source: &sts.AssumeRole{Client: stsClient(s3), RoleARN: s3.RoleARN, SessionName: "sharesvc-test", Duration: 15 * time.Minute}}
-	e := newEnv(t, envOptions{clock: clk.now, source: src, cfg: func(c *server.Config) {
+	e := newEnv(t, envOptions{clock: clk.Now, source: src, cfg: func(c *server.Config) {
 		c.RateLink = ratelimit.Limit{Rate: 0.0001, Burst: 1} // the second mint of a link is refused
 	}})
 	e.put("o.txt", "o")
@@ -69,11 +70,11 @@ func TestEveryLinkOutcomeWritesOneRow(t *testing.T) {
 	if r := e.do("GET", sharePath(t, usedUp.URL), "", ""); r.StatusCode != 302 {
 		t.Fatalf("first use = %d", r.StatusCode)
 	}
-	later := e.createLink(e.admin, fmt.Sprintf(`{"key":"o.txt","not_before":%q}`, clk.now().Add(time.Hour).UTC().Format(time.RFC3339)))
+	later := e.createLink(e.admin, fmt.Sprintf(`{"key":"o.txt","not_before":%q}`, clk.Now().Add(time.Hour).UTC().Format(time.RFC3339)))
 	upload := e.createLink(e.admin, `{"kind":"upload","key":"up.txt"}`)
 	expiring := e.createLink(e.admin, `{"key":"o.txt","expires_in":5}`)
 	spare := e.createLink(e.admin, `{"key":"o.txt"}`)
-	clk.advance(6 * time.Second)
+	clk.Advance(6 * time.Second)
 
 	for _, tc := range []struct {
 		name, method, path, linkID string
@@ -123,7 +124,7 @@ func TestEveryLinkOutcomeWritesOneRow(t *testing.T) {
 			}
 			if minted {
 				exp, _ := url.Parse(r.Header.Get("Location"))
-				if got := exp.Query().Get("X-Amz-Expires"); got != "60" || !ev.URLExpiresAt.After(clk.now()) {
+				if got := exp.Query().Get("X-Amz-Expires"); got != "60" || !ev.URLExpiresAt.After(clk.Now()) {
 					t.Fatalf("URL expiry %v for X-Amz-Expires %s; want about a minute from now", ev.URLExpiresAt, got)
 				}
 			}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sharesvc/sharesvc/internal/clocktest"
 	"io"
 	"net/http"
 	"net/url"
@@ -256,11 +257,11 @@ func TestSTSOutage(t *testing.T) {
 			} else {
 				s3 = s3server(t)
 			}
-			clk := newClock()
-			src := &clockedSource{inner: realAssumeRole(s3), clock: clk.now}
+			clk := clocktest.New(time.Now())
+			src := &clockedSource{inner: realAssumeRole(s3), clock: clk.Now}
 			var canary *health.Canary
 			var checker *health.Checker
-			e := newEnv(t, envOptions{s3: s3, clock: clk.now, source: src,
+			e := newEnv(t, envOptions{s3: s3, clock: clk.Now, source: src,
 				signer: func(o *sts.SignerOptions) {
 					o.FailureBackoff = time.Second
 					o.RefreshTimeout = 5 * time.Second
@@ -268,11 +269,11 @@ func TestSTSOutage(t *testing.T) {
 				cfg: func(c *server.Config) { c.DefaultPresignTTL = 10 * time.Second },
 				deps: func(d *server.Deps) {
 					var err error
-					canary, err = health.NewCanary(health.CanaryOptions{Signer: d.Signer, Bucket: testBucket, Key: "canary.txt", Clock: clk.now})
+					canary, err = health.NewCanary(health.CanaryOptions{Signer: d.Signer, Bucket: testBucket, Key: "canary.txt", Clock: clk.Now})
 					if err != nil {
 						t.Fatal(err)
 					}
-					checker, err = health.New(health.Options{DB: d.AuditDB, Signer: d.Signer, Audit: d.Audit, Canary: canary, Clock: clk.now})
+					checker, err = health.New(health.Options{DB: d.AuditDB, Signer: d.Signer, Audit: d.Audit, Canary: canary, Clock: clk.Now})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -350,7 +351,7 @@ func TestSTSOutage(t *testing.T) {
 			// 1. The cached session still covers the URLs, and inside the
 			// refresh-ahead window too (where refreshes are tried and fail).
 			for _, left := range []time.Duration{10 * time.Minute, 4 * time.Minute, 30 * time.Second} {
-				clk.advance(sess.Expires.Sub(clk.now()) - left)
+				clk.Advance(sess.Expires.Sub(clk.Now()) - left)
 				for _, r := range hammer(64) {
 					if r.status != http.StatusFound || r.location == "" {
 						t.Fatalf("with %s of session left and STS down: %d (Location %v); want 302", left, r.status, r.location != "")
@@ -361,9 +362,9 @@ func TestSTSOutage(t *testing.T) {
 				}
 			}
 			// 2. The session is nearly over: no URL that would outlive it.
-			clk.advance(sess.Expires.Sub(clk.now()) - 20*time.Second)
+			clk.Advance(sess.Expires.Sub(clk.Now()) - 20*time.Second)
 			for round := range 3 {
-				clk.advance(2 * time.Second) // past the failure backoff: STS is tried again
+				clk.Advance(2 * time.Second) // past the failure backoff: STS is tried again
 				for _, r := range hammer(32) {
 					if r.status != http.StatusServiceUnavailable || r.location != "" || r.retryAfter == "" {
 						t.Fatalf("round %d, session nearly over, STS down: %d Location %v Retry-After %q; want 503, none, set",
@@ -391,7 +392,7 @@ func TestSTSOutage(t *testing.T) {
 			}
 			var last result
 			for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-				clk.advance(time.Second)
+				clk.Advance(time.Second)
 				if last = get(t, e, path); last.status == http.StatusFound {
 					break
 				}
@@ -399,8 +400,8 @@ func TestSTSOutage(t *testing.T) {
 			if last.status != http.StatusFound || last.location == "" {
 				t.Fatalf("a minute after STS came back: %d; want 302", last.status)
 			}
-			if fresh, _ := e.signer.Session(); !fresh.Expires.After(clk.now().Add(10 * time.Minute)) {
-				t.Fatalf("session after recovery ends %s; want a fresh one", fresh.Expires.Sub(clk.now()))
+			if fresh, _ := e.signer.Session(); !fresh.Expires.After(clk.Now().Add(10 * time.Minute)) {
+				t.Fatalf("session after recovery ends %s; want a fresh one", fresh.Expires.Sub(clk.Now()))
 			}
 			if n := src.maxInfl.Load(); n != 1 {
 				t.Fatalf("at most %d AssumeRole calls were in flight; want 1", n)

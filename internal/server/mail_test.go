@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/sharesvc/sharesvc/internal/clocktest"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -29,7 +30,7 @@ type mailEnv struct {
 	*env
 	mp     *mailpit.Server
 	mailer *mail.Mailer
-	clock  *clock
+	clock  *clocktest.Clock
 	opts   mail.Options
 }
 
@@ -47,7 +48,7 @@ func startMailpit(t testing.TB) *mailpit.Server {
 
 func newMailEnv(t testing.TB, adjust func(*mail.Options)) *mailEnv {
 	t.Helper()
-	me := &mailEnv{mp: startMailpit(t), clock: newClock()}
+	me := &mailEnv{mp: startMailpit(t), clock: clocktest.New(time.Now())}
 	sender, err := mail.NewSMTP(mail.SMTPConfig{Host: me.mp.SMTPHost, Port: me.mp.SMTPPort, TLS: mail.TLSNone})
 	if err != nil {
 		t.Fatal(err)
@@ -56,9 +57,9 @@ func newMailEnv(t testing.TB, adjust func(*mail.Options)) *mailEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	me.env = newEnv(t, envOptions{clock: me.clock.now, deps: func(d *server.Deps) {
+	me.env = newEnv(t, envOptions{clock: me.clock.Now, deps: func(d *server.Deps) {
 		me.opts = mail.Options{DB: d.AuditDB, Audit: d.Audit, Sender: sender, Key: key,
-			From: "sharesvc <noreply@share.example>", PublicURL: "http://share.example", Clock: me.clock.now,
+			From: "sharesvc <noreply@share.example>", PublicURL: "http://share.example", Clock: me.clock.Now,
 			Backoff: func(int) time.Duration { return time.Minute }, MaxAttempts: 3, DigestInterval: 10 * time.Minute}
 		if adjust != nil {
 			adjust(&me.opts)
@@ -373,7 +374,7 @@ func TestDeliveryRetryAndFailure(t *testing.T) {
 				if n := me.runMail(); n != 0 {
 					t.Fatalf("RunOnce right after attempt %d tried %d; want 0", i+1, n)
 				}
-				me.clock.advance(time.Minute)
+				me.clock.Advance(time.Minute)
 			}
 			if err := me.mp.Refuse(ctx, 0); err != nil {
 				t.Fatal(err)
@@ -455,7 +456,7 @@ func TestDeliveryAcrossRestart(t *testing.T) {
 	// A second process dies in the middle of a send: its row stays 'sending'.
 	if _, err := me.db.Read.Exec(`UPDATE deliveries SET state = 'sending', attempts = attempts + 1, next_attempt_at = ?
 		WHERE id = (SELECT id FROM deliveries WHERE state = 'queued' ORDER BY id LIMIT 1)`,
-		me.clock.now().Add(me.opts.SendTimeout+2*time.Minute).UnixMilli()); err != nil {
+		me.clock.Now().Add(me.opts.SendTimeout+2*time.Minute).UnixMilli()); err != nil {
 		t.Fatal(err)
 	}
 
@@ -470,7 +471,7 @@ func TestDeliveryAcrossRestart(t *testing.T) {
 	if n := len(me.messages()); n != 3 {
 		t.Fatalf("%d messages; want 3 so far", n)
 	}
-	me.clock.advance(5 * time.Minute) // past the dead send's deadline
+	me.clock.Advance(5 * time.Minute) // past the dead send's deadline
 	if n, _ := second.RunOnce(context.Background()); n != 1 {
 		t.Fatalf("after the send timeout: RunOnce = %d; want the stale one", n)
 	}
@@ -601,7 +602,7 @@ func TestNotifyDigest(t *testing.T) {
 	if n := me.runMail(); n != 0 || len(me.notices()) != 0 {
 		t.Fatalf("a digest went out before its interval (%d tried)", n)
 	}
-	me.clock.advance(me.opts.DigestInterval)
+	me.clock.Advance(me.opts.DigestInterval)
 	if n := me.runMail(); n != 1 {
 		t.Fatalf("RunOnce after the interval tried %d; want one digest", n)
 	}
@@ -615,7 +616,7 @@ func TestNotifyDigest(t *testing.T) {
 	}
 	// A later first open starts the next digest.
 	me.do("POST", sharePath(t, urls["c@x.org"]), "", "")
-	me.clock.advance(me.opts.DigestInterval)
+	me.clock.Advance(me.opts.DigestInterval)
 	me.runMail()
 	if ns := me.notices(); len(ns) != 2 {
 		t.Fatalf("%d notices; want 2 digests", len(ns))

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"github.com/sharesvc/sharesvc/internal/clocktest"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -49,9 +50,9 @@ func rateLimitedRows(t testing.TB, e *env) map[string]int {
 // TestRateLimitPerClient sends a burst and then sustained traffic from one
 // client and counts what gets through: exactly burst + rate·t (±1).
 func TestRateLimitPerClient(t *testing.T) {
-	c := newClock()
+	c := clocktest.New(time.Now())
 	const rate, burst = 5, 10
-	e := newEnv(t, envOptions{clock: c.now, cfg: func(cfg *server.Config) {
+	e := newEnv(t, envOptions{clock: c.Now, cfg: func(cfg *server.Config) {
 		cfg.RateIP = ratelimit.Limit{Rate: rate, Burst: burst}
 	}})
 	e.put("rl/a.txt", "a")
@@ -94,7 +95,7 @@ func TestRateLimitPerClient(t *testing.T) {
 	span, step := 4*time.Second, time.Second/rate/4
 	before := allowed
 	for el := time.Duration(0); el < span; el += step {
-		c.advance(step)
+		c.Advance(step)
 		for get().StatusCode == http.StatusFound {
 		}
 	}
@@ -107,7 +108,7 @@ func TestRateLimitPerClient(t *testing.T) {
 	if r.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("after draining: %d; want 429", r.StatusCode)
 	}
-	c.advance(retryAfter(t, r))
+	c.Advance(retryAfter(t, r))
 	if r := get(); r.StatusCode != http.StatusFound {
 		t.Errorf("after waiting Retry-After: %d; want 302", r.StatusCode)
 	}
@@ -142,8 +143,8 @@ func TestRateLimitRetryAfterRealTime(t *testing.T) {
 // more strictly, per client address (per /64 for IPv6), and that the
 // address comes from X-Forwarded-For only through a trusted proxy.
 func TestRateLimitMisses(t *testing.T) {
-	c := newClock()
-	e := newEnv(t, envOptions{clock: c.now, cfg: func(cfg *server.Config) {
+	c := clocktest.New(time.Now())
+	e := newEnv(t, envOptions{clock: c.Now, cfg: func(cfg *server.Config) {
 		cfg.RateIP = ratelimit.Limit{Rate: 100, Burst: 100}
 		cfg.RateMiss = ratelimit.Limit{Rate: 1.0 / 60, Burst: 3}
 		cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
@@ -193,7 +194,7 @@ func TestRateLimitMisses(t *testing.T) {
 			}
 		})
 	}
-	c.advance(time.Minute)
+	c.Advance(time.Minute)
 	if r := e.do("GET", miss(6), "", "", from("198.51.100.1")...); r.StatusCode != http.StatusNotFound {
 		t.Errorf("miss a minute later = %d; want 404", r.StatusCode)
 	}
@@ -261,8 +262,8 @@ func TestRateLimitPerLink(t *testing.T) {
 
 // TestRateLimitPerToken caps API calls per token.
 func TestRateLimitPerToken(t *testing.T) {
-	c := newClock()
-	e := newEnv(t, envOptions{clock: c.now, cfg: func(cfg *server.Config) {
+	c := clocktest.New(time.Now())
+	e := newEnv(t, envOptions{clock: c.Now, cfg: func(cfg *server.Config) {
 		cfg.RateToken = ratelimit.Limit{Rate: 1, Burst: 3}
 	}})
 	// newEnv's token creation is not an API call; the first three are free.
@@ -284,7 +285,7 @@ func TestRateLimitPerToken(t *testing.T) {
 	if r := e.do("GET", "/api/v1/links", e.admin, ""); r.StatusCode != http.StatusOK {
 		t.Errorf("another token = %d; want 200", r.StatusCode)
 	}
-	c.advance(time.Second)
+	c.Advance(time.Second)
 	if r := e.do("GET", "/api/v1/links", e.sharer, ""); r.StatusCode != http.StatusOK {
 		t.Errorf("after Retry-After = %d; want 200", r.StatusCode)
 	}

@@ -4,37 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/sharesvc/sharesvc/internal/clocktest"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sharesvc/sharesvc/internal/audit"
 )
-
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Now()} }
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 type created struct {
 	ID    string `json:"id"`
@@ -157,8 +137,8 @@ func flip(s string) string {
 }
 
 func TestDeniedLinksGiveNoLocation(t *testing.T) {
-	clk := newClock()
-	e := newEnv(t, envOptions{clock: clk.now})
+	clk := clocktest.New(time.Now())
+	e := newEnv(t, envOptions{clock: clk.Now})
 	e.put("a.txt", "a")
 
 	revoked := e.createLink(e.admin, `{"key":"a.txt"}`)
@@ -170,7 +150,7 @@ func TestDeniedLinksGiveNoLocation(t *testing.T) {
 		t.Fatalf("first use = %d; want 302", r.StatusCode)
 	}
 	expired := e.createLink(e.admin, `{"key":"a.txt","expires_in":5}`)
-	clk.advance(6 * time.Second)
+	clk.Advance(6 * time.Second)
 
 	for _, tc := range []struct {
 		name, path, reason string

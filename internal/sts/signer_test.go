@@ -3,6 +3,7 @@ package sts
 import (
 	"context"
 	"errors"
+	"github.com/sharesvc/sharesvc/internal/clocktest"
 	"net/url"
 	"strconv"
 	"sync"
@@ -14,7 +15,7 @@ import (
 // fakeSource hands out sessions of a fixed length measured on the test
 // clock; it stands in for STS, whose shortest session is 15 minutes.
 type fakeSource struct {
-	clock    *testClock
+	clock    *clocktest.Clock
 	length   time.Duration
 	fail     atomic.Bool
 	calls    atomic.Int32
@@ -41,34 +42,17 @@ func (f *fakeSource) Retrieve(ctx context.Context) (Credentials, error) {
 	}
 	return Credentials{
 		AccessKeyID: "ASIASESSION" + strconv.Itoa(int(c)), SecretAccessKey: "secret", SessionToken: "token",
-		Expires: f.clock.now().Add(f.length), SessionName: "test-session",
+		Expires: f.clock.Now().Add(f.length), SessionName: "test-session",
 	}, nil
 }
 
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func newTestSigner(t *testing.T, src *fakeSource, clk *testClock) *Signer {
+func newTestSigner(t *testing.T, src *fakeSource, clk *clocktest.Clock) *Signer {
 	t.Helper()
 	p, err := NewPresigner("http://127.0.0.1:9", "us-east-1", true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return NewSigner(src, p, SignerOptions{Clock: clk.now, Margin: 5 * time.Second, RefreshAhead: 2 * time.Minute})
+	return NewSigner(src, p, SignerOptions{Clock: clk.Now, Margin: 5 * time.Second, RefreshAhead: 2 * time.Minute})
 }
 
 // urlExpiry returns when a presigned URL stops working by its own terms.
@@ -95,7 +79,7 @@ func urlExpiry(t *testing.T, u string) time.Time {
 // refuses (503); when STS gives a long session it refreshes first.
 func TestGrantNeverOutlivesSession(t *testing.T) {
 	t.Run("refresh cannot help", func(t *testing.T) {
-		clk := &testClock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+		clk := clocktest.New(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
 		src := &fakeSource{clock: clk, length: 30 * time.Second}
 		s := newTestSigner(t, src, clk)
 		if err := s.Prime(context.Background()); err != nil {
@@ -123,7 +107,7 @@ func TestGrantNeverOutlivesSession(t *testing.T) {
 		}
 	})
 	t.Run("refresh first", func(t *testing.T) {
-		clk := &testClock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+		clk := clocktest.New(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
 		src := &fakeSource{clock: clk, length: 30 * time.Second}
 		s := newTestSigner(t, src, clk)
 		if err := s.Prime(context.Background()); err != nil {
@@ -147,7 +131,7 @@ func TestGrantNeverOutlivesSession(t *testing.T) {
 		}
 	})
 	t.Run("refresh fails", func(t *testing.T) {
-		clk := &testClock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+		clk := clocktest.New(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
 		src := &fakeSource{clock: clk, length: 30 * time.Second}
 		s := newTestSigner(t, src, clk)
 		if err := s.Prime(context.Background()); err != nil {
@@ -171,7 +155,7 @@ func TestGrantNeverOutlivesSession(t *testing.T) {
 // minus the margin; with STS down the signer keeps minting only while the
 // cached session covers the URL.
 func TestGrantsTrackSessionLife(t *testing.T) {
-	clk := &testClock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+	clk := clocktest.New(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
 	src := &fakeSource{clock: clk, length: 15 * time.Minute}
 	s := newTestSigner(t, src, clk)
 	if err := s.Prime(context.Background()); err != nil {
@@ -180,7 +164,7 @@ func TestGrantsTrackSessionLife(t *testing.T) {
 	src.fail.Store(true)
 	minted, refused := 0, 0
 	for i := 0; i < 1000; i++ {
-		clk.advance(time.Second)
+		clk.Advance(time.Second)
 		g, err := s.Grant(context.Background(), 60*time.Second)
 		sess, _ := s.Session()
 		if err != nil {
@@ -192,7 +176,7 @@ func TestGrantsTrackSessionLife(t *testing.T) {
 		}
 		minted++
 		if g.Expires.After(sess.Expires.Add(-5 * time.Second)) {
-			t.Fatalf("at %s: grant expires %s, session ends %s", clk.now(), g.Expires, sess.Expires)
+			t.Fatalf("at %s: grant expires %s, session ends %s", clk.Now(), g.Expires, sess.Expires)
 		}
 	}
 	// 900s session, 5s margin, 60s URLs: minting stops 65s before the end.
@@ -202,7 +186,7 @@ func TestGrantsTrackSessionLife(t *testing.T) {
 }
 
 func TestAtMostOneRefreshInFlight(t *testing.T) {
-	clk := &testClock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+	clk := clocktest.New(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
 	src := &fakeSource{clock: clk, length: 15 * time.Minute, delay: 50 * time.Millisecond}
 	s := newTestSigner(t, src, clk)
 	var wg sync.WaitGroup
@@ -242,7 +226,7 @@ type sourceFunc func(context.Context) (Credentials, error)
 func (f sourceFunc) Retrieve(ctx context.Context) (Credentials, error) { return f(ctx) }
 
 func TestDropForgetsSession(t *testing.T) {
-	clk := &testClock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+	clk := clocktest.New(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
 	src := &fakeSource{clock: clk, length: 15 * time.Minute}
 	s := newTestSigner(t, src, clk)
 	g1, err := s.Grant(context.Background(), time.Minute)

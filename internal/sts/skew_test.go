@@ -3,6 +3,7 @@ package sts
 import (
 	"context"
 	"errors"
+	"github.com/sharesvc/sharesvc/internal/clocktest"
 	"testing"
 	"time"
 )
@@ -24,11 +25,11 @@ func TestSignerRefusesSkewedClock(t *testing.T) {
 		{"ours 6m ahead", -6 * time.Minute, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := &testClock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+			clk := clocktest.New(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
 			calls := 0
 			src := sourceFunc(func(context.Context) (Credentials, error) {
 				calls++
-				stsNow := clk.now().Add(tc.skew)
+				stsNow := clk.Now().Add(tc.skew)
 				return Credentials{AccessKeyID: "ASIASKEW", SecretAccessKey: "s", SessionToken: "t",
 					Issued: stsNow, Expires: stsNow.Add(time.Hour), SessionName: "skew"}, nil
 			})
@@ -36,7 +37,7 @@ func TestSignerRefusesSkewedClock(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := NewSigner(src, p, SignerOptions{Clock: clk.now, FailureBackoff: 3 * time.Second})
+			s := NewSigner(src, p, SignerOptions{Clock: clk.Now, FailureBackoff: 3 * time.Second})
 			g, err := s.Grant(context.Background(), time.Minute)
 			if !tc.bad {
 				if err != nil {
@@ -59,14 +60,14 @@ func TestSignerRefusesSkewedClock(t *testing.T) {
 			if _, err := s.Grant(context.Background(), time.Minute); !errors.Is(err, ErrUnavailable) || calls != 1 {
 				t.Fatalf("second Grant = %v after %d calls; want unavailable without a second call", err, calls)
 			}
-			clk.advance(4 * time.Second)
+			clk.Advance(4 * time.Second)
 			if _, err := s.Grant(context.Background(), time.Minute); !errors.Is(err, ErrClockSkew) || calls != 2 {
 				t.Fatalf("Grant after the backoff = %v after %d calls; want ErrClockSkew from a second call", err, calls)
 			}
 		})
 	}
 	// Sources that do not know the issue time (Issued zero) are not judged.
-	clk := &testClock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+	clk := clocktest.New(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
 	s := newTestSigner(t, &fakeSource{clock: clk, length: 15 * time.Minute}, clk)
 	if _, err := s.Grant(context.Background(), time.Minute); err != nil {
 		t.Fatalf("Grant with an unknown issue time = %v", err)
