@@ -48,11 +48,10 @@ type Log struct {
 	done  chan struct{}
 	once  sync.Once
 
-	// Prepared statements and chain head, owned by the writer goroutine.
+	// Prepared statements, owned by the writer goroutine. The chain head
+	// is not kept here: each batch reads it inside its own transaction.
 	headStmt, insStmt *sql.Stmt
 	stmts             stmtCache
-	headSeq           int64
-	headHash          []byte
 	scratch           []byte
 }
 
@@ -77,7 +76,6 @@ func Open(ctx context.Context, db *sql.DB, o Options) (*Log, error) {
 		ip:       o.IP,
 		queue:    make(chan *op, 4096),
 		done:     make(chan struct{}),
-		headHash: make([]byte, HashSize),
 	}
 	if l.clock == nil {
 		l.clock = time.Now
@@ -85,17 +83,18 @@ func Open(ctx context.Context, db *sql.DB, o Options) (*Log, error) {
 	if l.maxBatch <= 0 {
 		l.maxBatch = 256
 	}
-	var hash []byte
-	err := db.QueryRowContext(ctx, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&l.headSeq, &hash)
-	switch {
+	// Fail at start, not on the first request, if the chain's last row is
+	// unusable.
+	var (
+		seq  int64
+		hash []byte
+	)
+	switch err := db.QueryRowContext(ctx, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash); {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
 		return nil, fmt.Errorf("read audit chain head: %w", err)
-	default:
-		if len(hash) != HashSize {
-			return nil, fmt.Errorf("read audit chain head: row %d has a %d-byte hash", l.headSeq, len(hash))
-		}
-		l.headHash = hash
+	case len(hash) != HashSize:
+		return nil, fmt.Errorf("read audit chain head: row %d has a %d-byte hash", seq, len(hash))
 	}
 	go l.run()
 	return l, nil
@@ -222,15 +221,15 @@ func (l *Log) commit(batch []*op) (err error) {
 	defer tx.Rollback()
 	// The head is re-read inside the (immediate) transaction: another
 	// process, such as the offline "token create", may have appended since.
-	seq, head := l.headSeq, l.headHash
-	var dbHash []byte
-	switch err := tx.Stmt(l.headStmt).QueryRow().Scan(&seq, &dbHash); {
+	var (
+		seq  int64
+		head []byte
+	)
+	switch err := tx.Stmt(l.headStmt).QueryRow().Scan(&seq, &head); {
 	case errors.Is(err, sql.ErrNoRows):
 		seq, head = 0, make([]byte, HashSize)
 	case err != nil:
 		return fmt.Errorf("%w: read chain head: %v", ErrUnavailable, err)
-	default:
-		head = dbHash
 	}
 	// Statements prepared once on the writer's connection are reused by
 	// every batch: parsing SQL costs more than running it.
@@ -268,7 +267,6 @@ func (l *Log) commit(batch []*op) (err error) {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("%w: commit: %v", ErrUnavailable, err)
 	}
-	l.headSeq, l.headHash = seq, head
 	return nil
 }
 
