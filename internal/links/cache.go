@@ -57,7 +57,7 @@ func (s *Store) ByCodeForMint(ctx context.Context, code string) (*Link, error) {
 	if l := s.cache.get(h); l != nil {
 		return l, nil
 	}
-	l, err := s.ByCode(ctx, code)
+	l, err := s.byHash(ctx, h)
 	if err != nil {
 		return nil, err
 	}

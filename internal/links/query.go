@@ -195,15 +195,6 @@ func BulkRevoke(ctx context.Context, q Querier, f Filter, all bool, by, reason s
 	return int(n), nil
 }
 
-// ByCodeQ looks a link up by code through q (e.g. inside a transaction).
-func ByCodeQ(ctx context.Context, q Querier, code string) (*Link, error) {
-	if !ValidCode(code) {
-		return nil, ErrNotFound
-	}
-	h := HashCode(code)
-	return scanLink(q.QueryRowContext(ctx, `SELECT `+linkColumns+` FROM links WHERE code_hash = ?`, h[:]))
-}
-
 // KillSwitch is the state of the service-wide stop.
 type KillSwitch struct {
 	On     bool

@@ -46,7 +46,11 @@ func (s *Store) ByCode(ctx context.Context, code string) (*Link, error) {
 	if !ValidCode(code) {
 		return nil, ErrNotFound
 	}
-	h := HashCode(code)
+	return s.byHash(ctx, HashCode(code))
+}
+
+// byHash reads the link whose code hashes to h. Errors: ErrNotFound.
+func (s *Store) byHash(ctx context.Context, h [32]byte) (*Link, error) {
 	stmt, err := s.byCodeStmt(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("look up link by code: %w", err)
