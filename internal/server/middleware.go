@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"log/slog"
@@ -111,9 +112,15 @@ func (s *Server) adapt(route string, h handlerFunc) http.Handler {
 	})
 }
 
+// newRequestID returns 24 hex digits: the time in microseconds (8 bytes,
+// big-endian) then 4 random bytes. Ids sort by time, so that the audit
+// index on request_id grows at its right edge instead of dirtying a random
+// page of a large index for every request; the random tail keeps two
+// requests in the same microsecond apart.
 func newRequestID() string {
 	var b [12]byte
-	rand.Read(b[:])
+	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixMicro()))
+	rand.Read(b[8:])
 	return hex.EncodeToString(b[:])
 }
 
