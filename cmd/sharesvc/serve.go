@@ -29,6 +29,7 @@ import (
 	"github.com/sharesvc/sharesvc/internal/db"
 	"github.com/sharesvc/sharesvc/internal/health"
 	"github.com/sharesvc/sharesvc/internal/links"
+	"github.com/sharesvc/sharesvc/internal/logbuf"
 	"github.com/sharesvc/sharesvc/internal/mail"
 	"github.com/sharesvc/sharesvc/internal/metrics"
 	"github.com/sharesvc/sharesvc/internal/ratelimit"
@@ -540,7 +541,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if runtime.GOMAXPROCS(0) < 2 {
 		runtime.GOMAXPROCS(2)
 	}
-	svc, err := newService(ctx, s, getenv, stderr)
+	// Log lines are written out in batches (see internal/logbuf): one
+	// write(2) per request line measured about 5% of the redirect path.
+	logw := logbuf.New(stderr)
+	defer logw.Close()
+	svc, err := newService(ctx, s, getenv, logw)
 	if err != nil {
 		return err
 	}
