@@ -398,7 +398,7 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 		return nil, err
 	}
 	var hc *health.Checker
-	log, err := audit.Open(ctx, d.Write, audit.Options{IP: aud.ip, OnCommit: func(rows int, dur time.Duration, err error) {
+	log, err := audit.Open(ctx, d.Write, audit.Options{IP: aud.ip, Claim: server.ClaimLinkUses, OnCommit: func(rows int, dur time.Duration, err error) {
 		m.ObserveAuditCommit(rows, dur, err)
 		hc.ObserveAuditCommit(rows, dur, err)
 	}})

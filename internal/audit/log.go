@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -34,6 +35,20 @@ type Options struct {
 	// IP is the privacy mode applied to every event's ClientIP before it is
 	// written; nil stores addresses in full.
 	IP *IPPrivacy
+	// Claim decides the claims of AppendClaim inside the writer's
+	// transaction, a run of consecutive ones at a time, setting each one's
+	// Refused. Nil means AppendClaim is refused.
+	Claim func(ctx context.Context, q Querier, claims []Claim) error
+}
+
+// Claim asks, through AppendClaim, for one use of Key (a link's) by a
+// request checked at At.
+type Claim struct {
+	Key string
+	At  time.Time
+	// Refused is set by Options.Claim: "" grants the claim; otherwise it
+	// says why not and becomes the row's Reason.
+	Refused string
 }
 
 // Log appends events through one writer goroutine with group commit.
@@ -43,6 +58,7 @@ type Log struct {
 	maxBatch int
 	onCommit func(int, time.Duration, error)
 	ip       *IPPrivacy
+	claim    func(context.Context, Querier, []Claim) error
 
 	queue chan *op
 	done  chan struct{}
@@ -50,17 +66,32 @@ type Log struct {
 
 	// Prepared statements, owned by the writer goroutine. The chain head
 	// is not kept here: each batch reads it inside its own transaction.
-	headStmt, insStmt *sql.Stmt
-	stmts             stmtCache
-	scratch           []byte
+	headStmt *sql.Stmt
+	insStmts map[int]*sql.Stmt // INSERTs of insertChunks[i] rows each
+	stmts    stmtCache
+	scratch  []byte
+	pending  []*Event // rows of the open transaction not yet inserted
+	args     []any
+	claims   []Claim
 }
+
+// insertChunks are the row counts of the prepared multi-row INSERTs, largest
+// first: a batch's rows go in as few statements as these sizes allow, since
+// each statement executed costs more than the rows it carries.
+var insertChunks = []int{64, 16, 4, 1}
 
 type op struct {
 	ctx   context.Context
 	ev    Event
 	apply ApplyFunc
-	err   error
-	done  chan struct{}
+	// With claiming set, the row is a mint that needs claim granted; if it
+	// is refused the row records a denial with deniedDetail.
+	claiming     bool
+	claim        Claim
+	deniedDetail string
+	minted       Event // ev as given, for a retry after a refusal changed ev
+	err          error
+	done         chan struct{}
 }
 
 var opPool = sync.Pool{New: func() any { return &op{done: make(chan struct{}, 1)} }}
@@ -74,6 +105,7 @@ func Open(ctx context.Context, db *sql.DB, o Options) (*Log, error) {
 		maxBatch: o.MaxBatch,
 		onCommit: o.OnCommit,
 		ip:       o.IP,
+		claim:    o.Claim,
 		queue:    make(chan *op, 4096),
 		done:     make(chan struct{}),
 	}
@@ -106,9 +138,34 @@ func Open(ctx context.Context, db *sql.DB, o Options) (*Log, error) {
 // the ApplyFunc's own error, or ctx's error if it ends first (the row may
 // still be written then).
 func (l *Log) Append(ctx context.Context, ev Event, apply ApplyFunc) (Event, error) {
-	ev.ClientIP = l.ip.Apply(ev.ClientIP)
 	o := opPool.Get().(*op)
 	o.ctx, o.ev, o.apply, o.err = ctx, ev, apply, nil
+	return l.enqueue(ctx, o)
+}
+
+// AppendClaim writes ev, a mint, once Options.Claim has granted c inside
+// the same transaction; claims of neighbouring requests are decided
+// together, which is what makes a busy link cheap. If c is refused, the
+// row records the denial instead: its Outcome becomes OutcomeDenied, its
+// Reason c's Refused, its Detail deniedDetail, and the URL's expiry and
+// session are cleared. It returns like Append; check the returned event's
+// Outcome before handing out what the row records.
+func (l *Log) AppendClaim(ctx context.Context, ev Event, c Claim, deniedDetail string) (Event, error) {
+	if l.claim == nil {
+		return ev, errors.New("audit: AppendClaim on a log opened without Options.Claim")
+	}
+	o := opPool.Get().(*op)
+	o.ctx, o.ev, o.apply, o.err = ctx, ev, nil, nil
+	o.claiming, o.claim, o.deniedDetail = true, c, deniedDetail
+	return l.enqueue(ctx, o)
+}
+
+func (l *Log) enqueue(ctx context.Context, o *op) (Event, error) {
+	o.ev.ClientIP = l.ip.Apply(o.ev.ClientIP)
+	ev := o.ev
+	if o.claiming {
+		o.minted = ev
+	}
 	select {
 	case l.queue <- o:
 	case <-l.done:
@@ -124,6 +181,7 @@ func (l *Log) Append(ctx context.Context, ev Event, apply ApplyFunc) (Event, err
 	}
 	out, err := o.ev, o.err
 	o.ctx, o.apply, o.ev = nil, nil, Event{}
+	o.claiming, o.claim, o.deniedDetail, o.minted = false, Claim{}, "", Event{}
 	opPool.Put(o)
 	return out, err
 }
@@ -148,9 +206,11 @@ func (l *Log) Close() error {
 func (l *Log) run() {
 	defer close(l.done)
 	defer func() {
-		if l.insStmt != nil {
-			l.insStmt.Close()
+		if l.headStmt != nil {
 			l.headStmt.Close()
+		}
+		for _, st := range l.insStmts {
+			st.Close()
 		}
 		l.stmts.close()
 	}()
@@ -231,22 +291,10 @@ func (l *Log) commit(batch []*op) (err error) {
 	case err != nil:
 		return fmt.Errorf("%w: read chain head: %v", ErrUnavailable, err)
 	}
-	// Statements prepared once on the writer's connection are reused by
-	// every batch: parsing SQL costs more than running it.
-	ins := tx.Stmt(l.insStmt)
-	defer ins.Close()
-	for _, o := range batch {
-		o.err = nil
-		ev := &o.ev
-		if o.apply != nil {
-			if err := o.apply(o.ctx, tx, ev); err != nil {
-				o.err = err
-				if len(batch) > 1 {
-					return applyError{err}
-				}
-				return err
-			}
-		}
+	// Rows are inserted several to a statement, and only when needed: an
+	// ApplyFunc may read the log, so the rows before it go in first.
+	l.pending = l.pending[:0]
+	add := func(ev *Event) {
 		seq++
 		ev.Seq = seq
 		ev.At = l.clock()
@@ -255,14 +303,48 @@ func (l *Log) commit(batch []*op) (err error) {
 		h := ChainHash(head, ev, l.scratch)
 		ev.Hash = h[:]
 		head = ev.Hash
-		var urlExp any
-		if !ev.URLExpiresAt.IsZero() {
-			urlExp = ev.URLExpiresAt.UnixMilli()
+		l.pending = append(l.pending, ev)
+	}
+	for i := 0; i < len(batch); {
+		if batch[i].claiming {
+			j := i + 1
+			for j < len(batch) && batch[j].claiming {
+				j++
+			}
+			if err := l.claimRun(tx, batch[i:j]); err != nil {
+				if len(batch) > 1 {
+					return applyError{err}
+				}
+				batch[i].err = err
+				return err
+			}
+			for _, o := range batch[i:j] {
+				o.err = nil
+				add(&o.ev)
+			}
+			i = j
+			continue
 		}
-		if _, err := ins.Exec(ev.Seq, ev.At.UnixMicro(), ev.Action, ev.Actor, ev.LinkID, ev.Outcome, ev.Reason,
-			ev.ClientIP, ev.UserAgent, ev.RequestID, urlExp, ev.STSSession, ev.Detail, ev.PrevHash, ev.Hash); err != nil {
-			return fmt.Errorf("%w: insert: %v", ErrUnavailable, err)
+		o := batch[i]
+		i++
+		o.err = nil
+		ev := &o.ev
+		if o.apply != nil {
+			if err := l.insertPending(tx); err != nil {
+				return err
+			}
+			if err := o.apply(o.ctx, tx, ev); err != nil {
+				o.err = err
+				if len(batch) > 1 {
+					return applyError{err}
+				}
+				return err
+			}
 		}
+		add(ev)
+	}
+	if err := l.insertPending(tx); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("%w: commit: %v", ErrUnavailable, err)
@@ -270,25 +352,100 @@ func (l *Log) commit(batch []*op) (err error) {
 	return nil
 }
 
-// prepare readies the writer's statements once. It runs on the writer
-// goroutine only.
-func (l *Log) prepare() error {
-	if l.insStmt != nil {
-		return nil
+// claimRun has l.claim decide the claims of run, consecutive claiming ops,
+// and turns each refused one into a denial.
+func (l *Log) claimRun(tx *sql.Tx, run []*op) error {
+	l.claims = l.claims[:0]
+	for _, o := range run {
+		o.ev = o.minted // undo a refusal from an attempt that was rolled back
+		o.claim.Refused = ""
+		l.claims = append(l.claims, o.claim)
 	}
-	head, err := l.db.Prepare(`SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`)
-	if err != nil {
-		return fmt.Errorf("%w: prepare: %v", ErrUnavailable, err)
+	if err := l.claim(context.Background(), l.Querier(tx), l.claims); err != nil {
+		return err
 	}
-	ins, err := l.db.Prepare(insertSQL)
-	if err != nil {
-		head.Close()
-		return fmt.Errorf("%w: prepare: %v", ErrUnavailable, err)
+	for i, o := range run {
+		if r := l.claims[i].Refused; r != "" {
+			ev := &o.ev
+			ev.Outcome, ev.Reason, ev.Detail = OutcomeDenied, r, o.deniedDetail
+			ev.URLExpiresAt, ev.STSSession = time.Time{}, ""
+		}
 	}
-	l.headStmt, l.insStmt = head, ins
+	clear(l.claims)
 	return nil
 }
 
-const insertSQL = `INSERT INTO audit_events (seq, at, action, actor, link_id, outcome, reason,
-    client_ip, user_agent, request_id, url_expires_at, sts_session, detail, prev_hash, hash)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+// insertPending inserts l.pending in tx, in as few statements as the
+// prepared sizes allow, and empties it.
+func (l *Log) insertPending(tx *sql.Tx) error {
+	rows := l.pending
+	for len(rows) > 0 {
+		n := insertChunks[len(insertChunks)-1]
+		for _, c := range insertChunks {
+			if c <= len(rows) {
+				n = c
+				break
+			}
+		}
+		args := l.args[:0]
+		for _, ev := range rows[:n] {
+			var urlExp any
+			if !ev.URLExpiresAt.IsZero() {
+				urlExp = ev.URLExpiresAt.UnixMilli()
+			}
+			args = append(args, ev.Seq, ev.At.UnixMicro(), ev.Action, ev.Actor, ev.LinkID, ev.Outcome, ev.Reason,
+				ev.ClientIP, ev.UserAgent, ev.RequestID, urlExp, ev.STSSession, ev.Detail, ev.PrevHash, ev.Hash)
+		}
+		l.args = args
+		if _, err := tx.Stmt(l.insStmts[n]).Exec(args...); err != nil {
+			return fmt.Errorf("%w: insert: %v", ErrUnavailable, err)
+		}
+		rows = rows[n:]
+	}
+	clear(l.args) // drop references to the rows' strings
+	l.pending = l.pending[:0]
+	return nil
+}
+
+// prepare readies the writer's statements once. It runs on the writer
+// goroutine only.
+func (l *Log) prepare() error {
+	if l.headStmt != nil {
+		return nil
+	}
+	stmts := map[int]*sql.Stmt{}
+	closeAll := func() {
+		for _, st := range stmts {
+			st.Close()
+		}
+	}
+	for _, n := range insertChunks {
+		st, err := l.db.Prepare(insertSQL(n))
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("%w: prepare: %v", ErrUnavailable, err)
+		}
+		stmts[n] = st
+	}
+	head, err := l.db.Prepare(`SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`)
+	if err != nil {
+		closeAll()
+		return fmt.Errorf("%w: prepare: %v", ErrUnavailable, err)
+	}
+	l.headStmt, l.insStmts = head, stmts
+	return nil
+}
+
+// insertSQL returns an INSERT of n rows.
+func insertSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO audit_events (seq, at, action, actor, link_id, outcome, reason,
+    client_ip, user_agent, request_id, url_expires_at, sts_session, detail, prev_hash, hash) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	}
+	return b.String()
+}

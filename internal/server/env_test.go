@@ -121,7 +121,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		}
 		return 0
 	})
-	ao := audit.Options{Clock: o.clock, OnCommit: func(rows int, d time.Duration, err error) {
+	ao := audit.Options{Clock: o.clock, Claim: server.ClaimLinkUses, OnCommit: func(rows int, d time.Duration, err error) {
 		m.ObserveAuditCommit(rows, d, err)
 		hc.ObserveAuditCommit(rows, d, err)
 	}}

@@ -101,26 +101,31 @@ func (s *Server) grant(r *http.Request, ev audit.Event, want time.Duration) (sts
 // since it was read, the row records that denial instead (its detail set to
 // deniedDetail) and the state's error is returned: no URL may leave. On
 // nil, the mint is committed and the URL may be sent.
+//
+// Without also, the use is claimed through audit.Log.AppendClaim, which
+// decides the claims of concurrent requests together (ClaimLinkUses).
 func (s *Server) spend(r *http.Request, ev audit.Event, deniedDetail string, l *links.Link, now time.Time,
 	also func(ctx context.Context, tx *sql.Tx) error) error {
 	ri := info(r)
 	ev.Outcome = audit.OutcomeMinted
-	ev, err := s.audit.Append(r.Context(), ev, func(ctx context.Context, tx *sql.Tx, ev *audit.Event) error {
-		st, err := links.ClaimUse(ctx, s.audit.Querier(tx), l.ID, now)
-		if err != nil {
-			return err
-		}
-		if st != links.StateLive {
-			// Revoked, expired, used up or suspended since the lookup.
-			ev.Outcome, ev.Reason = audit.OutcomeDenied, string(st)
-			ev.URLExpiresAt, ev.STSSession, ev.Detail = time.Time{}, "", deniedDetail
-			return nil
-		}
-		if also != nil {
+	var err error
+	if also == nil {
+		ev, err = s.audit.AppendClaim(r.Context(), ev, audit.Claim{Key: l.ID, At: now}, deniedDetail)
+	} else {
+		ev, err = s.audit.Append(r.Context(), ev, func(ctx context.Context, tx *sql.Tx, ev *audit.Event) error {
+			st, err := links.ClaimUse(ctx, s.audit.Querier(tx), l.ID, now)
+			if err != nil {
+				return err
+			}
+			if st != links.StateLive {
+				// Revoked, expired, used up or suspended since the lookup.
+				ev.Outcome, ev.Reason = audit.OutcomeDenied, string(st)
+				ev.URLExpiresAt, ev.STSSession, ev.Detail = time.Time{}, "", deniedDetail
+				return nil
+			}
 			return also(ctx, tx)
-		}
-		return nil
-	})
+		})
+	}
 	if err != nil {
 		return err
 	}
@@ -131,5 +136,24 @@ func (s *Server) spend(r *http.Request, ev audit.Event, deniedDetail string, l *
 	}
 	ri.outcome = "minted"
 	s.metrics.Mints.WithLabelValues(string(l.Kind)).Inc()
+	return nil
+}
+
+// ClaimLinkUses is the audit log's Options.Claim for share routes: it
+// spends link uses (claim keys are link ids) with links.ClaimUses and
+// refuses a claim with the link state that forbids it.
+func ClaimLinkUses(ctx context.Context, q audit.Querier, claims []audit.Claim) error {
+	uc := make([]links.UseClaim, len(claims))
+	for i, c := range claims {
+		uc[i] = links.UseClaim{ID: c.Key, At: c.At}
+	}
+	if err := links.ClaimUses(ctx, q, uc); err != nil {
+		return err
+	}
+	for i := range claims {
+		if uc[i].State != links.StateLive {
+			claims[i].Refused = string(uc[i].State)
+		}
+	}
 	return nil
 }

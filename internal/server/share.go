@@ -90,10 +90,16 @@ func (s *Server) mint(w http.ResponseWriter, r *http.Request, l *links.Link, ev 
 	}
 	ev.URLExpiresAt, ev.STSSession = g.Expires, g.Session
 	notified := false
-	if err := s.spend(r, ev, ev.Detail, l, now, func(ctx context.Context, tx *sql.Tx) (err error) {
-		notified, err = s.firstOpen(ctx, tx, l, now)
-		return err
-	}); err != nil {
+	var also func(ctx context.Context, tx *sql.Tx) error
+	if l.ShareID != "" {
+		// A recipient's link: its first open is recorded, and the sharer
+		// may be told, in the same transaction.
+		also = func(ctx context.Context, tx *sql.Tx) (err error) {
+			notified, err = s.firstOpen(ctx, tx, l, now)
+			return err
+		}
+	}
+	if err := s.spend(r, ev, ev.Detail, l, now, also); err != nil {
 		return err
 	}
 	if notified {
