@@ -124,4 +124,3 @@ func TestAppendClaimNeedsAClaimer(t *testing.T) {
 		t.Fatalf("%d rows, %v; want none", n, err)
 	}
 }
-

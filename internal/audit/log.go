@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 )
@@ -66,19 +65,11 @@ type Log struct {
 
 	// Prepared statements, owned by the writer goroutine. The chain head
 	// is not kept here: each batch reads it inside its own transaction.
-	headStmt *sql.Stmt
-	insStmts map[int]*sql.Stmt // INSERTs of insertChunks[i] rows each
-	stmts    stmtCache
-	scratch  []byte
-	pending  []*Event // rows of the open transaction not yet inserted
-	args     []any
-	claims   []Claim
+	headStmt, insStmt *sql.Stmt
+	stmts             stmtCache
+	scratch           []byte
+	claims            []Claim
 }
-
-// insertChunks are the row counts of the prepared multi-row INSERTs, largest
-// first: a batch's rows go in as few statements as these sizes allow, since
-// each statement executed costs more than the rows it carries.
-var insertChunks = []int{64, 16, 4, 1}
 
 type op struct {
 	ctx   context.Context
@@ -206,11 +197,9 @@ func (l *Log) Close() error {
 func (l *Log) run() {
 	defer close(l.done)
 	defer func() {
-		if l.headStmt != nil {
+		if l.insStmt != nil {
+			l.insStmt.Close()
 			l.headStmt.Close()
-		}
-		for _, st := range l.insStmts {
-			st.Close()
 		}
 		l.stmts.close()
 	}()
@@ -291,10 +280,13 @@ func (l *Log) commit(batch []*op) (err error) {
 	case err != nil:
 		return fmt.Errorf("%w: read chain head: %v", ErrUnavailable, err)
 	}
-	// Rows are inserted several to a statement, and only when needed: an
-	// ApplyFunc may read the log, so the rows before it go in first.
-	l.pending = l.pending[:0]
-	add := func(ev *Event) {
+	// Statements prepared once on the writer's connection are reused by
+	// every batch: parsing SQL costs more than running it. (One row per
+	// INSERT: a multi-row INSERT needs a statement journal, which measured
+	// slower.)
+	ins := tx.Stmt(l.insStmt)
+	defer ins.Close()
+	add := func(ev *Event) error {
 		seq++
 		ev.Seq = seq
 		ev.At = l.clock()
@@ -303,7 +295,15 @@ func (l *Log) commit(batch []*op) (err error) {
 		h := ChainHash(head, ev, l.scratch)
 		ev.Hash = h[:]
 		head = ev.Hash
-		l.pending = append(l.pending, ev)
+		var urlExp any
+		if !ev.URLExpiresAt.IsZero() {
+			urlExp = ev.URLExpiresAt.UnixMilli()
+		}
+		if _, err := ins.Exec(ev.Seq, ev.At.UnixMicro(), ev.Action, ev.Actor, ev.LinkID, ev.Outcome, ev.Reason,
+			ev.ClientIP, ev.UserAgent, ev.RequestID, urlExp, ev.STSSession, ev.Detail, ev.PrevHash, ev.Hash); err != nil {
+			return fmt.Errorf("%w: insert: %v", ErrUnavailable, err)
+		}
+		return nil
 	}
 	for i := 0; i < len(batch); {
 		if batch[i].claiming {
@@ -320,7 +320,9 @@ func (l *Log) commit(batch []*op) (err error) {
 			}
 			for _, o := range batch[i:j] {
 				o.err = nil
-				add(&o.ev)
+				if err := add(&o.ev); err != nil {
+					return err
+				}
 			}
 			i = j
 			continue
@@ -330,9 +332,6 @@ func (l *Log) commit(batch []*op) (err error) {
 		o.err = nil
 		ev := &o.ev
 		if o.apply != nil {
-			if err := l.insertPending(tx); err != nil {
-				return err
-			}
 			if err := o.apply(o.ctx, tx, ev); err != nil {
 				o.err = err
 				if len(batch) > 1 {
@@ -341,10 +340,9 @@ func (l *Log) commit(batch []*op) (err error) {
 				return err
 			}
 		}
-		add(ev)
-	}
-	if err := l.insertPending(tx); err != nil {
-		return err
+		if err := add(ev); err != nil {
+			return err
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("%w: commit: %v", ErrUnavailable, err)
@@ -375,77 +373,25 @@ func (l *Log) claimRun(tx *sql.Tx, run []*op) error {
 	return nil
 }
 
-// insertPending inserts l.pending in tx, in as few statements as the
-// prepared sizes allow, and empties it.
-func (l *Log) insertPending(tx *sql.Tx) error {
-	rows := l.pending
-	for len(rows) > 0 {
-		n := insertChunks[len(insertChunks)-1]
-		for _, c := range insertChunks {
-			if c <= len(rows) {
-				n = c
-				break
-			}
-		}
-		args := l.args[:0]
-		for _, ev := range rows[:n] {
-			var urlExp any
-			if !ev.URLExpiresAt.IsZero() {
-				urlExp = ev.URLExpiresAt.UnixMilli()
-			}
-			args = append(args, ev.Seq, ev.At.UnixMicro(), ev.Action, ev.Actor, ev.LinkID, ev.Outcome, ev.Reason,
-				ev.ClientIP, ev.UserAgent, ev.RequestID, urlExp, ev.STSSession, ev.Detail, ev.PrevHash, ev.Hash)
-		}
-		l.args = args
-		if _, err := tx.Stmt(l.insStmts[n]).Exec(args...); err != nil {
-			return fmt.Errorf("%w: insert: %v", ErrUnavailable, err)
-		}
-		rows = rows[n:]
-	}
-	clear(l.args) // drop references to the rows' strings
-	l.pending = l.pending[:0]
-	return nil
-}
-
 // prepare readies the writer's statements once. It runs on the writer
 // goroutine only.
 func (l *Log) prepare() error {
-	if l.headStmt != nil {
+	if l.insStmt != nil {
 		return nil
-	}
-	stmts := map[int]*sql.Stmt{}
-	closeAll := func() {
-		for _, st := range stmts {
-			st.Close()
-		}
-	}
-	for _, n := range insertChunks {
-		st, err := l.db.Prepare(insertSQL(n))
-		if err != nil {
-			closeAll()
-			return fmt.Errorf("%w: prepare: %v", ErrUnavailable, err)
-		}
-		stmts[n] = st
 	}
 	head, err := l.db.Prepare(`SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`)
 	if err != nil {
-		closeAll()
 		return fmt.Errorf("%w: prepare: %v", ErrUnavailable, err)
 	}
-	l.headStmt, l.insStmts = head, stmts
+	ins, err := l.db.Prepare(insertSQL)
+	if err != nil {
+		head.Close()
+		return fmt.Errorf("%w: prepare: %v", ErrUnavailable, err)
+	}
+	l.headStmt, l.insStmt = head, ins
 	return nil
 }
 
-// insertSQL returns an INSERT of n rows.
-func insertSQL(n int) string {
-	var b strings.Builder
-	b.WriteString(`INSERT INTO audit_events (seq, at, action, actor, link_id, outcome, reason,
-    client_ip, user_agent, request_id, url_expires_at, sts_session, detail, prev_hash, hash) VALUES `)
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-	}
-	return b.String()
-}
+const insertSQL = `INSERT INTO audit_events (seq, at, action, actor, link_id, outcome, reason,
+    client_ip, user_agent, request_id, url_expires_at, sts_session, detail, prev_hash, hash)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
