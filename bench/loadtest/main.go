@@ -102,6 +102,9 @@ func run(ctx context.Context, o options) error {
 	}
 
 	dbPath := filepath.Join(o.dir, "bench.db")
+	if _, err := os.Stat(dbPath); err == nil {
+		return fmt.Errorf("%s already exists: give -dir an empty or new directory (seeding needs a fresh database)", dbPath)
+	}
 	log.Printf("seeding %d links and %d audit rows", o.links, o.auditRows)
 	codes, err := seed(ctx, dbPath, o.links, min(o.hot, o.links), o.auditRows)
 	if err != nil {
@@ -122,7 +125,13 @@ func run(ctx context.Context, o options) error {
 		"AWS_ENDPOINT_URL_S3="+s3.Endpoint, "AWS_ENDPOINT_URL_STS="+s3.Endpoint,
 		"SHARESVC_ROLE_ARN="+s3.RoleARN, "SHARESVC_BUCKET=bench", "SHARESVC_S3_PATH_STYLE=true",
 		"SHARESVC_DB="+dbPath, "SHARESVC_LISTEN="+svcAddr, "SHARESVC_DEBUG_LISTEN="+debugAddr,
-		"SHARESVC_LOG_FORMAT=json")
+		"SHARESVC_LOG_FORMAT=json",
+		// The limiter runs on every request, as in production, with limits
+		// no load here reaches: 64 connections from one address would
+		// otherwise be throttled, which is the limiter working, not the
+		// redirect path. -env can override these (or set them to "off").
+		"SHARESVC_RATE_IP=1000000/s burst 1000000", "SHARESVC_RATE_LINK=1000000/s burst 1000000",
+		"SHARESVC_RATE_MISS=1000000/s burst 1000000")
 	if o.extraEnv != "" {
 		env = append(env, strings.Split(o.extraEnv, ",")...)
 	}
