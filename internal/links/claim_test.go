@@ -29,7 +29,7 @@ func claimFixture(t *testing.T, now time.Time) (*sql.DB, []string) {
 		func(l *links.Link) {},
 		func(l *links.Link) { l.MaxUses = 3 },
 		func(l *links.Link) { l.MaxUses = 1 },
-		func(l *links.Link) {},                                             // revoked below
+		func(l *links.Link) {},                                              // revoked below
 		func(l *links.Link) { l.ExpiresAt = now.Add(5 * time.Millisecond) }, // expires mid-run
 		func(l *links.Link) { l.NotBefore = now.Add(5 * time.Millisecond) }, // becomes valid mid-run
 		func(l *links.Link) { l.MaxUses = 4; l.ExpiresAt = now.Add(7 * time.Millisecond) },
