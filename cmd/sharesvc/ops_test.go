@@ -208,9 +208,22 @@ func TestServeOperations(t *testing.T) {
 			inflight <- result{code: r.StatusCode}
 		}()
 	}
-	for wait := time.Now().Add(30 * time.Second); svc.audit.QueueDepth() == 0; time.Sleep(time.Millisecond) {
+	// Both must be inside the server before it stops: the queue depth
+	// alone does not tell the second request from a first one the writer
+	// has not picked up yet.
+	inFlight := func() string {
+		_, m := get(mbase + "/metrics")
+		for _, line := range strings.Split(m, "\n") {
+			if v, ok := strings.CutPrefix(line, "sharesvc_http_requests_in_flight "); ok {
+				return v
+			}
+		}
+		return "missing"
+	}
+	for wait := time.Now().Add(30 * time.Second); inFlight() != "2" || svc.audit.QueueDepth() == 0; time.Sleep(time.Millisecond) {
 		if time.Now().After(wait) {
-			t.Fatal("requests never reached the audit queue")
+			t.Fatalf("requests never both reached the server and the audit queue (in flight: %s, queued: %d)",
+				inFlight(), svc.audit.QueueDepth())
 		}
 	}
 	stop()

@@ -21,6 +21,7 @@ const Namespace = "sharesvc"
 type Metrics struct {
 	Requests        *prometheus.CounterVec   // route, method, code_class, outcome
 	RequestDuration *prometheus.HistogramVec // route, outcome
+	InFlight        prometheus.Gauge         // requests being handled
 	Mints           *prometheus.CounterVec   // kind
 	Denials         *prometheus.CounterVec   // reason
 	STSRefreshes    *prometheus.CounterVec   // result
@@ -55,6 +56,10 @@ func New(reg prometheus.Registerer, sessionLeft func() float64) *Metrics {
 			Help:    "HTTP request latency by route template and outcome.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"route", "outcome"}),
+		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "http_requests_in_flight",
+			Help: "HTTP requests being handled (e.g. waiting for their audit row's commit).",
+		}),
 		Mints: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "mints_total",
 			Help: "Presigned URLs handed out, by link kind.",
@@ -129,7 +134,7 @@ func New(reg prometheus.Registerer, sessionLeft func() float64) *Metrics {
 		}
 		return 0
 	})
-	reg.MustRegister(m.Requests, m.RequestDuration, m.Mints, m.Denials, m.STSRefreshes, m.STSDuration,
+	reg.MustRegister(m.Requests, m.RequestDuration, m.InFlight, m.Mints, m.Denials, m.STSRefreshes, m.STSDuration,
 		m.STSSessionLeft, m.AuditCommits, m.AuditBatchRows, m.AuditCommitTime,
 		m.AuditQueueDepth, m.RateLimited, m.DBErrors, m.CanaryRuns, m.CanaryDuration, m.CanaryLastOK,
 		m.Ready, m.ReadyChecks,

@@ -73,6 +73,8 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (s *Server) adapt(route string, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		s.metrics.InFlight.Inc()
+		defer s.metrics.InFlight.Dec()
 		ri := &reqInfo{id: newRequestID(), route: route}
 		ri.ip = s.ipSource.Resolve(r.RemoteAddr, r.Header.Values("X-Forwarded-For"))
 		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri))
