@@ -2,6 +2,7 @@ package audit_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -48,10 +49,18 @@ func TestAppendClaim(t *testing.T) {
 	}
 	defer l.Close()
 	exp := time.Now().Add(time.Minute)
+	// then records, in the database, which granted mints it ran for.
+	if _, err := d.Write.Exec(`CREATE TABLE then_ran (link_id TEXT NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	then := func(ctx context.Context, tx *sql.Tx, ev *audit.Event) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO then_ran VALUES (?)`, ev.LinkID)
+		return err
+	}
 	mint := func(link string) (audit.Event, error) {
 		return l.AppendClaim(context.Background(), audit.Event{Action: audit.ActionAccess, Actor: audit.ActorClient,
 			LinkID: link, Outcome: audit.OutcomeMinted, Detail: `{"want":"url"}`, URLExpiresAt: exp, STSSession: "s1"},
-			audit.Claim{Key: link, At: time.Now()}, `{"denied":true}`)
+			audit.Claim{Key: link, At: time.Now()}, `{"denied":true}`, then)
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, 60)
@@ -99,6 +108,15 @@ func TestAppendClaim(t *testing.T) {
 	if r, err := audit.Verify(context.Background(), d.Read); err != nil || r.Rows != 59 {
 		t.Errorf("Verify = %+v, %v", r, err)
 	}
+	// then ran once for each granted mint, and for nothing else.
+	var ran, wrong int
+	if err := d.Read.QueryRow(`SELECT COUNT(*), COUNT(*) FILTER (WHERE link_id LIKE '%_revoked' OR link_id = 'lnk_broken')
+        FROM then_ran`).Scan(&ran, &wrong); err != nil {
+		t.Fatal(err)
+	}
+	if ran != 39 || wrong != 0 {
+		t.Errorf("then ran %d times (%d for refused or failed claims); want 39 and 0", ran, wrong)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	biggest := 0
@@ -115,7 +133,7 @@ func TestAppendClaim(t *testing.T) {
 func TestAppendClaimNeedsAClaimer(t *testing.T) {
 	d, l := openLog(t)
 	_, err := l.AppendClaim(context.Background(), audit.Event{Action: audit.ActionAccess, Actor: audit.ActorClient,
-		Outcome: audit.OutcomeMinted}, audit.Claim{Key: "lnk_x", At: time.Now()}, "")
+		Outcome: audit.OutcomeMinted}, audit.Claim{Key: "lnk_x", At: time.Now()}, "", nil)
 	if err == nil {
 		t.Fatal("AppendClaim without a claimer succeeded")
 	}

@@ -75,8 +75,9 @@ type op struct {
 	ctx   context.Context
 	ev    Event
 	apply ApplyFunc
-	// With claiming set, the row is a mint that needs claim granted; if it
-	// is refused the row records a denial with deniedDetail.
+	// With claiming set, the row is a mint that needs claim granted (and
+	// apply, if set, runs only then); if it is refused the row records a
+	// denial with deniedDetail.
 	claiming     bool
 	claim        Claim
 	deniedDetail string
@@ -136,17 +137,19 @@ func (l *Log) Append(ctx context.Context, ev Event, apply ApplyFunc) (Event, err
 
 // AppendClaim writes ev, a mint, once Options.Claim has granted c inside
 // the same transaction; claims of neighbouring requests are decided
-// together, which is what makes a busy link cheap. If c is refused, the
-// row records the denial instead: its Outcome becomes OutcomeDenied, its
-// Reason c's Refused, its Detail deniedDetail, and the URL's expiry and
+// together, which is what makes a busy link cheap. If c is granted and
+// then is not nil, then runs next in the transaction (it may record more,
+// as an ApplyFunc does; its error fails this row alone). If c is refused,
+// the row records the denial instead: its Outcome becomes OutcomeDenied,
+// its Reason c's Refused, its Detail deniedDetail, and the URL's expiry and
 // session are cleared. It returns like Append; check the returned event's
 // Outcome before handing out what the row records.
-func (l *Log) AppendClaim(ctx context.Context, ev Event, c Claim, deniedDetail string) (Event, error) {
+func (l *Log) AppendClaim(ctx context.Context, ev Event, c Claim, deniedDetail string, then ApplyFunc) (Event, error) {
 	if l.claim == nil {
 		return ev, errors.New("audit: AppendClaim on a log opened without Options.Claim")
 	}
 	o := opPool.Get().(*op)
-	o.ctx, o.ev, o.apply, o.err = ctx, ev, nil, nil
+	o.ctx, o.ev, o.apply, o.err = ctx, ev, then, nil
 	o.claiming, o.claim, o.deniedDetail = true, c, deniedDetail
 	return l.enqueue(ctx, o)
 }
@@ -367,6 +370,11 @@ func (l *Log) claimRun(tx *sql.Tx, run []*op) error {
 			ev := &o.ev
 			ev.Outcome, ev.Reason, ev.Detail = OutcomeDenied, r, o.deniedDetail
 			ev.URLExpiresAt, ev.STSSession = time.Time{}, ""
+		} else if o.apply != nil {
+			if err := o.apply(o.ctx, tx, &o.ev); err != nil {
+				o.err = err
+				return err
+			}
 		}
 	}
 	clear(l.claims)

@@ -47,7 +47,7 @@ func (c *cache) put(h [32]byte, l *Link) {
 // ByCodeForMint returns the link a code opens, possibly from a cache that
 // may show a link as live after it stopped being live (see cache). Use it
 // only where liveness is re-checked in the minting transaction
-// (ClaimUse); everything else uses ByCode. The returned Link is shared:
+// (ClaimUses); everything else uses ByCode. The returned Link is shared:
 // do not modify it. Errors: ErrNotFound.
 func (s *Store) ByCodeForMint(ctx context.Context, code string) (*Link, error) {
 	if !ValidCode(code) {

@@ -16,8 +16,8 @@ type UseClaim struct {
 }
 
 // ClaimUses spends uses for a run of requests inside the audit writer's
-// transaction. It answers each claim, in order, exactly as ClaimUse called
-// once per claim would, but with one statement per link in the common case
+// transaction. It answers each claim, in order, exactly as deciding them
+// one at a time would, but with one statement per link in the common case
 // instead of one per request: a link whose claims are all live and which
 // has no use cap gets all of them in one conditional UPDATE. Otherwise (a
 // cap, or the UPDATE found the link not live) it reads the link once and

@@ -54,7 +54,7 @@ const (
 	StateExpired     State = "expired"
 	StateUsedUp      State = "used_up"
 	StateNotYetValid State = "not_yet_valid"
-	// StateSuspended is never stored: ClaimUse returns it while the kill
+	// StateSuspended is never stored: ClaimUses answers it while the kill
 	// switch is on.
 	StateSuspended State = "kill_switch"
 )

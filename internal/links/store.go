@@ -137,46 +137,6 @@ func Revoke(ctx context.Context, q Querier, id, by, reason string, at time.Time)
 	return l, nil
 }
 
-// ClaimUse atomically spends one use of a live link at now and returns
-// StateLive, or leaves the link unchanged and returns the state that forbids
-// it. Because the check and the increment are one statement inside the
-// writer's transaction, a revocation committed before it always wins and a
-// use cap is never exceeded. Errors: ErrNotFound, database errors.
-func ClaimUse(ctx context.Context, q Querier, id string, now time.Time) (State, error) {
-	t := ms(now)
-	res, err := q.ExecContext(ctx, `UPDATE links SET uses = uses + 1, last_access_at = ?
-        WHERE id = ? AND revoked_at IS NULL AND expires_at > ?
-          AND (not_before IS NULL OR not_before <= ?)
-          AND (max_uses IS NULL OR uses < max_uses)
-          AND NOT EXISTS (SELECT 1 FROM settings WHERE name = 'killswitch')`, t, id, t, t)
-	if err != nil {
-		return "", fmt.Errorf("claim use of %s: %w", id, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return "", fmt.Errorf("claim use of %s: %w", id, err)
-	}
-	if n == 1 {
-		return StateLive, nil
-	}
-	l, err := get(ctx, q, id)
-	if err != nil {
-		return "", err
-	}
-	st := l.StateAt(now)
-	if st == StateLive {
-		if on, _, err := killSwitch(ctx, q); err != nil {
-			return "", err
-		} else if on {
-			return StateSuspended, nil
-		}
-		// Only reachable if the row changed between the two statements,
-		// which the writer's transaction rules out.
-		return "", fmt.Errorf("claim use of %s: link is live but was not updated", id)
-	}
-	return st, nil
-}
-
 // rowScanner is *sql.Row or *sql.Rows.
 type rowScanner interface{ Scan(...any) error }
 

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"net/http"
 	"time"
@@ -97,35 +96,16 @@ func (s *Server) grant(r *http.Request, ev audit.Event, want time.Duration) (sts
 }
 
 // spend writes ev, a mint of l, in the transaction that spends one use of
-// l (links.ClaimUse) and then runs also, if set. If l stopped being live
-// since it was read, the row records that denial instead (its detail set to
+// l (audit.Log.AppendClaim, decided with neighbouring requests by
+// ClaimLinkUses) and then runs also, if set. If l stopped being live since
+// it was read, the row records that denial instead (its detail set to
 // deniedDetail) and the state's error is returned: no URL may leave. On
 // nil, the mint is committed and the URL may be sent.
-//
-// Without also, the use is claimed through audit.Log.AppendClaim, which
-// decides the claims of concurrent requests together (ClaimLinkUses).
 func (s *Server) spend(r *http.Request, ev audit.Event, deniedDetail string, l *links.Link, now time.Time,
-	also func(ctx context.Context, tx *sql.Tx) error) error {
+	also audit.ApplyFunc) error {
 	ri := info(r)
 	ev.Outcome = audit.OutcomeMinted
-	var err error
-	if also == nil {
-		ev, err = s.audit.AppendClaim(r.Context(), ev, audit.Claim{Key: l.ID, At: now}, deniedDetail)
-	} else {
-		ev, err = s.audit.Append(r.Context(), ev, func(ctx context.Context, tx *sql.Tx, ev *audit.Event) error {
-			st, err := links.ClaimUse(ctx, s.audit.Querier(tx), l.ID, now)
-			if err != nil {
-				return err
-			}
-			if st != links.StateLive {
-				// Revoked, expired, used up or suspended since the lookup.
-				ev.Outcome, ev.Reason = audit.OutcomeDenied, string(st)
-				ev.URLExpiresAt, ev.STSSession, ev.Detail = time.Time{}, "", deniedDetail
-				return nil
-			}
-			return also(ctx, tx)
-		})
-	}
+	ev, err := s.audit.AppendClaim(r.Context(), ev, audit.Claim{Key: l.ID, At: now}, deniedDetail, also)
 	if err != nil {
 		return err
 	}

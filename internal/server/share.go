@@ -90,11 +90,11 @@ func (s *Server) mint(w http.ResponseWriter, r *http.Request, l *links.Link, ev 
 	}
 	ev.URLExpiresAt, ev.STSSession = g.Expires, g.Session
 	notified := false
-	var also func(ctx context.Context, tx *sql.Tx) error
+	var also audit.ApplyFunc
 	if l.ShareID != "" {
 		// A recipient's link: its first open is recorded, and the sharer
 		// may be told, in the same transaction.
-		also = func(ctx context.Context, tx *sql.Tx) (err error) {
+		also = func(ctx context.Context, tx *sql.Tx, _ *audit.Event) (err error) {
 			notified, err = s.firstOpen(ctx, tx, l, now)
 			return err
 		}
