@@ -35,41 +35,13 @@ fi
 
 bin="${SHARESVC_WEED:-${XDG_CACHE_HOME:-$HOME/.cache}/sharesvc/weed-$version}"
 
-if [[ -x "$bin" ]]; then
-	printf '%s\n' "$bin"
-	exit 0
-fi
-
-command -v go >/dev/null 2>&1 || {
-	echo "seaweedfs.sh: the go command is needed to build $module@$version" >&2
-	exit 1
+# build builds weed into the directory $1, with the versions tools/seaweedfs
+# pins.
+build() {
+	echo "seaweedfs.sh: building $module/weed@$version into $bin"
+	echo "seaweedfs.sh: the first build takes about 11 minutes on 2 cores; later runs reuse the cached binary"
+	(cd "$tools" && go build -trimpath -o "$1/weed" "$module/weed")
 }
 
-mkdir -p -- "$(dirname -- "$bin")"
-
-# One build at a time: a second caller waits for the first and reuses its
-# binary instead of spending another 11 minutes.
-if command -v flock >/dev/null 2>&1; then
-	exec 9>"$bin.lock"
-	if ! flock -n 9; then
-		echo "seaweedfs.sh: another build of $bin is running; waiting for it" >&2
-		flock 9
-	fi
-	if [[ -x "$bin" ]]; then
-		printf '%s\n' "$bin"
-		exit 0
-	fi
-fi
-
-tmp="$(mktemp "$bin.tmp.XXXXXX")"
-trap 'rm -f -- "$tmp"' EXIT
-
-echo "seaweedfs.sh: building $module/weed@$version into $bin" >&2
-echo "seaweedfs.sh: the first build takes about 11 minutes on 2 cores; later runs reuse the cached binary" >&2
-start=$SECONDS
-(cd "$tools" && go build -trimpath -o "$tmp" "$module/weed") >&2
-chmod 0755 "$tmp"
-mv -f -- "$tmp" "$bin"
-trap - EXIT
-echo "seaweedfs.sh: built in $((SECONDS - start))s" >&2
-printf '%s\n' "$bin"
+source "$repo/scripts/toolcache.sh"
+toolcache_build "$bin" "$module@$version" weed build

@@ -240,7 +240,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 
 	s := &Server{
 		Region:    Region,
-		AccessKey: "AKIA" + randomBase32(12), // 20 characters, like AWS's
+		AccessKey: "AKIA" + randomBase32(10), // 20 characters, like AWS's
 		SecretKey: randomBase64(30),          // 40 characters, like AWS's
 		RoleARN:   "arn:aws:iam::" + AccountID + ":role/" + RoleName,
 		binary:    bin,
@@ -420,11 +420,7 @@ func (s *Server) start(ctx context.Context) error {
 	}()
 
 	if err := s.waitReady(ctx, p); err != nil {
-		select {
-		case <-p.done:
-		default:
-			_ = p.stop()
-		}
+		_ = p.stop() // does nothing if weed has already exited
 		if portTaken(tail.String()) {
 			err = fmt.Errorf("%w: %w", errPortTaken, err)
 		}
@@ -503,18 +499,27 @@ func (s *Server) waitReady(ctx context.Context, p *process) error {
 		}
 	}
 
+	// get returns the answer to GET url, its body read and closed.
 	hc := &http.Client{Timeout: 2 * time.Second}
-	err := poll("waiting for GET /status 200", func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.Endpoint+"/status", nil)
+	get := func(ctx context.Context, url string) (*http.Response, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		resp, err := hc.Do(req)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+		return resp, nil
+	}
+
+	err := poll("waiting for GET /status 200", func(ctx context.Context) error {
+		resp, err := get(ctx, s.Endpoint+"/status")
+		if err != nil {
+			return err
+		}
 		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("GET /status: %s", resp.Status)
 		}
@@ -575,16 +580,10 @@ func (s *Server) waitReady(ctx context.Context, p *process) error {
 	// start. Wait that out: answers 503 while warming up, 404 after.
 	lookup := fmt.Sprintf("http://127.0.0.1:%d/dir/lookup?volumeId=4294967295", s.ports.master)
 	err = poll("waiting for the master's warm-up (writes)", func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, lookup, nil)
+		resp, err := get(ctx, lookup)
 		if err != nil {
 			return err
 		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			return err
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
 		if resp.StatusCode == http.StatusServiceUnavailable {
 			return fmt.Errorf("master warming up (Retry-After %s s)", resp.Header.Get("Retry-After"))
 		}
@@ -606,10 +605,6 @@ func (s *Server) waitReady(ctx context.Context, p *process) error {
 
 // writeConfig writes IAM.json and an empty security.toml into the data dir.
 func (s *Server) writeConfig() error {
-	signingKey := make([]byte, 32)
-	if _, err := rand.Read(signingKey); err != nil {
-		return fmt.Errorf("seaweed: %w", err)
-	}
 	type M = map[string]any
 	statement := func(effect string, principal any, actions []string, resources []string) M {
 		st := M{"Effect": effect, "Action": actions}
@@ -632,7 +627,7 @@ func (s *Server) writeConfig() error {
 			"maxSessionLength": "12h",
 			"issuer":           "seaweedfs-sts",
 			"accountId":        AccountID,
-			"signingKey":       signingKey, // []byte: base64 in JSON
+			"signingKey":       randomBytes(32), // []byte: base64 in JSON
 		},
 		"policy": M{"defaultEffect": "Deny", "storeType": "memory"},
 		"policies": []M{{
@@ -760,8 +755,7 @@ func randomBytes(n int) []byte {
 }
 
 func randomBase32(n int) string { // n random bytes give ceil(8n/5) characters
-	s := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(randomBytes(n))
-	return s[:16]
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(randomBytes(n))
 }
 
 func randomBase64(n int) string { return base64.StdEncoding.EncodeToString(randomBytes(n)) }
