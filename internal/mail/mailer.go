@@ -425,8 +425,8 @@ func (m *Mailer) build(group []*Delivery) (*Message, error) {
 		if err := m.linkLive(lead.LinkID); err != nil {
 			return nil, err
 		}
-		code, err := m.seal.open(lead.ID, lead.sealed)
-		if err != nil {
+		var code string
+		if code, err = m.seal.open(lead.ID, lead.sealed); err != nil {
 			return nil, err
 		}
 		r, err = m.o.Templates.render(KindShare, ShareData{
