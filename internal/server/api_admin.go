@@ -33,8 +33,10 @@ func parseTime(q url.Values, name string) (time.Time, error) {
 var listQuery = map[string]bool{"state": true, "created_by": true, "bucket": true, "key_prefix": true, "kind": true,
 	"created_after": true, "created_before": true, "limit": true, "cursor": true}
 
-type listResponse struct {
-	Links      []linkResponse `json:"links"`
+// LinkListResponse is the answer of GET /api/v1/links: a page of links and,
+// when more match, the cursor of the next page.
+type LinkListResponse struct {
+	Links      []LinkResponse `json:"links"`
 	NextCursor string         `json:"next_cursor,omitempty"`
 }
 
@@ -46,8 +48,7 @@ func (s *Server) listLinks(w http.ResponseWriter, r *http.Request) error {
 			return fmt.Errorf("%w: unknown query parameter %q", links.ErrInvalid, k)
 		}
 	}
-	f := links.Filter{State: links.State(q.Get("state")), CreatedBy: q.Get("created_by"), Bucket: q.Get("bucket"),
-		KeyPrefix: q.Get("key_prefix"), Kind: links.Kind(q.Get("kind"))}
+	f := linkFilter(q)
 	var err error
 	if f.CreatedAfter, err = parseTime(q, "created_after"); err != nil {
 		return err
@@ -73,11 +74,17 @@ func (s *Server) listLinks(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := listResponse{Links: make([]linkResponse, 0, len(p.Links)), NextCursor: p.Next}
+	out := LinkListResponse{Links: make([]LinkResponse, 0, len(p.Links)), NextCursor: p.Next}
 	for _, l := range p.Links {
 		out.Links = append(out.Links, toLinkResponse(l, now))
 	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// linkFilter reads the filters of a link listing that are plain strings.
+func linkFilter(q url.Values) links.Filter {
+	return links.Filter{State: links.State(q.Get("state")), CreatedBy: q.Get("created_by"), Bucket: q.Get("bucket"),
+		KeyPrefix: q.Get("key_prefix"), Kind: links.Kind(q.Get("kind"))}
 }
 
 // codeFromURL extracts the code from a short URL an admin was handed.
@@ -149,8 +156,8 @@ func (s *Server) bulkRevoke(w http.ResponseWriter, r *http.Request) error {
 // bulkRevokeLinks revokes (or, with DryRun, counts) the live links req
 // matches, for the API and the console alike.
 func (s *Server) bulkRevokeLinks(r *http.Request, req *bulkRevokeRequest) (int, error) {
-	if len(req.Reason) > maxNote {
-		return 0, fmt.Errorf("%w: reason is limited to %d bytes", links.ErrInvalid, maxNote)
+	if err := checkReason(req.Reason); err != nil {
+		return 0, err
 	}
 	f := links.Filter{CreatedBy: req.CreatedBy, Bucket: req.Bucket, KeyPrefix: req.KeyPrefix, Kind: links.Kind(req.Kind)}
 	if req.CreatedAfter != nil {
@@ -168,7 +175,7 @@ func (s *Server) bulkRevokeLinks(r *http.Request, req *bulkRevokeRequest) (int, 
 		return s.links.Count(r.Context(), f, now)
 	}
 	detail, _ := json.Marshal(map[string]any{"filter": req, "reason": req.Reason})
-	ev := s.adminEvent(r, audit.ActionBulkRevoke, string(detail))
+	ev := s.apiEvent(r, audit.ActionBulkRevoke, string(detail))
 	var n int
 	if _, err := s.audit.Append(r.Context(), ev, func(ctx context.Context, tx *sql.Tx, ev *audit.Event) error {
 		var err error
@@ -187,17 +194,13 @@ func (s *Server) bulkRevokeLinks(r *http.Request, req *bulkRevokeRequest) (int, 
 
 // withCount adds a count to a JSON object detail.
 func withCount(detail, name string, n int) string {
-	var m map[string]any
-	json.Unmarshal([]byte(detail), &m)
-	if m == nil {
-		m = map[string]any{}
-	}
-	m[name] = n
-	b, _ := json.Marshal(m)
-	return string(b)
+	b, _ := json.Marshal(map[string]int{name: n})
+	return joinDetail(detail, string(b))
 }
 
-func (s *Server) adminEvent(r *http.Request, action, detail string) audit.Event {
+// apiEvent starts the audit row of an act by the caller's token, through
+// the API or the console.
+func (s *Server) apiEvent(r *http.Request, action, detail string) audit.Event {
 	return audit.Event{
 		Action: action, Actor: info(r).token.Name, Outcome: audit.OutcomeOK,
 		ClientIP: clientIP(r), UserAgent: r.UserAgent(), RequestID: info(r).id, Detail: detail,
@@ -229,8 +232,8 @@ func (s *Server) offboardPerson(r *http.Request, req *offboardRequest) (nLinks, 
 	if err := auth.ValidateName(req.Name); err != nil {
 		return 0, 0, err
 	}
-	if len(req.Reason) > maxNote {
-		return 0, 0, fmt.Errorf("%w: reason is limited to %d bytes", links.ErrInvalid, maxNote)
+	if err := checkReason(req.Reason); err != nil {
+		return 0, 0, err
 	}
 	tok := info(r).token
 	if req.Name == tok.Name {
@@ -238,7 +241,7 @@ func (s *Server) offboardPerson(r *http.Request, req *offboardRequest) (nLinks, 
 	}
 	now := s.now().UTC()
 	detail, _ := json.Marshal(map[string]any{"name": req.Name, "reason": req.Reason})
-	ev := s.adminEvent(r, audit.ActionOffboard, string(detail))
+	ev := s.apiEvent(r, audit.ActionOffboard, string(detail))
 	if _, err := s.audit.Append(r.Context(), ev, func(ctx context.Context, tx *sql.Tx, ev *audit.Event) error {
 		var err error
 		reason := req.Reason
@@ -277,11 +280,15 @@ func (s *Server) getKillSwitch(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	return writeJSON(w, http.StatusOK, toKillSwitchResponse(k))
+}
+
+func toKillSwitchResponse(k links.KillSwitch) killSwitchResponse {
 	resp := killSwitchResponse{On: k.On, Reason: k.Reason, By: k.By}
 	if k.On {
 		resp.Since = &k.Since
 	}
-	return writeJSON(w, http.StatusOK, resp)
+	return resp
 }
 
 // setKillSwitch answers POST /api/v1/killswitch: {"on": true, "reason": …}
@@ -307,8 +314,8 @@ func (s *Server) switchKill(r *http.Request, req *killSwitchRequest) error {
 	if *req.On && strings.TrimSpace(req.Reason) == "" {
 		return fmt.Errorf("%w: a reason is required to turn the kill switch on", links.ErrInvalid)
 	}
-	if len(req.Reason) > maxNote {
-		return fmt.Errorf("%w: reason is limited to %d bytes", links.ErrInvalid, maxNote)
+	if err := checkReason(req.Reason); err != nil {
+		return err
 	}
 	tok := info(r).token
 	now := s.now().UTC()
@@ -317,7 +324,7 @@ func (s *Server) switchKill(r *http.Request, req *killSwitchRequest) error {
 		state = "on"
 	}
 	detail, _ := json.Marshal(map[string]any{"state": state, "reason": req.Reason})
-	ev := s.adminEvent(r, audit.ActionKillSwitch, string(detail))
+	ev := s.apiEvent(r, audit.ActionKillSwitch, string(detail))
 	if _, err := s.audit.Append(r.Context(), ev, func(ctx context.Context, tx *sql.Tx, ev *audit.Event) error {
 		changed, err := links.SetKillSwitch(ctx, tx, *req.On, req.Reason, tok.Name, now)
 		if err == nil && !changed {

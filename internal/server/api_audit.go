@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -92,42 +91,52 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	q := r.URL.Query()
-	if v := q.Get("limit"); v != "" {
+	f.Limit = 100
+	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > audit.MaxListLimit {
 			return fmt.Errorf("%w: limit must be a number from 1 to %d", audit.ErrInvalidFilter, audit.MaxListLimit)
 		}
 		f.Limit = n
 	}
-	if v := q.Get("cursor"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1 {
-			return fmt.Errorf("%w: cursor %q is not one this server gave out", audit.ErrInvalidFilter, v)
-		}
-		f.Before = n
-	}
-	limit := f.Limit
-	if limit == 0 {
-		limit = 100
-		f.Limit = limit
+	if f.Before, err = auditCursor(r); err != nil {
+		return err
 	}
 	if s.auditDB == nil {
 		return errNoAuditDB
 	}
-	evs, err := audit.List(r.Context(), s.readDB(), f)
+	evs, err := audit.List(r.Context(), s.auditDB, f)
 	if err != nil {
 		return err
 	}
-	page := auditPage{Events: evs}
+	page := auditPage{Events: evs, NextCursor: nextAuditCursor(evs, f.Limit)}
 	if page.Events == nil {
 		page.Events = []audit.Event{}
 	}
-	if len(evs) == limit && evs[len(evs)-1].Seq > 1 {
-		page.NextCursor = strconv.FormatInt(evs[len(evs)-1].Seq, 10)
-	}
-	w.Header().Set("Cache-Control", "no-store")
 	return writeJSON(w, http.StatusOK, page)
+}
+
+// auditCursor reads the cursor of an audit listing: 0 for the newest
+// page, else a next_cursor this server gave out.
+func auditCursor(r *http.Request) (int64, error) {
+	v := r.URL.Query().Get("cursor")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%w: cursor %q is not one this server gave out", audit.ErrInvalidFilter, v)
+	}
+	return n, nil
+}
+
+// nextAuditCursor is the cursor of the page after evs, a page of at most
+// limit events, or "" when evs is the last page.
+func nextAuditCursor(evs []audit.Event, limit int) string {
+	if len(evs) == limit && evs[len(evs)-1].Seq > 1 {
+		return strconv.FormatInt(evs[len(evs)-1].Seq, 10)
+	}
+	return ""
 }
 
 // exportAudit answers GET /api/v1/audit/export?format=csv|jsonl: every event
@@ -153,7 +162,7 @@ func (s *Server) exportAudit(w http.ResponseWriter, r *http.Request) error {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="sharesvc-audit-%s.%s"`,
 		s.now().UTC().Format("20060102T150405Z"), format))
-	n, err := audit.Export(r.Context(), s.readDB(), f, format, w)
+	n, err := audit.Export(r.Context(), s.auditDB, f, format, w)
 	info(r).outcome = "exported"
 	if err != nil {
 		return fmt.Errorf("audit export after %d rows: %w", n, err)
@@ -198,7 +207,6 @@ func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Cache-Control", "no-store")
 	return writeJSON(w, http.StatusOK, out)
 }
 
@@ -216,7 +224,7 @@ func (s *Server) verifyChain(r *http.Request) (verifyResponse, error) {
 			cp = toCheckpointResponse(c)
 		}
 	}
-	res, err := audit.VerifyWith(r.Context(), s.readDB(), o)
+	res, err := audit.VerifyWith(r.Context(), s.auditDB, o)
 	if err != nil && !errors.Is(err, audit.ErrTampered) && !errors.Is(err, audit.ErrBadSignature) {
 		return verifyResponse{}, err
 	}
@@ -244,18 +252,12 @@ func (s *Server) checkpointAudit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	detail, _ := json.Marshal(map[string]any{"seq": c.Seq, "head": hex.EncodeToString(c.Head)})
-	ri := info(r)
-	ev := audit.Event{Action: audit.ActionCheckpoint, Actor: ri.token.Name, Outcome: audit.OutcomeOK,
-		ClientIP: clientIP(r), UserAgent: r.UserAgent(), RequestID: ri.id, Detail: string(detail)}
-	if _, err := s.audit.Append(r.Context(), ev, nil); err != nil {
+	if _, err := s.audit.Append(r.Context(), s.apiEvent(r, audit.ActionCheckpoint, string(detail)), nil); err != nil {
 		return err
 	}
-	ri.outcome = "checkpointed"
+	info(r).outcome = "checkpointed"
 	return writeJSON(w, http.StatusCreated, toCheckpointResponse(c))
 }
 
 // errNoAuditDB means the server was built without Deps.AuditDB.
 var errNoAuditDB = errors.New("server: no audit database configured")
-
-// readDB returns the pool the audit routes read, or nil.
-func (s *Server) readDB() *sql.DB { return s.auditDB }

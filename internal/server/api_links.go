@@ -44,9 +44,9 @@ type createLinkRequest struct {
 	NotifyMode string   `json:"notify_mode"` // "first" (default) or "digest"
 }
 
-// linkResponse is a link as the API shows it. URL is set only in the answer
+// LinkResponse is a link as the API shows it. URL is set only in the answer
 // to its creation: the code is never shown again.
-type linkResponse struct {
+type LinkResponse struct {
 	ID           string     `json:"id"`
 	URL          string     `json:"url,omitempty"`
 	Kind         string     `json:"kind"`
@@ -76,27 +76,29 @@ type linkResponse struct {
 	FirstOpenAt  *time.Time `json:"first_open_at,omitempty"`
 }
 
-func toLinkResponse(l *links.Link, now time.Time) linkResponse {
-	opt := func(t time.Time) *time.Time {
-		if t.IsZero() {
-			return nil
-		}
-		return &t
-	}
-	return linkResponse{
+func toLinkResponse(l *links.Link, now time.Time) LinkResponse {
+	return LinkResponse{
 		ID: l.ID, Kind: string(l.Kind), State: string(l.StateAt(now)), Bucket: l.Bucket, Key: l.Key,
-		CreatedAt: l.CreatedAt, CreatedBy: l.CreatedBy, NotBefore: opt(l.NotBefore), ExpiresAt: l.ExpiresAt,
+		CreatedAt: l.CreatedAt, CreatedBy: l.CreatedBy, NotBefore: optTime(l.NotBefore), ExpiresAt: l.ExpiresAt,
 		MaxUses: l.MaxUses, Uses: l.Uses, PresignTTL: int64(l.PresignTTL / time.Second), Note: l.Note,
-		Filename: l.Filename, LastAccessAt: opt(l.LastAccessAt), RevokedAt: opt(l.RevokedAt),
+		Filename: l.Filename, LastAccessAt: optTime(l.LastAccessAt), RevokedAt: optTime(l.RevokedAt),
 		RevokedBy: l.RevokedBy, RevokeReason: l.RevokeReason,
 		KeyIsPrefix: l.KeyIsPrefix, MaxBytes: l.MaxBytes, ContentType: l.ContentType,
 		ShareID: l.ShareID, Recipient: l.Recipient, Confirm: l.Confirm, Direct: optBool(l.Confirm, l.Direct),
-		FirstOpenAt: opt(l.FirstOpenAt),
+		FirstOpenAt: optTime(l.FirstOpenAt),
 	}
 }
 
 // maxNote bounds the free-text fields.
 const maxNote = 1000
+
+// checkReason bounds the free-text reason of a revocation or an admin act.
+func checkReason(reason string) error {
+	if len(reason) > maxNote {
+		return fmt.Errorf("%w: reason is limited to %d bytes", links.ErrInvalid, maxNote)
+	}
+	return nil
+}
 
 // validKey checks an object key the way S3 does: 1–1024 bytes of UTF-8.
 // Control characters are refused too: they break logs, headers and e-mail.
@@ -346,10 +348,8 @@ func (s *Server) create(r *http.Request, req *createLinkRequest) (*created, erro
 		"kind": l.Kind, "bucket": l.Bucket, "key": l.Key, "key_is_prefix": l.KeyIsPrefix, "expires_at": l.ExpiresAt,
 		"max_uses": l.MaxUses, "presign_ttl": int64(l.PresignTTL / time.Second), "max_bytes": l.MaxBytes,
 	})
-	ev := audit.Event{
-		Action: audit.ActionLinkCreate, Actor: tok.Name, LinkID: l.ID, Outcome: audit.OutcomeOK,
-		ClientIP: clientIP(r), UserAgent: r.UserAgent(), RequestID: info(r).id, Detail: string(detail),
-	}
+	ev := s.apiEvent(r, audit.ActionLinkCreate, string(detail))
+	ev.LinkID = l.ID
 	if _, err := s.audit.Append(r.Context(), ev, func(ctx context.Context, tx *sql.Tx, _ *audit.Event) error {
 		return links.Insert(ctx, tx, l, hash)
 	}); err != nil {
@@ -403,8 +403,8 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, id, reason strin
 
 // revokeOne revokes link id for the API and the console alike.
 func (s *Server) revokeOne(r *http.Request, id, reason string) (*links.Link, error) {
-	if len(reason) > maxNote {
-		return nil, fmt.Errorf("%w: reason is limited to %d bytes", links.ErrInvalid, maxNote)
+	if err := checkReason(reason); err != nil {
+		return nil, err
 	}
 	tok := info(r).token
 	if _, err := s.visible(r.Context(), tok, id); err != nil {
@@ -412,7 +412,7 @@ func (s *Server) revokeOne(r *http.Request, id, reason string) (*links.Link, err
 	}
 	now := s.now().UTC()
 	detail, _ := json.Marshal(map[string]string{"reason": reason})
-	ev := s.adminEvent(r, audit.ActionLinkRevoke, string(detail))
+	ev := s.apiEvent(r, audit.ActionLinkRevoke, string(detail))
 	ev.LinkID = id
 	var revoked *links.Link
 	if _, err := s.audit.Append(r.Context(), ev, func(ctx context.Context, tx *sql.Tx, ev *audit.Event) error {

@@ -75,6 +75,14 @@ func (s *Server) confirmSettings(req *createLinkRequest, l *links.Link) error {
 	return nil
 }
 
+// optTime is t for a JSON field that is omitted when t is zero.
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
 func optBool(set, v bool) *bool {
 	if !set {
 		return nil
@@ -93,7 +101,7 @@ func displayName(l *links.Link) string {
 
 // shareLink is one recipient's link in a share answer.
 type shareLink struct {
-	linkResponse
+	LinkResponse
 	Delivery *deliveryResponse `json:"delivery,omitempty"` // the share message to this recipient
 }
 
@@ -113,15 +121,9 @@ type deliveryResponse struct {
 }
 
 func toDelivery(d *mail.Delivery) *deliveryResponse {
-	opt := func(t time.Time) *time.Time {
-		if t.IsZero() {
-			return nil
-		}
-		return &t
-	}
 	return &deliveryResponse{ID: d.ID, Kind: d.Kind, LinkID: d.LinkID, Recipient: d.Recipient, State: d.State,
-		Attempts: d.Attempts, NextAttemptAt: opt(d.NextAttemptAt), LastError: d.LastError, MessageID: d.MessageID,
-		CreatedAt: d.CreatedAt, SentAt: opt(d.SentAt)}
+		Attempts: d.Attempts, NextAttemptAt: optTime(d.NextAttemptAt), LastError: d.LastError, MessageID: d.MessageID,
+		CreatedAt: d.CreatedAt, SentAt: optTime(d.SentAt)}
 }
 
 // shareResponse is a share as the API shows it: its links (one per
@@ -160,10 +162,7 @@ func (s *Server) insertShare(r *http.Request, req *createLinkRequest, tmpl *link
 		"max_uses": tmpl.MaxUses, "presign_ttl": int64(tmpl.PresignTTL / time.Second), "confirm": tmpl.Confirm,
 		"notify": tmpl.Notify != "", "notify_mode": tmpl.NotifyMode,
 	})
-	ev := audit.Event{
-		Action: audit.ActionShareCreate, Actor: tok.Name, Outcome: audit.OutcomeOK,
-		ClientIP: clientIP(r), UserAgent: r.UserAgent(), RequestID: info(r).id, Detail: string(detail),
-	}
+	ev := s.apiEvent(r, audit.ActionShareCreate, string(detail))
 	if _, err := s.audit.Append(r.Context(), ev, func(ctx context.Context, tx *sql.Tx, _ *audit.Event) error {
 		for _, m := range members {
 			if err := links.Insert(ctx, tx, m.l, m.hash); err != nil {
@@ -187,7 +186,7 @@ func (s *Server) insertShare(r *http.Request, req *createLinkRequest, tmpl *link
 	resp := shareResponse{ID: shareID, CreatedBy: tok.Name, CreatedAt: now, Deliveries: []*deliveryResponse{}}
 	for _, m := range members {
 		d := toDelivery(m.d)
-		resp.Links = append(resp.Links, shareLink{linkResponse: toLinkResponse(m.l, now), Delivery: d})
+		resp.Links = append(resp.Links, shareLink{LinkResponse: toLinkResponse(m.l, now), Delivery: d})
 		resp.Deliveries = append(resp.Deliveries, d)
 	}
 	return resp, nil
@@ -226,7 +225,7 @@ func (s *Server) shareResponse(ctx context.Context, id string, ls []*links.Link)
 		}
 	}
 	for _, l := range ls {
-		resp.Links = append(resp.Links, shareLink{linkResponse: toLinkResponse(l, now), Delivery: byLink[l.ID]})
+		resp.Links = append(resp.Links, shareLink{LinkResponse: toLinkResponse(l, now), Delivery: byLink[l.ID]})
 	}
 	return resp, nil
 }
@@ -251,8 +250,8 @@ func (s *Server) revokeShare(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &req, true); err != nil {
 		return err
 	}
-	if len(req.Reason) > maxNote {
-		return fmt.Errorf("%w: reason is limited to %d bytes", links.ErrInvalid, maxNote)
+	if err := checkReason(req.Reason); err != nil {
+		return err
 	}
 	id := mux.Vars(r)["id"]
 	tok := info(r).token
@@ -260,7 +259,7 @@ func (s *Server) revokeShare(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	now := s.now().UTC()
-	ev := s.adminEvent(r, audit.ActionShareRevoke, "")
+	ev := s.apiEvent(r, audit.ActionShareRevoke, "")
 	if _, err := s.audit.Append(r.Context(), ev, func(ctx context.Context, tx *sql.Tx, ev *audit.Event) error {
 		n, err := links.RevokeShare(ctx, tx, id, tok.Name, req.Reason, now)
 		if err != nil {

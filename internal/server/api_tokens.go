@@ -20,7 +20,8 @@ type createTokenRequest struct {
 	ExpiresIn *int64 `json:"expires_in"` // seconds; omitted: never expires
 }
 
-type tokenResponse struct {
+// TokenResponse is a token as the API shows it.
+type TokenResponse struct {
 	ID         string     `json:"id"`
 	Name       string     `json:"name"`
 	Role       string     `json:"role"`
@@ -32,15 +33,9 @@ type tokenResponse struct {
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 }
 
-func toTokenResponse(t *auth.Token) tokenResponse {
-	opt := func(t time.Time) *time.Time {
-		if t.IsZero() {
-			return nil
-		}
-		return &t
-	}
-	return tokenResponse{ID: t.ID, Name: t.Name, Role: string(t.Role), CreatedAt: t.CreatedAt, CreatedBy: t.CreatedBy,
-		ExpiresAt: opt(t.ExpiresAt), RevokedAt: opt(t.RevokedAt), LastUsedAt: opt(t.LastUsedAt)}
+func toTokenResponse(t *auth.Token) TokenResponse {
+	return TokenResponse{ID: t.ID, Name: t.Name, Role: string(t.Role), CreatedAt: t.CreatedAt, CreatedBy: t.CreatedBy,
+		ExpiresAt: optTime(t.ExpiresAt), RevokedAt: optTime(t.RevokedAt), LastUsedAt: optTime(t.LastUsedAt)}
 }
 
 // maxTokenLifetime bounds expires_in for tokens.
@@ -80,7 +75,7 @@ func (s *Server) newToken(r *http.Request, req *createTokenRequest) (*auth.Token
 	}
 	secret, hash := auth.NewSecret()
 	detail, _ := json.Marshal(map[string]any{"token_id": t.ID, "name": t.Name, "role": t.Role})
-	if _, err := s.audit.Append(r.Context(), s.adminEvent(r, audit.ActionTokenCreate, string(detail)),
+	if _, err := s.audit.Append(r.Context(), s.apiEvent(r, audit.ActionTokenCreate, string(detail)),
 		func(ctx context.Context, tx *sql.Tx, _ *audit.Event) error { return auth.Insert(ctx, tx, t, hash) }); err != nil {
 		return nil, "", err
 	}
@@ -93,7 +88,7 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := make([]tokenResponse, 0, len(ts))
+	out := make([]TokenResponse, 0, len(ts))
 	for _, t := range ts {
 		out = append(out, toTokenResponse(t))
 	}
@@ -116,7 +111,7 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) revokeTokenID(r *http.Request, id, reason string) (*auth.Token, error) {
 	detail, _ := json.Marshal(map[string]any{"token_id": id, "reason": reason})
 	var t *auth.Token
-	if _, err := s.audit.Append(r.Context(), s.adminEvent(r, audit.ActionTokenRevoke, string(detail)),
+	if _, err := s.audit.Append(r.Context(), s.apiEvent(r, audit.ActionTokenRevoke, string(detail)),
 		func(ctx context.Context, tx *sql.Tx, _ *audit.Event) error {
 			var err error
 			t, err = auth.Revoke(ctx, tx, id, s.now().UTC())

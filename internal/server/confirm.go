@@ -21,7 +21,7 @@ import (
 // does. Together with the chat unfurlers of preview.go they never mint on
 // a link with confirm set: they get the page, GET or POST.
 var mailScanners = []string{
-	"microsoft office", "ms-office", "msoffice", "microsoftpreview", "outlook", "google-safety",
+	"microsoft office", "ms-office", "msoffice", "outlook", "google-safety",
 	"proofpoint", "mimecast", "barracuda", "safelinks",
 }
 
@@ -74,11 +74,7 @@ func (s *Server) confirmPage(w http.ResponseWriter, r *http.Request, l *links.Li
 		// and the sharer's name to a whole chat channel.
 		return s.answerPreview(w, r, ev)
 	}
-	ri := info(r)
-	ri.outcome = reason
-	s.metrics.Denials.WithLabelValues(reason).Inc()
-	ev.Outcome, ev.Reason = audit.OutcomeNothingMinted, reason
-	if _, err := s.audit.Append(r.Context(), ev, nil); err != nil {
+	if err := s.nothingMinted(r, ev, reason); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -107,15 +103,21 @@ var confirmStyleHash = func() string {
 
 // confirmCSP allows no script, no images, only the page's own style, and
 // form submission to this service and, for the redirect that follows it,
-// the object store (any https origin; http too when this service is
-// served over http, as in local setups).
+// the object store.
 func (s *Server) confirmCSP() string {
-	targets := "'self' https:"
-	if strings.HasPrefix(s.cfg.PublicURL, "http:") {
-		targets += " http:"
-	}
-	return "default-src 'none'; style-src " + confirmStyleHash + "; form-action " + targets +
+	return "default-src 'none'; style-src " + confirmStyleHash + "; form-action " + s.storeTargets() +
 		"; frame-ancestors 'none'; base-uri 'none'"
+}
+
+// storeTargets is the CSP source list of a page that sends the browser on
+// to the object store, whose origin it cannot know in advance: this
+// service and any https origin, and http too when this service is served
+// over http, as in local setups.
+func (s *Server) storeTargets() string {
+	if strings.HasPrefix(s.cfg.PublicURL, "http:") {
+		return "'self' https: http:"
+	}
+	return "'self' https:"
 }
 
 var confirmTemplate = template.Must(template.New("confirm").Parse(`<!doctype html>

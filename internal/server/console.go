@@ -304,7 +304,7 @@ func (s *Server) consoleHome(w http.ResponseWriter, r *http.Request, c *consoleC
 }
 
 type linksPageData struct {
-	Links         []linkResponse
+	Links         []LinkResponse
 	Filter        links.Filter
 	States, Kinds []string
 	ShowCreator   bool
@@ -315,8 +315,7 @@ type linksPageData struct {
 // linksPage lists links with the API's filters; sharers see their own.
 func (s *Server) linksPage(w http.ResponseWriter, r *http.Request, c *consoleCtx) error {
 	q := r.URL.Query()
-	f := links.Filter{State: links.State(q.Get("state")), CreatedBy: q.Get("created_by"), Bucket: q.Get("bucket"),
-		KeyPrefix: q.Get("key_prefix"), Kind: links.Kind(q.Get("kind"))}
+	f := linkFilter(q)
 	if c.tok.Role == auth.RoleSharer {
 		f.CreatedBy = c.tok.Name
 	}
@@ -379,7 +378,7 @@ func (s *Server) createLinkForm(w http.ResponseWriter, r *http.Request, c *conso
 	}
 	d := struct {
 		URL   string
-		Link  linkResponse
+		Link  LinkResponse
 		Share *shareResponse
 	}{Share: cr.share}
 	if cr.link != nil {
@@ -398,14 +397,14 @@ func (s *Server) linkPage(w http.ResponseWriter, r *http.Request, c *consoleCtx)
 	}
 	u := webUser(c.tok)
 	d := struct {
-		Link      linkResponse
+		Link      LinkResponse
 		CanRevoke bool
 		Timeline  bool
 		Events    []audit.Event
 	}{Link: toLinkResponse(l, s.now()), Timeline: u.CanAudit && s.auditDB != nil}
 	d.CanRevoke = d.Link.State != string(links.StateRevoked) && (u.CanAdmin || u.CanShare && l.CreatedBy == c.tok.Name)
 	if d.Timeline {
-		if d.Events, err = audit.List(r.Context(), s.readDB(), audit.Filter{LinkID: l.ID, Limit: 200}); err != nil {
+		if d.Events, err = audit.List(r.Context(), s.auditDB, audit.Filter{LinkID: l.ID, Limit: 200}); err != nil {
 			return err
 		}
 	}
@@ -434,12 +433,9 @@ func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, c *consoleC
 		return err
 	}
 	d := struct {
-		Tokens []tokenResponse
+		Tokens []TokenResponse
 		Kill   killSwitchResponse
-	}{Kill: killSwitchResponse{On: k.On, Reason: k.Reason, By: k.By}}
-	if k.On {
-		d.Kill.Since = &k.Since
-	}
+	}{Kill: toKillSwitchResponse(k)}
 	for _, t := range ts {
 		d.Tokens = append(d.Tokens, toTokenResponse(t))
 	}
@@ -562,20 +558,14 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, c *consoleCtx
 	if err != nil {
 		return err
 	}
-	q := r.URL.Query()
-	if v := q.Get("cursor"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1 {
-			return fmt.Errorf("%w: cursor %q is not one this server gave out", audit.ErrInvalidFilter, v)
-		}
-		f.Before = n
+	if f.Before, err = auditCursor(r); err != nil {
+		return err
 	}
 	if s.auditDB == nil {
 		return errNoAuditDB
 	}
-	const limit = 100
-	f.Limit = limit
-	evs, err := audit.List(r.Context(), s.readDB(), f)
+	f.Limit = 100
+	evs, err := audit.List(r.Context(), s.auditDB, f)
 	if err != nil {
 		return err
 	}
@@ -584,6 +574,7 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, c *consoleCtx
 		Filter                            map[string]string
 		NextQuery, ExportCSV, ExportJSONL string
 	}{Events: evs, Filter: map[string]string{}}
+	q := r.URL.Query()
 	exp := url.Values{}
 	for k := range auditQueryKeys {
 		if v := q.Get(k); v != "" {
@@ -595,8 +586,8 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, c *consoleCtx
 	d.ExportCSV = exp.Encode()
 	exp.Set("format", "jsonl")
 	d.ExportJSONL = exp.Encode()
-	if len(evs) == limit && evs[len(evs)-1].Seq > 1 {
-		q.Set("cursor", strconv.FormatInt(evs[len(evs)-1].Seq, 10))
+	if next := nextAuditCursor(evs, f.Limit); next != "" {
+		q.Set("cursor", next)
 		d.NextQuery = q.Encode()
 	}
 	return web.Render(w, http.StatusOK, "audit", c.page("Audit log", "audit", d))

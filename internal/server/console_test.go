@@ -24,16 +24,6 @@ func (e *env) linkState(id string) links.State {
 	return l.StateAt(e.now())
 }
 
-// tokenID returns the id of the token called name.
-func (e *env) tokenID(name string) string {
-	e.t.Helper()
-	var id string
-	if err := e.db.Read.QueryRow(`SELECT id FROM api_tokens WHERE name = ?`, name).Scan(&id); err != nil {
-		e.t.Fatal(err)
-	}
-	return id
-}
-
 // consoleClient is a browser-like client of the console on e: a cookie jar,
 // no redirects followed, and the Origin a browser would send.
 type consoleClient struct {

@@ -70,6 +70,19 @@ func s3server(t testing.TB) *seaweed.Server {
 	return s3Srv
 }
 
+// startPrivateS3 starts a SeaweedFS of the test's own, to stop and restart.
+func startPrivateS3(t *testing.T) *seaweed.Server {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	s3, err := seaweed.Start(ctx, seaweed.Options{Dir: t.TempDir(), Buckets: []string{testBucket}})
+	if err != nil {
+		t.Fatalf("the real S3+STS server is required (run scripts/seaweedfs.sh to build it): %v", err)
+	}
+	t.Cleanup(func() { s3.Stop() })
+	return s3
+}
+
 // env is a complete sharesvc over real SQLite and the real S3+STS server.
 type env struct {
 	t       testing.TB
@@ -198,6 +211,16 @@ func (e *env) token(name string, role auth.Role) string {
 		e.t.Fatal(err)
 	}
 	return secret
+}
+
+// tokenID returns the id of the token called name.
+func (e *env) tokenID(name string) string {
+	e.t.Helper()
+	var id string
+	if err := e.db.Read.QueryRow(`SELECT id FROM api_tokens WHERE name = ?`, name).Scan(&id); err != nil {
+		e.t.Fatal(err)
+	}
+	return id
 }
 
 // put uploads an object with the long-term key (test setup only).

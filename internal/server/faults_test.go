@@ -27,19 +27,6 @@ import (
 // full or read-only, and a clock far from STS's. Each test fails if the
 // promise it names breaks.
 
-// startPrivateS3 starts a SeaweedFS of the test's own, to stop and restart.
-func startPrivateS3(t *testing.T) *seaweed.Server {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	s3, err := seaweed.Start(ctx, seaweed.Options{Dir: t.TempDir(), Buckets: []string{testBucket}})
-	if err != nil {
-		t.Fatalf("the real S3+STS server is required (run scripts/seaweedfs.sh to build it): %v", err)
-	}
-	t.Cleanup(func() { s3.Stop() })
-	return s3
-}
-
 // clockedSource is the real AssumeRole seen through the test clock: the
 // session's times are moved by (test clock − real clock), so advancing the
 // clock ages the session as real time would. It can be told to fail, and

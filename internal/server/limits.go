@@ -90,12 +90,9 @@ func (s *Server) limitedPublic(w http.ResponseWriter, r *http.Request, linkID st
 
 // limitedAPI audits an API request refused by its token's limit.
 func (s *Server) limitedAPI(r *http.Request, err error) error {
-	ri := info(r)
-	ri.outcome = "rate_limited"
-	ev := audit.Event{
-		Action: audit.ActionAPIRequest, Actor: ri.token.Name, Outcome: audit.OutcomeDenied, Reason: "rate_limited",
-		ClientIP: clientIP(r), UserAgent: r.UserAgent(), RequestID: ri.id, Detail: limitDetail(err),
-	}
+	info(r).outcome = "rate_limited"
+	ev := s.apiEvent(r, audit.ActionAPIRequest, limitDetail(err))
+	ev.Outcome, ev.Reason = audit.OutcomeDenied, "rate_limited"
 	if _, aerr := s.audit.Append(r.Context(), ev, nil); aerr != nil {
 		return aerr
 	}

@@ -3,7 +3,6 @@ package server_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"github.com/sharesvc/sharesvc/internal/clocktest"
 	"net/http"
@@ -116,16 +115,7 @@ type shareResp struct {
 
 func (e *env) createShare(token, body string) shareResp {
 	e.t.Helper()
-	resp := e.do("POST", "/api/v1/links", token, body)
-	b := readAll(e.t, resp.Body)
-	if resp.StatusCode != http.StatusCreated {
-		e.t.Fatalf("create share %s: %s", body, fmtResp(resp, b))
-	}
-	var s shareResp
-	if err := json.Unmarshal([]byte(b), &s); err != nil {
-		e.t.Fatal(err)
-	}
-	return s
+	return postLinks[shareResp](e, "share", token, body)
 }
 
 func (e *env) getShare(id string) shareResp {

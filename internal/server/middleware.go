@@ -138,13 +138,7 @@ func (s *Server) authed(h handlerFunc, roles ...auth.Role) handlerFunc {
 		if err != nil {
 			return err
 		}
-		allowed := false
-		for _, role := range roles {
-			if t.Role == role {
-				allowed = true
-			}
-		}
-		if !allowed {
+		if !hasRole(t, roles) {
 			return auth.ErrForbidden
 		}
 		info(r).token = t

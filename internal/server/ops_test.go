@@ -23,7 +23,6 @@ import (
 	"github.com/sharesvc/sharesvc/internal/health"
 	"github.com/sharesvc/sharesvc/internal/links"
 	"github.com/sharesvc/sharesvc/internal/ratelimit"
-	"github.com/sharesvc/sharesvc/internal/seaweed"
 	"github.com/sharesvc/sharesvc/internal/server"
 	"github.com/sharesvc/sharesvc/internal/sts"
 )
@@ -386,13 +385,7 @@ func checkOK(rep health.Report, name string) (ok bool, reason string) {
 // own: /readyz turns unready when the signer cannot get a session and ready
 // again when it can.
 func TestReadinessFollowsSTS(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	s3, err := seaweed.Start(ctx, seaweed.Options{Dir: t.TempDir(), Buckets: []string{testBucket}})
-	if err != nil {
-		t.Fatalf("the real S3+STS server is required (run scripts/seaweedfs.sh to build it): %v", err)
-	}
-	t.Cleanup(func() { s3.Stop() })
+	s3 := startPrivateS3(t)
 	e := newEnv(t, envOptions{s3: s3, signer: func(o *sts.SignerOptions) {
 		o.FailureBackoff = 200 * time.Millisecond
 		o.RefreshTimeout = 5 * time.Second
@@ -432,7 +425,7 @@ func TestReadinessFollowsSTS(t *testing.T) {
 		t.Errorf("sharesvc_ready = %v while unready; want 0", v)
 	}
 
-	if err := s3.Restart(ctx); err != nil {
+	if err := s3.Restart(t.Context()); err != nil {
 		t.Fatalf("restart: %v", err)
 	}
 	deadline := time.Now().Add(time.Minute)

@@ -9,21 +9,15 @@ import (
 )
 
 // previewAgents are substrings of the user agents of link-preview bots
-// (chat unfurlers, social cards, mail link checkers that say who they are).
-// Matched case-insensitively. Scanners that pose as browsers cannot be told
-// apart and are treated as people.
+// (chat unfurlers, social cards, mail link checkers that say who they are),
+// in lower case: matched case-insensitively. Scanners that pose as browsers
+// cannot be told apart and are treated as people.
 var previewAgents = []string{
 	"slackbot", "slack-imgproxy", "facebookexternalhit", "facebookcatalog", "twitterbot", "discordbot",
 	"linkedinbot", "whatsapp", "telegrambot", "skypeuripreview", "microsoftpreview", "teams/",
 	"mattermost-bot", "rocket.chat", "googlebot", "bingbot", "applebot", "redditbot", "embedly",
 	"iframely", "pinterestbot", "vkshare", "zoom", "signal", "viber", "snapchat", "mastodon",
-	"outlook-ios-linkpreview", "google-pageRenderer", "bitlybot", "yahoo! slurp",
-}
-
-func init() {
-	for i, a := range previewAgents {
-		previewAgents[i] = strings.ToLower(a)
-	}
+	"outlook-ios-linkpreview", "google-pagerenderer", "bitlybot", "yahoo! slurp",
 }
 
 // isPreviewBot reports whether ua names a link-preview bot.
@@ -41,16 +35,22 @@ func isPreviewBot(ua string) bool {
 // page instead of a redirect: nothing is minted and no use is spent, and
 // the request is audited as nothing_minted/preview.
 func (s *Server) answerPreview(w http.ResponseWriter, r *http.Request, ev audit.Event) error {
-	ri := info(r)
-	ri.outcome = "preview"
-	s.metrics.Denials.WithLabelValues("preview").Inc()
-	ev.Outcome, ev.Reason = audit.OutcomeNothingMinted, "preview"
-	if _, err := s.audit.Append(r.Context(), ev, nil); err != nil {
+	if err := s.nothingMinted(r, ev, "preview"); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	return previewPage.Execute(w, nil)
+}
+
+// nothingMinted records a share request answered with a page instead of a
+// URL: outcome, denial count and audit row, all with reason.
+func (s *Server) nothingMinted(r *http.Request, ev audit.Event, reason string) error {
+	info(r).outcome = reason
+	s.metrics.Denials.WithLabelValues(reason).Inc()
+	ev.Outcome, ev.Reason = audit.OutcomeNothingMinted, reason
+	_, err := s.audit.Append(r.Context(), ev, nil)
+	return err
 }
 
 var previewPage = template.Must(template.New("preview").Parse(`<!doctype html>

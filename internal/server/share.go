@@ -27,7 +27,6 @@ func setShareHeaders(h http.Header) {
 // and no Location. Every request, whatever its outcome, is audited; the
 // URL leaves only after its audit row is committed.
 func (s *Server) openDownload(w http.ResponseWriter, r *http.Request) error {
-	ri := info(r)
 	l, ev, now, err := s.openLink(w, r, links.KindDownload, r.Method == http.MethodGet)
 	if err != nil {
 		return err
@@ -38,10 +37,7 @@ func (s *Server) openDownload(w http.ResponseWriter, r *http.Request) error {
 	}
 	if r.Method == http.MethodHead {
 		// Same status as a GET would get, but nothing is minted or spent.
-		ri.outcome = "head"
-		s.metrics.Denials.WithLabelValues("head").Inc()
-		ev.Outcome, ev.Reason = audit.OutcomeNothingMinted, "head"
-		if _, err := s.audit.Append(r.Context(), ev, nil); err != nil {
+		if err := s.nothingMinted(r, ev, "head"); err != nil {
 			return err
 		}
 		if l.Confirm && (wantsHTML(r) || !l.Direct) {

@@ -25,16 +25,23 @@ type created struct {
 
 func (e *env) createLink(token, body string) created {
 	e.t.Helper()
+	return postLinks[created](e, "link", token, body)
+}
+
+// postLinks sends body to POST /api/v1/links, requires 201, and decodes
+// the answer (a link, or a share: what).
+func postLinks[T any](e *env, what, token, body string) T {
+	e.t.Helper()
 	resp := e.do("POST", "/api/v1/links", token, body)
 	b := readAll(e.t, resp.Body)
 	if resp.StatusCode != http.StatusCreated {
-		e.t.Fatalf("create link %s: %s", body, fmtResp(resp, b))
+		e.t.Fatalf("create %s %s: %s", what, body, fmtResp(resp, b))
 	}
-	var c created
-	if err := json.Unmarshal([]byte(b), &c); err != nil {
+	var v T
+	if err := json.Unmarshal([]byte(b), &v); err != nil {
 		e.t.Fatal(err)
 	}
-	return c
+	return v
 }
 
 func (e *env) events(linkID string) []audit.Event {

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/auth"
 	"github.com/sharesvc/sharesvc/internal/links"
 	"github.com/sharesvc/sharesvc/internal/mail"
@@ -20,13 +19,9 @@ import (
 // service's origin (see the README).
 
 // uploadCSP is the console's policy, widened so that the script may PUT to
-// the object store, whose origin the page cannot know in advance.
+// the object store.
 func (s *Server) uploadCSP() string {
-	targets := "'self' https:"
-	if strings.HasPrefix(s.cfg.PublicURL, "http:") {
-		targets += " http:"
-	}
-	return strings.Replace(consoleCSP, "connect-src 'self'", "connect-src "+targets, 1)
+	return strings.Replace(consoleCSP, "connect-src 'self'", "connect-src "+s.storeTargets(), 1)
 }
 
 type uploadPageData struct {
@@ -42,10 +37,7 @@ func (s *Server) uploadPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	info(r).outcome = "upload_page"
-	s.metrics.Denials.WithLabelValues("upload_page").Inc()
-	ev.Outcome, ev.Reason = audit.OutcomeNothingMinted, "upload_page"
-	if _, err := s.audit.Append(r.Context(), ev, nil); err != nil {
+	if err := s.nothingMinted(r, ev, "upload_page"); err != nil {
 		return err
 	}
 	h := w.Header()
