@@ -7,13 +7,8 @@ import (
 )
 
 func runOffboard(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	var (
-		c      apiClient
-		asJSON bool
-		reason string
-	)
-	f := newFlags("offboard", getenv, stderr)
-	addClientFlags(f, &c, &asJSON)
+	var reason string
+	f, c, asJSON := clientFlags("offboard", getenv, stderr)
 	f.fs.StringVar(&reason, "reason", "", "why (recorded in the audit log)")
 	a, err := parseFlags(f, reorder(args), 1, "sharesvc offboard NAME [--reason TEXT]  (revokes every link NAME created and their token)")
 	if err != nil {
@@ -27,7 +22,7 @@ func runOffboard(ctx context.Context, args []string, getenv func(string) string,
 	if err := c.do(ctx, "POST", "/api/v1/offboard", map[string]string{"name": a[0], "reason": reason}, &out); err != nil {
 		return fmt.Errorf("offboard: %w", err)
 	}
-	if asJSON {
+	if *asJSON {
 		return printJSON(stdout, out)
 	}
 	fmt.Fprintf(stdout, "offboarded %s: %d links revoked, %d tokens revoked\n", out.Name, out.LinksRevoked, out.TokensRevoked)
@@ -36,13 +31,8 @@ func runOffboard(ctx context.Context, args []string, getenv func(string) string,
 
 func runKillSwitch(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	const usage = "sharesvc killswitch on --reason TEXT | off | status"
-	var (
-		c      apiClient
-		asJSON bool
-		reason string
-	)
-	f := newFlags("killswitch", getenv, stderr)
-	addClientFlags(f, &c, &asJSON)
+	var reason string
+	f, c, asJSON := clientFlags("killswitch", getenv, stderr)
 	f.fs.StringVar(&reason, "reason", "", "why (required to turn it on; recorded in the audit log)")
 	a, err := parseFlags(f, reorder(args), 1, usage)
 	if err != nil {
@@ -64,7 +54,7 @@ func runKillSwitch(ctx context.Context, args []string, getenv func(string) strin
 	if err != nil {
 		return fmt.Errorf("killswitch: %w", err)
 	}
-	if asJSON {
+	if *asJSON {
 		return printJSON(stdout, out)
 	}
 	if out.On {

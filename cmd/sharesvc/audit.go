@@ -556,7 +556,7 @@ func auditPrune(ctx context.Context, args []string, getenv func(string) string, 
 	if a.CheckpointKey == "" {
 		return errors.New("audit prune: --checkpoint-key is required: the cut is anchored by a signed checkpoint")
 	}
-	a.IPMode, a.Retention = "full", olderThan
+	a.IPMode = "full" // build needs a valid mode; prune records no client address
 	d, err := db.Open(ctx, path)
 	if err != nil {
 		return fmt.Errorf("audit prune: %w", err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -43,6 +44,35 @@ func getenvFrom(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
+// startService wires the service configured by env, serves it on a free
+// port (recorded in env as SHARESVC_LISTEN) and returns it with its base
+// URL and a stop that shuts it down, failing t if serving failed.
+func startService(t *testing.T, env map[string]string) (svc *service, base string, stop func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env["SHARESVC_LISTEN"] = ln.Addr().String()
+	settings, err := serveFlags(nil, getenvFrom(env), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err = newService(context.Background(), settings, getenvFrom(env), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.serve(ctx, ln) }()
+	return svc, "http://" + ln.Addr().String(), func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}
+}
+
 // runCLI runs the program with env and returns stdout; it fails t on error.
 func runCLI(t *testing.T, env map[string]string, args ...string) string {
 	t.Helper()
@@ -67,29 +97,9 @@ func TestAdminCLI(t *testing.T) {
 		t.Fatalf("offline token create printed %q", admin)
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	env["SHARESVC_LISTEN"] = ln.Addr().String()
-	settings, err := serveFlags(nil, getenvFrom(env), os.Stderr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := newService(context.Background(), settings, getenvFrom(env), &bytes.Buffer{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.serve(ctx, ln) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	env["SHARESVC_URL"] = "http://" + ln.Addr().String()
+	_, base, stop := startService(t, env)
+	t.Cleanup(stop)
+	env["SHARESVC_URL"] = base
 	env["SHARESVC_TOKEN"] = admin
 
 	alice := strings.TrimSpace(runCLI(t, env, "token", "create", "--role", "sharer", "--name", "alice"))

@@ -21,12 +21,15 @@ type apiClient struct {
 	http  *http.Client
 }
 
-// addClientFlags registers --url and --token, defaulting from SHARESVC_URL
-// and SHARESVC_TOKEN, and --json.
-func addClientFlags(f *flagSource, c *apiClient, asJSON *bool) {
+// clientFlags returns the flags of an admin command: --url and --token,
+// defaulting from SHARESVC_URL and SHARESVC_TOKEN, fill the client, and
+// --json sets asJSON.
+func clientFlags(name string, getenv func(string) string, stderr io.Writer) (f *flagSource, c *apiClient, asJSON *bool) {
+	f, c = newFlags(name, getenv, stderr), &apiClient{}
 	f.str(&c.base, "url", "SHARESVC_URL", "", "base URL of the running sharesvc, e.g. https://share.example")
 	f.str(&c.token, "token", "SHARESVC_TOKEN", "", "API token (prefer the variable: flags show up in ps)")
-	f.fs.BoolVar(asJSON, "json", false, "print JSON instead of a table")
+	asJSON = f.fs.Bool("json", false, "print JSON instead of a table")
+	return f, c, asJSON
 }
 
 func (c *apiClient) check() error {

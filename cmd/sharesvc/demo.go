@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,12 +12,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/sharesvc/sharesvc/internal/mail"
 	"github.com/sharesvc/sharesvc/internal/mailpit"
 	"github.com/sharesvc/sharesvc/internal/seaweed"
+	"github.com/sharesvc/sharesvc/internal/server"
 )
 
 // demoObject is uploaded by the demo and shared by its link.
@@ -131,12 +130,14 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 		<-served
 		return fmt.Errorf("demo: %w", err)
 	}
-	link, err := demoCreateLink(ctx, settings.PublicURL, token)
-	if err != nil {
+	c := &apiClient{base: settings.PublicURL, token: token}
+	var l server.LinkResponse
+	if err := c.do(ctx, "POST", "/api/v1/links", map[string]any{"key": demoKey, "expires_in": 86400, "note": "sharesvc demo"}, &l); err != nil {
 		stop()
 		<-served
-		return fmt.Errorf("demo: %w", err)
+		return fmt.Errorf("demo: create link: %w", err)
 	}
+	link := l.URL
 	fmt.Fprintf(stdout, "%s\n", link)
 	fmt.Fprintf(stderr, `
 sharesvc is running at %s (database %s).
@@ -170,32 +171,6 @@ people, then read what they got (each has a link of their own):
 		return errors.Join(err, <-served)
 	}
 	return <-served
-}
-
-func demoCreateLink(ctx context.Context, base, token string) (string, error) {
-	body := fmt.Sprintf(`{"key":%q,"expires_in":86400,"note":"sharesvc demo"}`, demoKey)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/links", strings.NewReader(body))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("create link: %w", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusCreated {
-		return "", fmt.Errorf("create link: %s: %s", resp.Status, b)
-	}
-	var out struct {
-		URL string `json:"url"`
-	}
-	if err := json.Unmarshal(b, &out); err != nil {
-		return "", fmt.Errorf("create link: %w", err)
-	}
-	return out.URL, nil
 }
 
 // demoCheck follows the link like a browser would and compares the bytes.

@@ -43,33 +43,13 @@ func startAbuseFixture(t *testing.T) *abuseFixture {
 		env[k] = "off" // this is about the HTTP server, not the limits
 	}
 	admin := strings.TrimSpace(runCLI(t, env, "token", "create", "--role", "admin", "--name", "root"))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	env["SHARESVC_LISTEN"] = ln.Addr().String()
-	settings, err := serveFlags(nil, getenvFrom(env), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := newService(ctx, settings, getenvFrom(env), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- svc.serve(sctx, ln) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
+	svc, base, stop := startService(t, env)
+	t.Cleanup(stop)
 	u, err := url.Parse(s3.Endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &abuseFixture{base: "http://" + ln.Addr().String(), addr: ln.Addr().String(), admin: admin, s3: u.Host, svc: svc}
+	return &abuseFixture{base: base, addr: env["SHARESVC_LISTEN"], admin: admin, s3: u.Host, svc: svc}
 }
 
 // raw sends req as written on a new connection and reads one response.

@@ -6,29 +6,11 @@ import (
 	"io"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
-)
 
-// linkView is a link as the API returns it.
-type linkView struct {
-	ID           string     `json:"id"`
-	URL          string     `json:"url,omitempty"`
-	Kind         string     `json:"kind"`
-	State        string     `json:"state"`
-	Bucket       string     `json:"bucket"`
-	Key          string     `json:"key"`
-	CreatedAt    *time.Time `json:"created_at"`
-	CreatedBy    string     `json:"created_by"`
-	ExpiresAt    *time.Time `json:"expires_at"`
-	MaxUses      int        `json:"max_uses,omitempty"`
-	Uses         int        `json:"uses"`
-	PresignTTL   int64      `json:"presign_ttl"`
-	Note         string     `json:"note,omitempty"`
-	LastAccessAt *time.Time `json:"last_access_at,omitempty"`
-	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
-	RevokedBy    string     `json:"revoked_by,omitempty"`
-	RevokeReason string     `json:"revoke_reason,omitempty"`
-}
+	"github.com/sharesvc/sharesvc/internal/server"
+)
 
 const linkUsage = `usage:
   sharesvc link create [--kind download|upload] [--bucket B] --key KEY [--expires-in DUR] [--max-uses N] [--presign-ttl DUR] [--note TEXT] [--filename NAME] [--max-bytes N] [--content-type T]
@@ -42,12 +24,7 @@ func runLink(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintln(stderr, linkUsage)
 		return fmt.Errorf("link: missing subcommand (create, list, show or revoke)")
 	}
-	var (
-		c      apiClient
-		asJSON bool
-	)
-	f := newFlags("link "+args[0], getenv, stderr)
-	addClientFlags(f, &c, &asJSON)
+	f, c, asJSON := clientFlags("link "+args[0], getenv, stderr)
 	switch args[0] {
 	case "create":
 		var (
@@ -87,14 +64,14 @@ func runLink(ctx context.Context, args []string, getenv func(string) string, std
 		if maxBytes > 0 {
 			req["max_bytes"] = maxBytes
 		}
-		var l linkView
+		var l server.LinkResponse
 		if err := c.do(ctx, "POST", "/api/v1/links", req, &l); err != nil {
 			return fmt.Errorf("link create: %w", err)
 		}
-		if asJSON {
+		if *asJSON {
 			return printJSON(stdout, l)
 		}
-		fmt.Fprintln(stderr, "Created", l.ID, "expiring", fmtTime(l.ExpiresAt)+". The short URL is shown once:")
+		fmt.Fprintln(stderr, "Created", l.ID, "expiring", fmtTime(&l.ExpiresAt)+". The short URL is shown once:")
 		fmt.Fprintln(stdout, l.URL)
 		return nil
 
@@ -121,25 +98,22 @@ func runLink(ctx context.Context, args []string, getenv func(string) string, std
 			}
 		}
 		q.Set("limit", strconv.Itoa(limit))
-		var out []linkView
+		var out []server.LinkResponse
 		for {
-			var page struct {
-				Links []linkView `json:"links"`
-				Next  string     `json:"next_cursor"`
-			}
+			var page server.LinkListResponse
 			if err := c.do(ctx, "GET", "/api/v1/links?"+q.Encode(), nil, &page); err != nil {
 				return fmt.Errorf("link list: %w", err)
 			}
 			out = append(out, page.Links...)
-			if !all || page.Next == "" {
-				if page.Next != "" {
+			if !all || page.NextCursor == "" {
+				if page.NextCursor != "" {
 					fmt.Fprintln(stderr, "more links exist: add --all, or narrow the filter")
 				}
 				break
 			}
-			q.Set("cursor", page.Next)
+			q.Set("cursor", page.NextCursor)
 		}
-		if asJSON {
+		if *asJSON {
 			return printJSON(stdout, out)
 		}
 		rows := make([][]string, 0, len(out))
@@ -148,7 +122,7 @@ func runLink(ctx context.Context, args []string, getenv func(string) string, std
 			if l.MaxUses > 0 {
 				uses += "/" + strconv.Itoa(l.MaxUses)
 			}
-			rows = append(rows, []string{l.ID, l.Kind, l.State, uses, l.CreatedBy, fmtTime(l.ExpiresAt), l.Bucket + "/" + l.Key})
+			rows = append(rows, []string{l.ID, l.Kind, l.State, uses, l.CreatedBy, fmtTime(&l.ExpiresAt), l.Bucket + "/" + l.Key})
 		}
 		return table(stdout, []string{"ID", "KIND", "STATE", "USES", "CREATED BY", "EXPIRES", "OBJECT"}, rows)
 
@@ -157,11 +131,11 @@ func runLink(ctx context.Context, args []string, getenv func(string) string, std
 		if err != nil {
 			return err
 		}
-		var l linkView
+		var l server.LinkResponse
 		if err := c.do(ctx, "GET", "/api/v1/links/"+url.PathEscape(a[0]), nil, &l); err != nil {
 			return fmt.Errorf("link show: %w", err)
 		}
-		if asJSON {
+		if *asJSON {
 			return printJSON(stdout, l)
 		}
 		return showLink(stdout, &l)
@@ -173,7 +147,7 @@ func runLink(ctx context.Context, args []string, getenv func(string) string, std
 		if err != nil {
 			return err
 		}
-		var l linkView
+		var l server.LinkResponse
 		if u, perr := url.Parse(a[0]); perr == nil && u.Scheme != "" {
 			err = c.do(ctx, "POST", "/api/v1/links/revoke-by-url", map[string]string{"url": a[0], "reason": reason}, &l)
 		} else {
@@ -182,7 +156,7 @@ func runLink(ctx context.Context, args []string, getenv func(string) string, std
 		if err != nil {
 			return fmt.Errorf("link revoke: %w", err)
 		}
-		if asJSON {
+		if *asJSON {
 			return printJSON(stdout, l)
 		}
 		fmt.Fprintf(stdout, "revoked %s (%s/%s); URLs minted before now stay valid until they expire (at most %ds)\n", l.ID, l.Bucket, l.Key, l.PresignTTL)
@@ -192,14 +166,14 @@ func runLink(ctx context.Context, args []string, getenv func(string) string, std
 	return fmt.Errorf("link: unknown subcommand %q", args[0])
 }
 
-func showLink(w io.Writer, l *linkView) error {
+func showLink(w io.Writer, l *server.LinkResponse) error {
 	uses := strconv.Itoa(l.Uses)
 	if l.MaxUses > 0 {
 		uses += " of " + strconv.Itoa(l.MaxUses)
 	}
 	rows := [][]string{
 		{"id", l.ID}, {"kind", l.Kind}, {"state", l.State}, {"object", l.Bucket + "/" + l.Key},
-		{"created", fmtTime(l.CreatedAt) + " by " + l.CreatedBy}, {"expires", fmtTime(l.ExpiresAt)},
+		{"created", fmtTime(&l.CreatedAt) + " by " + l.CreatedBy}, {"expires", fmtTime(&l.ExpiresAt)},
 		{"uses", uses}, {"presign ttl", strconv.FormatInt(l.PresignTTL, 10) + "s"}, {"last access", fmtTime(l.LastAccessAt)},
 	}
 	if l.Note != "" {
@@ -219,7 +193,7 @@ func reorder(args []string) []string {
 		a := args[i]
 		if len(a) > 1 && a[0] == '-' {
 			flags = append(flags, a)
-			if !containsEq(a) && i+1 < len(args) && a != "--json" && a != "-json" {
+			if !strings.Contains(a, "=") && i+1 < len(args) && a != "--json" && a != "-json" {
 				flags = append(flags, args[i+1])
 				i++
 			}
@@ -228,13 +202,4 @@ func reorder(args []string) []string {
 		pos = append(pos, a)
 	}
 	return append(flags, pos...)
-}
-
-func containsEq(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '=' {
-			return true
-		}
-	}
-	return false
 }

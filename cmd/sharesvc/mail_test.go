@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -109,31 +108,6 @@ func TestServeSendsShareMail(t *testing.T) {
 	env["SHARESVC_SMTP_FROM"], env["SHARESVC_MAIL_KEY"] = "Files <files@example.org>", keyFile
 	admin := strings.TrimSpace(runCLI(t, env, "token", "create", "--role", "admin", "--name", "root"))
 
-	start := func() (base string, stop func()) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		env["SHARESVC_LISTEN"] = ln.Addr().String()
-		env["SHARESVC_PUBLIC_URL"] = "http://" + ln.Addr().String()
-		settings, err := serveFlags(nil, getenvFrom(env), os.Stderr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		svc, err := newService(context.Background(), settings, getenvFrom(env), io.Discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- svc.serve(sctx, ln) }()
-		return "http://" + ln.Addr().String(), func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		}
-	}
 	share := func(base, body string) {
 		req, _ := http.NewRequest("POST", base+"/api/v1/links", strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+admin)
@@ -167,7 +141,7 @@ func TestServeSendsShareMail(t *testing.T) {
 		}
 	}
 
-	base, stop := start()
+	_, base, stop := startService(t, env)
 	share(base, `{"key":"plan.txt","recipients":["ann@example.org","ben@example.org"]}`)
 	msgs := waitMail(2)
 	full, err := mp.Get(ctx, msgs[0].ID)
@@ -199,7 +173,7 @@ func TestServeSendsShareMail(t *testing.T) {
 
 	// After a restart the sent messages stay sent: the next share's message
 	// is the only new one.
-	base, stop = start()
+	_, base, stop = startService(t, env)
 	defer stop()
 	share(base, `{"key":"plan.txt","recipients":["cat@example.org"]}`)
 	msgs = waitMail(3)

@@ -205,9 +205,7 @@ func parseDuration(s string) (time.Duration, error) {
 
 func serveFlags(args []string, getenv func(string) string, stderr io.Writer) (*serveSettings, error) {
 	var s serveSettings
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	f := &flagSource{fs: fs, getenv: getenv}
+	f := newFlags("serve", getenv, stderr)
 	f.str(&s.Listen, "listen", "SHARESVC_LISTEN", "127.0.0.1:8080", "address to listen on")
 	f.str(&s.DB, "db", "SHARESVC_DB", "sharesvc.db", "SQLite database file")
 	f.str(&s.PublicURL, "public-url", "SHARESVC_PUBLIC_URL", "", "base of short URLs (default http://LISTEN)")
@@ -235,11 +233,11 @@ func serveFlags(args []string, getenv func(string) string, stderr io.Writer) (*s
 	f.dur(&s.CanaryInterval, "canary-interval", "SHARESVC_CANARY_INTERVAL", time.Minute, "time between canary runs")
 	s.Audit.register(f)
 	s.Mail.register(f)
-	if err := fs.Parse(args); err != nil {
+	if err := f.fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	if f.fs.NArg() > 0 {
+		return nil, fmt.Errorf("serve: unexpected argument %q", f.fs.Arg(0))
 	}
 	if len(f.errs) > 0 {
 		return nil, errors.Join(f.errs...)
@@ -336,10 +334,8 @@ func endpoint(getenv func(string) string, service string) string {
 type service struct {
 	db        *db.DB
 	audit     *audit.Log
-	signer    *sts.Signer
 	handler   *server.Server
 	log       *slog.Logger
-	settings  *serveSettings
 	canary    *health.Canary // nil when not configured
 	auditJobs *auditSetup
 	mailer    *mail.Mailer // nil when sharing by email is off
@@ -347,7 +343,7 @@ type service struct {
 	metricsLn net.Listener
 }
 
-func newService(ctx context.Context, s *serveSettings, getenv func(string) string, logw io.Writer) (*service, error) {
+func newService(ctx context.Context, s *serveSettings, getenv func(string) string, logw io.Writer) (_ *service, err error) {
 	logger, err := newLogger(s, logw)
 	if err != nil {
 		return nil, err
@@ -385,6 +381,11 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
 	aud, err := s.Audit.build(d.Read, s.DB, func() (*s3.Client, error) {
 		return s3.NewFromConfig(awsCfg, func(o *s3.Options) {
 			if e := endpoint(getenv, "S3"); e != "" {
@@ -394,7 +395,6 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 		}), nil
 	})
 	if err != nil {
-		d.Close()
 		return nil, err
 	}
 	var hc *health.Checker
@@ -403,14 +403,16 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 		hc.ObserveAuditCommit(rows, dur, err)
 	}})
 	if err != nil {
-		d.Close()
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			log.Close()
+		}
+	}()
 	m.WatchAuditQueue(log.QueueDepth)
 	mailer, err := s.Mail.build(d.Read, log, s.PublicURL, logger)
 	if err != nil {
-		log.Close()
-		d.Close()
 		return nil, err
 	}
 	var canary *health.Canary
@@ -420,8 +422,6 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 			Metrics: m, Logger: logger.With("component", "canary"),
 		})
 		if err != nil {
-			log.Close()
-			d.Close()
 			return nil, err
 		}
 	}
@@ -431,8 +431,6 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 		CacheFor: time.Second, Metrics: m, Logger: logger.With("component", "health"),
 	})
 	if err != nil {
-		log.Close()
-		d.Close()
 		return nil, err
 	}
 	srv, err := server.New(server.Config{
@@ -448,18 +446,19 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 		Mail: mailer, Deliveries: mail.NewDeliveries(d.Read),
 	})
 	if err != nil {
-		log.Close()
-		d.Close()
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	if err := signer.Prime(pctx); err != nil {
-		log.Close()
-		d.Close()
 		return nil, fmt.Errorf("get a first STS session for %s: %w", s.RoleARN, err)
 	}
-	return &service{db: d, audit: log, signer: signer, handler: srv, log: logger, settings: s, canary: canary, auditJobs: aud, mailer: mailer}, nil
+	return &service{db: d, audit: log, handler: srv, log: logger, canary: canary, auditJobs: aud, mailer: mailer}, nil
+}
+
+// close flushes the audit writer and closes the database.
+func (svc *service) close() error {
+	return errors.Join(svc.audit.Close(), svc.db.Close())
 }
 
 // serve answers on ln (and on svc.metricsLn, if set) until ctx ends, then
@@ -468,10 +467,6 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 func (svc *service) serve(ctx context.Context, ln net.Listener) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	defer func() {
-		stopBG()
-		wg.Wait()
-	}()
 	if svc.canary != nil {
 		wg.Go(func() { svc.canary.Run(bg) })
 	}
@@ -481,9 +476,8 @@ func (svc *service) serve(ctx context.Context, ln net.Listener) error {
 		// then is finished and recorded.
 		wg.Go(func() { svc.mailer.Run(bg) })
 	}
-	if svc.auditJobs != nil { // checkpoints, retention, flood summaries
-		wg.Go(func() { svc.auditJobs.run(bg, svc.audit, svc.db.Read, svc.log) })
-	}
+	// Checkpoints, retention, flood summaries.
+	wg.Go(func() { svc.auditJobs.run(bg, svc.audit, svc.db.Read, svc.log) })
 	if svc.metricsLn != nil {
 		ms := &http.Server{
 			Handler: svc.handler.MetricsHandler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
@@ -524,9 +518,9 @@ func (svc *service) serve(ctx context.Context, ln net.Listener) error {
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
-	stopBG() // the canary and the metrics listener
+	stopBG() // the background jobs and the metrics listener
 	wg.Wait()
-	return errors.Join(err, svc.audit.Close(), svc.db.Close())
+	return errors.Join(err, svc.close())
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -551,15 +545,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	ln, err := net.Listen("tcp", s.Listen)
 	if err != nil {
-		svc.audit.Close()
-		svc.db.Close()
+		svc.close()
 		return fmt.Errorf("-listen ($SHARESVC_LISTEN): %w", err)
 	}
 	if s.MetricsListen != "" {
 		if svc.metricsLn, err = net.Listen("tcp", s.MetricsListen); err != nil {
 			ln.Close()
-			svc.audit.Close()
-			svc.db.Close()
+			svc.close()
 			return fmt.Errorf("-metrics-listen ($SHARESVC_METRICS_LISTEN): %w", err)
 		}
 		svc.log.Info("metrics listening", "addr", svc.metricsLn.Addr().String())
@@ -567,8 +559,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if s.DebugListen != "" {
 		if err := serveDebug(ctx, s.DebugListen, svc.log); err != nil {
 			ln.Close()
-			svc.audit.Close()
-			svc.db.Close()
+			svc.close()
 			return fmt.Errorf("-debug-listen ($SHARESVC_DEBUG_LISTEN): %w", err)
 		}
 	}

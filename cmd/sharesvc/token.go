@@ -14,6 +14,7 @@ import (
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/auth"
 	"github.com/sharesvc/sharesvc/internal/db"
+	"github.com/sharesvc/sharesvc/internal/server"
 )
 
 const tokenUsage = `usage:
@@ -29,12 +30,7 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 		fmt.Fprintln(stderr, tokenUsage)
 		return flag.ErrHelp
 	}
-	var (
-		c      apiClient
-		asJSON bool
-	)
-	f := newFlags("token "+args[0], getenv, stderr)
-	addClientFlags(f, &c, &asJSON)
+	f, c, asJSON := clientFlags("token "+args[0], getenv, stderr)
 	switch args[0] {
 	case "create":
 		var (
@@ -66,11 +62,11 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 		if expiresIn > 0 {
 			req["expires_in"] = int64(expiresIn / time.Second)
 		}
-		var t tokenView
+		var t server.TokenResponse
 		if err := c.do(ctx, "POST", "/api/v1/tokens", req, &t); err != nil {
 			return fmt.Errorf("token create: %w", err)
 		}
-		if asJSON {
+		if *asJSON {
 			return printJSON(stdout, t)
 		}
 		fmt.Fprintln(stderr, "Created token", t.ID, "for", t.Name, "with role", t.Role+". It is shown once; store it now:")
@@ -82,12 +78,12 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 		var out struct {
-			Tokens []tokenView `json:"tokens"`
+			Tokens []server.TokenResponse `json:"tokens"`
 		}
 		if err := c.do(ctx, "GET", "/api/v1/tokens", nil, &out); err != nil {
 			return fmt.Errorf("token list: %w", err)
 		}
-		if asJSON {
+		if *asJSON {
 			return printJSON(stdout, out.Tokens)
 		}
 		var rows [][]string
@@ -109,11 +105,11 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 		if err != nil {
 			return err
 		}
-		var t tokenView
+		var t server.TokenResponse
 		if err := c.do(ctx, "POST", "/api/v1/tokens/"+url.PathEscape(a[0])+"/revoke", map[string]string{"reason": reason}, &t); err != nil {
 			return fmt.Errorf("token revoke: %w", err)
 		}
-		if asJSON {
+		if *asJSON {
 			return printJSON(stdout, t)
 		}
 		fmt.Fprintln(stdout, "revoked token", t.ID, "of", t.Name)
@@ -121,19 +117,6 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	fmt.Fprintln(stderr, tokenUsage)
 	return fmt.Errorf("token: unknown subcommand %q", args[0])
-}
-
-// tokenView is a token as the API returns it.
-type tokenView struct {
-	ID         string     `json:"id"`
-	Name       string     `json:"name"`
-	Role       string     `json:"role"`
-	Token      string     `json:"token,omitempty"`
-	CreatedAt  *time.Time `json:"created_at"`
-	CreatedBy  string     `json:"created_by"`
-	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
-	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
-	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 }
 
 // createToken stores a new token in the database at path, audited as
