@@ -181,20 +181,10 @@ func (a *auditSetup) run(ctx context.Context, log *audit.Log, read *sql.DB, logg
 	if a.checkpointer != nil {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if last, ok := a.checkpointer.Latest(); !ok || headMoved(cctx, read, last.Seq) {
-			if _, err := a.checkpointer.Write(cctx); err != nil && !errors.Is(err, audit.ErrNoCheckpoint) {
-				logger.Error("final audit checkpoint", "err", err)
-			}
+		if err := a.checkpointer.WriteIfMoved(cctx); err != nil {
+			logger.Error("final audit checkpoint", "err", err)
 		}
 	}
-}
-
-func headMoved(ctx context.Context, read *sql.DB, seq int64) bool {
-	var head int64
-	if err := read.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_events`).Scan(&head); err != nil {
-		return true
-	}
-	return head != seq
 }
 
 // prune removes events older than the retention, once an hour (and at

@@ -280,20 +280,24 @@ func (c *Checkpointer) Run(ctx context.Context, interval time.Duration, onErr fu
 			return
 		case <-t.C:
 		}
-		var seq int64
-		if err := c.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_events`).Scan(&seq); err != nil {
-			if onErr != nil && ctx.Err() == nil {
-				onErr(fmt.Errorf("checkpoint: read head: %w", err))
-			}
-			continue
-		}
-		if last, ok := c.Latest(); seq == 0 || ok && last.Seq == seq {
-			continue
-		}
-		if _, err := c.Write(ctx); err != nil && onErr != nil && ctx.Err() == nil {
+		if err := c.WriteIfMoved(ctx); err != nil && onErr != nil && ctx.Err() == nil {
 			onErr(err)
 		}
 	}
+}
+
+// WriteIfMoved writes a checkpoint if the log has rows and its head is not
+// the latest checkpoint's (so an idle log is not checkpointed again).
+func (c *Checkpointer) WriteIfMoved(ctx context.Context) error {
+	var seq int64
+	if err := c.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_events`).Scan(&seq); err != nil {
+		return fmt.Errorf("checkpoint: read head: %w", err)
+	}
+	if last, ok := c.Latest(); seq == 0 || ok && last.Seq == seq {
+		return nil
+	}
+	_, err := c.Write(ctx)
+	return err
 }
 
 // writeFileSync writes path through a temporary file, fsyncs it and renames
