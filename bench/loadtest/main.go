@@ -1,11 +1,14 @@
 // Command loadtest measures sharesvc's redirect path against a bare net/http
 // redirect, side by side in one run on one machine:
 //
-//  1. builds sharesvc and bench/bare302;
+//  1. builds sharesvc, bench/bare302 and bench/durable302;
 //  2. starts the real local S3+STS server and seeds a SQLite database with
 //     N links (and optionally M audit rows);
-//  3. starts both servers pinned to CPU 0 (taskset) and drives each with
+//  3. starts the servers pinned to CPU 0 (taskset) and drives each with
 //     wrk pinned to CPU 1 (-t1 -c64 --latency), interleaving repetitions;
+//     with -floor (the default) durable302 runs too, twice: the bare 302
+//     after one durably committed row, into a bare table and into
+//     audit_events, the floor under any durably audited redirect;
 //  4. prints req/s, p50/p99, server CPU per request and RSS, with medians
 //     and the ratio, and optionally a CPU profile of sharesvc under load.
 //
@@ -50,6 +53,7 @@ func main() {
 	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of sharesvc under load to this file")
 	flag.StringVar(&o.dir, "dir", "", "work directory (default: a fresh temporary one)")
 	flag.StringVar(&o.extraEnv, "env", "", "extra KEY=VALUE,… for sharesvc (e.g. rate limits)")
+	flag.BoolVar(&o.floor, "floor", true, "also measure bench/durable302, the bare 302 after one durably committed row (into a bare table and into audit_events)")
 	flag.Parse()
 	if err := run(context.Background(), o); err != nil {
 		log.Fatal(err)
@@ -60,6 +64,7 @@ type options struct {
 	links, hot, auditRows, reps, conns int
 	duration                           time.Duration
 	profile, dir, extraEnv             string
+	floor                              bool
 }
 
 type result struct {
@@ -82,8 +87,8 @@ func run(ctx context.Context, o options) error {
 		defer os.RemoveAll(d)
 		o.dir = d
 	}
-	log.Printf("building sharesvc and bare302 in %s", o.dir)
-	for _, b := range [][2]string{{"sharesvc", "./cmd/sharesvc"}, {"bare302", "./bench/bare302"}} {
+	log.Printf("building sharesvc, bare302 and durable302 in %s", o.dir)
+	for _, b := range [][2]string{{"sharesvc", "./cmd/sharesvc"}, {"bare302", "./bench/bare302"}, {"durable302", "./bench/durable302"}} {
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(o.dir, b[0]), b[1])
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -152,26 +157,48 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	bare := exec.CommandContext(ctx, "taskset", "-c", "0", filepath.Join(o.dir, "bare302"), "-location-bytes", strconv.Itoa(locLen))
-	bout, _ := bare.StdoutPipe()
-	if err := bare.Start(); err != nil {
-		return err
-	}
-	defer func() { bare.Process.Kill(); bare.Wait() }()
-	bareAddr, err := bufio.NewReader(bout).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	bareAddr = strings.TrimSpace(bareAddr)
-
-	targets := []struct {
+	type target struct {
 		name string
 		url  string
 		pid  int
-	}{
-		{"bare net/http 302", "http://" + bareAddr, bare.Process.Pid},
-		{"sharesvc GET /s/{code}", "http://" + svcAddr, findChild(svc.Process.Pid)},
 	}
+	var stops []func()
+	start := func(name, bin string, args ...string) (target, error) {
+		cmd := exec.CommandContext(ctx, "taskset", append([]string{"-c", "0", filepath.Join(o.dir, bin)}, args...)...)
+		out, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			return target{}, err
+		}
+		stops = append(stops, func() { cmd.Process.Kill(); cmd.Wait() })
+		addr, err := bufio.NewReader(out).ReadString('\n')
+		if err != nil {
+			return target{}, fmt.Errorf("%s did not start: %w", bin, err)
+		}
+		return target{name, "http://" + strings.TrimSpace(addr), cmd.Process.Pid}, nil
+	}
+	defer func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}()
+	loc := strconv.Itoa(locLen)
+	bare, err := start("bare net/http 302", "bare302", "-location-bytes", loc)
+	if err != nil {
+		return err
+	}
+	targets := []target{bare}
+	if o.floor {
+		for _, table := range []string{"minimal", "audit"} {
+			t, err := start("durable302 -table "+table, "durable302", "-location-bytes", loc,
+				"-table", table, "-db", filepath.Join(o.dir, "floor-"+table+".db"))
+			if err != nil {
+				return err
+			}
+			targets = append(targets, t)
+		}
+	}
+	targets = append(targets, target{"sharesvc GET /s/{code}", "http://" + svcAddr, findChild(svc.Process.Pid)})
+	svcIdx := len(targets) - 1
 	log.Printf("warming up; Location is %d bytes; %d hot links", locLen, len(codes))
 	for _, t := range targets {
 		if _, err := wrk(ctx, t.url, script, codesFile, 3*time.Second, o.conns, t.pid); err != nil {
@@ -181,14 +208,14 @@ func run(ctx context.Context, o options) error {
 	results := make([][]result, len(targets))
 	for rep := 0; rep < o.reps; rep++ {
 		for i, t := range targets {
-			if o.profile != "" && i == 1 && rep == o.reps/2 {
+			if o.profile != "" && i == svcIdx && rep == o.reps/2 {
 				go fetchProfile(ctx, "http://"+debugAddr, o.profile, o.duration-2*time.Second)
 			}
 			r, err := wrk(ctx, t.url, script, codesFile, o.duration, o.conns, t.pid)
 			if err != nil {
 				return err
 			}
-			log.Printf("rep %d %-24s %8.0f req/s  p50 %5.2f ms  p99 %6.2f ms  %5.1f µs CPU/req  RSS %5.1f MB",
+			log.Printf("rep %d %-25s %8.0f req/s  p50 %5.2f ms  p99 %6.2f ms  %5.1f µs CPU/req  RSS %5.1f MB",
 				rep+1, t.name, r.rps, r.p50, r.p99, r.cpuPerReq, r.rssMB)
 			results[i] = append(results[i], r)
 		}
@@ -202,11 +229,14 @@ func run(ctx context.Context, o options) error {
 		med[i] = median(results[i])
 		fmt.Printf("| %s | %.0f | %.2f | %.2f | %.1f | %.1f (%.1f) |\n", t.name, med[i].rps, med[i].p50, med[i].p99, med[i].cpuPerReq, med[i].rssMB, med[i].hwmMB)
 	}
-	fmt.Printf("\nratio sharesvc / bare: %.2f (per-rep ratios:", med[1].rps/med[0].rps)
-	for rep := range results[0] {
-		fmt.Printf(" %.2f", results[1][rep].rps/results[0][rep].rps)
+	fmt.Println()
+	for i := 1; i < len(targets); i++ {
+		fmt.Printf("ratio %s / bare: %.2f (per-rep ratios:", targets[i].name, med[i].rps/med[0].rps)
+		for rep := range results[0] {
+			fmt.Printf(" %.2f", results[i][rep].rps/results[0][rep].rps)
+		}
+		fmt.Println(")")
 	}
-	fmt.Println(")")
 	if o.profile != "" {
 		out, _ := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", filepath.Join(o.dir, "sharesvc"), o.profile).CombinedOutput()
 		fmt.Printf("\nCPU profile of sharesvc under load (%s):\n%s", o.profile, out)
