@@ -69,6 +69,7 @@ type Log struct {
 	stmts             stmtCache
 	scratch           []byte
 	claims            []Claim
+	boxed             map[string]any // see box
 }
 
 type op struct {
@@ -100,6 +101,8 @@ func Open(ctx context.Context, db *sql.DB, o Options) (*Log, error) {
 		claim:    o.Claim,
 		queue:    make(chan *op, 4096),
 		done:     make(chan struct{}),
+		scratch:  make([]byte, 0, 2048), // room for a row's hash input
+		boxed:    make(map[string]any),
 	}
 	if l.clock == nil {
 		l.clock = time.Now
@@ -302,8 +305,9 @@ func (l *Log) commit(batch []*op) (err error) {
 		if !ev.URLExpiresAt.IsZero() {
 			urlExp = ev.URLExpiresAt.UnixMilli()
 		}
-		if _, err := ins.Exec(ev.Seq, ev.At.UnixMicro(), ev.Action, ev.Actor, ev.LinkID, ev.Outcome, ev.Reason,
-			ev.ClientIP, ev.UserAgent, ev.RequestID, urlExp, ev.STSSession, ev.Detail, ev.PrevHash, ev.Hash); err != nil {
+		if _, err := ins.Exec(ev.Seq, ev.At.UnixMicro(), l.box(ev.Action), l.box(ev.Actor), ev.LinkID, l.box(ev.Outcome),
+			l.box(ev.Reason), ev.ClientIP, ev.UserAgent, ev.RequestID, urlExp, l.box(ev.STSSession), ev.Detail,
+			ev.PrevHash, ev.Hash); err != nil {
 			return fmt.Errorf("%w: insert: %v", ErrUnavailable, err)
 		}
 		return nil
@@ -379,6 +383,22 @@ func (l *Log) claimRun(tx *sql.Tx, run []*op) error {
 	}
 	clear(l.claims)
 	return nil
+}
+
+// box returns s as an interface value, made once per distinct s: the
+// columns it is used for (action, actor, outcome, reason, STS session) take
+// few values, and converting a string to an Exec argument allocates each
+// time. It runs on the writer goroutine only.
+func (l *Log) box(s string) any {
+	if v, ok := l.boxed[s]; ok {
+		return v
+	}
+	if len(l.boxed) >= 256 { // bounded whatever the values
+		clear(l.boxed)
+	}
+	var v any = s
+	l.boxed[s] = v
+	return v
 }
 
 // prepare readies the writer's statements once. It runs on the writer

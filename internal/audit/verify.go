@@ -85,8 +85,8 @@ func VerifyWith(ctx context.Context, db *sql.DB, o VerifyOptions) (VerifyResult,
 	var (
 		prev      []byte
 		firstPrev []byte
-		scratch   []byte
-		prunes    = map[int64]string{} // through_seq -> through_hash (hex)
+		scratch   = make([]byte, 0, 2048) // ChainHash's input, reused
+		prunes    = map[int64]string{}    // through_seq -> through_hash (hex)
 	)
 	for rows.Next() {
 		ev, err := scanEvent(rows)
