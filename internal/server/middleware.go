@@ -106,12 +106,21 @@ func (s *Server) adapt(route string, h handlerFunc) http.Handler {
 			ri.outcome = "ok"
 		}
 		d := time.Since(start)
-		s.metrics.Requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.status/100)+"xx", ri.outcome).Inc()
+		s.metrics.Requests.WithLabelValues(route, r.Method, statusClass(sw.status), ri.outcome).Inc()
 		s.metrics.RequestDuration.WithLabelValues(route, ri.outcome).Observe(d.Seconds())
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("request_id", ri.id), slog.String("method", r.Method), slog.String("route", route),
 			slog.Int("status", sw.status), slog.Duration("duration", d), slog.String("outcome", ri.outcome))
 	})
+}
+
+// statusClass returns "2xx" for 200 to 299 and so on, without building the
+// string on every request.
+func statusClass(status int) string {
+	if c := status / 100; c >= 1 && c <= 5 {
+		return [...]string{"1xx", "2xx", "3xx", "4xx", "5xx"}[c-1]
+	}
+	return strconv.Itoa(status/100) + "xx"
 }
 
 // newRequestID returns 24 hex digits: the time in microseconds (8 bytes,

@@ -14,10 +14,20 @@ import (
 // setShareHeaders marks every answer on a share route as private and
 // uncacheable: browsers must come back to us (and our audit) every time.
 func setShareHeaders(h http.Header) {
-	h.Set("Cache-Control", "no-store")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("X-Robots-Tag", "noindex")
-	h.Set("X-Content-Type-Options", "nosniff")
+	for k, v := range shareHeaders {
+		h[k] = v
+	}
+}
+
+// shareHeaders are set by assigning these slices, shared by every
+// response, instead of a Set (which makes a slice each time) per header per
+// request. Each has len == cap, so that an Add elsewhere copies rather than
+// writes into it.
+var shareHeaders = map[string][]string{
+	"Cache-Control":          {"no-store"},
+	"Referrer-Policy":        {"no-referrer"},
+	"X-Robots-Tag":           {"noindex"},
+	"X-Content-Type-Options": {"nosniff"},
 }
 
 // openDownload answers GET, HEAD and POST /s/{code}: a live download link
