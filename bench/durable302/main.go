@@ -118,6 +118,9 @@ func newWriter(ctx context.Context, d *sql.DB, table string) (*writer, error) {
 // append queues the request's row and waits until it is committed.
 func (w *writer) append(r *http.Request) error {
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	if xff := r.Header.Get("X-Forwarded-For"); xff != "" { // the load test's spread of clients
+		host = xff
+	}
 	var b [12]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixMicro()))
 	rand.Read(b[8:])

@@ -50,6 +50,7 @@ func main() {
 	flag.IntVar(&o.reps, "reps", 5, "interleaved repetitions per server")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each wrk run")
 	flag.IntVar(&o.conns, "conns", 64, "wrk connections")
+	flag.IntVar(&o.clients, "clients", 1, "distinct client addresses (1–65536), sent as X-Forwarded-For from a trusted proxy when more than 1")
 	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of sharesvc under load to this file")
 	flag.StringVar(&o.dir, "dir", "", "work directory (default: a fresh temporary one)")
 	flag.StringVar(&o.extraEnv, "env", "", "extra KEY=VALUE,… for sharesvc (e.g. rate limits)")
@@ -62,6 +63,7 @@ func main() {
 
 type options struct {
 	links, hot, auditRows, reps, conns int
+	clients                            int
 	duration                           time.Duration
 	profile, dir, extraEnv             string
 	floor                              bool
@@ -71,9 +73,13 @@ type result struct {
 	rps, p50, p99 float64 // req/s, ms, ms
 	cpuPerReq     float64 // µs of server CPU per request
 	rssMB, hwmMB  float64
+	fileMB        float64 // of rssMB, file-backed
 }
 
 func run(ctx context.Context, o options) error {
+	if o.clients < 1 || o.clients > 65536 {
+		return fmt.Errorf("-clients %d: want 1 to 65536", o.clients)
+	}
 	for _, tool := range []string{"wrk", "taskset"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s is required (Debian packages wrk and util-linux; `make bench` installs wrk)", tool)
@@ -120,7 +126,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	script := filepath.Join(o.dir, "paths.lua")
-	if err := os.WriteFile(script, []byte(luaScript), 0o600); err != nil {
+	if err := os.WriteFile(script, []byte(luaScript(o.clients)), 0o600); err != nil {
 		return err
 	}
 
@@ -137,6 +143,10 @@ func run(ctx context.Context, o options) error {
 		// redirect path. -env can override these (or set them to "off").
 		"SHARESVC_RATE_IP=1000000/s burst 1000000", "SHARESVC_RATE_LINK=1000000/s burst 1000000",
 		"SHARESVC_RATE_MISS=1000000/s burst 1000000")
+	if o.clients > 1 {
+		// wrk's connections come through loopback, standing in for a proxy.
+		env = append(env, "SHARESVC_TRUSTED_PROXIES=127.0.0.1")
+	}
 	if o.extraEnv != "" {
 		env = append(env, strings.Split(o.extraEnv, ",")...)
 	}
@@ -215,19 +225,19 @@ func run(ctx context.Context, o options) error {
 			if err != nil {
 				return err
 			}
-			log.Printf("rep %d %-25s %8.0f req/s  p50 %5.2f ms  p99 %6.2f ms  %5.1f µs CPU/req  RSS %5.1f MB",
-				rep+1, t.name, r.rps, r.p50, r.p99, r.cpuPerReq, r.rssMB)
+			log.Printf("rep %d %-25s %8.0f req/s  p50 %5.2f ms  p99 %6.2f ms  %5.1f µs CPU/req  RSS %5.1f MB (file %5.1f)",
+				rep+1, t.name, r.rps, r.p50, r.p99, r.cpuPerReq, r.rssMB, r.fileMB)
 			results[i] = append(results[i], r)
 		}
 	}
 
-	fmt.Printf("\n%d links, %d audit rows seeded, %d hot links, %d connections, %d × %s per server, Location %d bytes\n\n",
-		o.links, o.auditRows, len(codes), o.conns, o.reps, o.duration, locLen)
-	fmt.Printf("| server | req/s (median) | p50 ms | p99 ms | server CPU µs/req | RSS MB (peak) |\n|---|---|---|---|---|---|\n")
+	fmt.Printf("\n%d links, %d audit rows seeded, %d hot links, %d client addresses, %d connections, %d × %s per server, Location %d bytes\n\n",
+		o.links, o.auditRows, len(codes), o.clients, o.conns, o.reps, o.duration, locLen)
+	fmt.Printf("| server | req/s (median) | p50 ms | p99 ms | server CPU µs/req | RSS MB (peak) | of RSS, file-backed MB |\n|---|---|---|---|---|---|---|\n")
 	med := make([]result, len(targets))
 	for i, t := range targets {
 		med[i] = median(results[i])
-		fmt.Printf("| %s | %.0f | %.2f | %.2f | %.1f | %.1f (%.1f) |\n", t.name, med[i].rps, med[i].p50, med[i].p99, med[i].cpuPerReq, med[i].rssMB, med[i].hwmMB)
+		fmt.Printf("| %s | %.0f | %.2f | %.2f | %.1f | %.1f (%.1f) | %.1f |\n", t.name, med[i].rps, med[i].p50, med[i].p99, med[i].cpuPerReq, med[i].rssMB, med[i].hwmMB, med[i].fileMB)
 	}
 	fmt.Println()
 	for i := 1; i < len(targets); i++ {
@@ -295,16 +305,26 @@ func seed(ctx context.Context, path string, n, hot, auditRows int) ([]string, er
 	return codes, tx.Commit()
 }
 
-const luaScript = `
+// luaScript cycles wrk through the codes in CODES_FILE; with clients > 1
+// each request comes from one of that many addresses in 198.18.0.0/16
+// (the benchmarking range), picked at random, as X-Forwarded-For.
+func luaScript(clients int) string {
+	return fmt.Sprintf(`
+local clients = %d
 local paths = {}
 for line in io.lines(os.getenv("CODES_FILE")) do paths[#paths + 1] = "/s/" .. line end
 local i = 0
 request = function()
   i = i + 1
   if i > #paths then i = 1 end
+  if clients > 1 then
+    local c = math.random(0, clients - 1)
+    return wrk.format("GET", paths[i], {["X-Forwarded-For"] = string.format("198.18.%%d.%%d", math.floor(c / 256), c %% 256)})
+  end
   return wrk.format("GET", paths[i])
 end
-`
+`, clients)
+}
 
 var (
 	reqRe = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
@@ -352,7 +372,7 @@ func wrk(ctx context.Context, url, script, codes string, d time.Duration, conns,
 			r.cpuPerReq = (cpu1 - cpu0) / total * 1e6
 		}
 	}
-	r.rssMB, r.hwmMB = procMem(pid)
+	r.rssMB, r.hwmMB, r.fileMB = procMem(pid)
 	return r, nil
 }
 
@@ -368,8 +388,10 @@ func procCPU(pid int) float64 {
 	return (ut + st) / 100 // USER_HZ
 }
 
-// procMem returns VmRSS and VmHWM of pid in MB.
-func procMem(pid int) (rss, hwm float64) {
+// procMem returns VmRSS, VmHWM and RssFile (the part of RSS that is
+// file-backed: mostly SQLite's memory-mapped database pages, which the
+// kernel can drop and reread) of pid in MB.
+func procMem(pid int) (rss, hwm, file float64) {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
@@ -380,10 +402,12 @@ func procMem(pid int) (rss, hwm float64) {
 				rss = v / 1024
 			case "VmHWM:":
 				hwm = v / 1024
+			case "RssFile:":
+				file = v / 1024
 			}
 		}
 	}
-	return rss, hwm
+	return rss, hwm, file
 }
 
 // findChild returns the pid of taskset's child (taskset execs, so it is
@@ -403,6 +427,7 @@ func median(rs []result) result {
 		rps: pick(func(r result) float64 { return r.rps }), p50: pick(func(r result) float64 { return r.p50 }),
 		p99: pick(func(r result) float64 { return r.p99 }), cpuPerReq: pick(func(r result) float64 { return r.cpuPerReq }),
 		rssMB: pick(func(r result) float64 { return r.rssMB }), hwmMB: pick(func(r result) float64 { return r.hwmMB }),
+		fileMB: pick(func(r result) float64 { return r.fileMB }),
 	}
 }
 
