@@ -109,6 +109,9 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
 
 // revokeTokenID disables token id, for the API and the console alike.
 func (s *Server) revokeTokenID(r *http.Request, id, reason string) (*auth.Token, error) {
+	if err := checkReason(reason); err != nil {
+		return nil, err
+	}
 	detail, _ := json.Marshal(map[string]any{"token_id": id, "reason": reason})
 	var t *auth.Token
 	if _, err := s.audit.Append(r.Context(), s.apiEvent(r, audit.ActionTokenRevoke, string(detail)),

@@ -514,3 +514,52 @@ func TestBadAdminBodies(t *testing.T) {
 		})
 	}
 }
+
+// Every admin action that records a reason refuses one over the limit with
+// a 400 and changes nothing, the token revocation included.
+func TestOverlongReasonRefused(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.put("reason.txt", "r")
+	reason := strings.Repeat("r", 1001)
+	for _, tc := range []struct {
+		name string
+		req  func() (path, body string)
+	}{
+		{"link revoke", func() (string, string) {
+			return "/api/v1/links/" + e.createLink(e.admin, `{"key":"reason.txt"}`).ID + "/revoke", fmt.Sprintf(`{"reason":%q}`, reason)
+		}},
+		{"revoke by url", func() (string, string) {
+			return "/api/v1/links/revoke-by-url", fmt.Sprintf(`{"url":%q,"reason":%q}`, e.createLink(e.admin, `{"key":"reason.txt"}`).URL, reason)
+		}},
+		{"bulk revoke", func() (string, string) {
+			return "/api/v1/links/bulk-revoke", fmt.Sprintf(`{"key_prefix":"reason","reason":%q}`, reason)
+		}},
+		{"share revoke", func() (string, string) {
+			return "/api/v1/shares/" + e.insertShare(e.admin) + "/revoke", fmt.Sprintf(`{"reason":%q}`, reason)
+		}},
+		{"token revoke", func() (string, string) {
+			name := "reason-victim"
+			e.token(name, auth.RoleSharer)
+			return "/api/v1/tokens/" + e.tokenID(name) + "/revoke", fmt.Sprintf(`{"reason":%q}`, reason)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path, body := tc.req()
+			revoked := func() int {
+				var n int
+				e.db.Read.QueryRow(`SELECT (SELECT count(*) FROM links WHERE revoked_at IS NOT NULL) +
+                    (SELECT count(*) FROM api_tokens WHERE revoked_at IS NOT NULL)`).Scan(&n)
+				return n
+			}
+			before, beforeAudit := revoked(), e.countRows("audit_events")
+			r := e.do("POST", path, e.admin, body)
+			b := readAll(t, r.Body)
+			if r.StatusCode != http.StatusBadRequest || !strings.Contains(b, "reason is limited to 1000 bytes") {
+				t.Fatalf("POST %s = %s; want 400 naming the limit", path, fmtResp(r, b))
+			}
+			if revoked() != before || e.countRows("audit_events") != beforeAudit {
+				t.Fatal("a refused revocation changed the database")
+			}
+		})
+	}
+}
