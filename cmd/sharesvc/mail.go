@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -84,7 +85,8 @@ func validFrom(s string) bool {
 
 // build returns the mailer, or nil when no SMTP host is set. Errors name
 // the setting.
-func (m *mailSettings) build(read *sql.DB, log *audit.Log, publicURL string, logger *slog.Logger) (*mail.Mailer, error) {
+func (m *mailSettings) build(read *sql.DB, log *audit.Log, publicURL string, logger *slog.Logger,
+	paused func(context.Context) (bool, error)) (*mail.Mailer, error) {
 	if m.Host == "" {
 		return nil, nil
 	}
@@ -111,7 +113,7 @@ func (m *mailSettings) build(read *sql.DB, log *audit.Log, publicURL string, log
 	mailer, err := mail.New(mail.Options{
 		DB: read, Audit: log, Sender: sender, Key: key, From: m.From, PublicURL: publicURL, Templates: tmpl,
 		Logger: logger.With("component", "mail", "smtp", sender.Addr()), MaxAttempts: m.MaxAttempts,
-		DigestInterval: m.DigestInterval,
+		DigestInterval: m.DigestInterval, Paused: paused,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("-mail-from ($SHARESVC_SMTP_FROM): %w", err)

@@ -411,7 +411,8 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 		}
 	}()
 	m.WatchAuditQueue(log.QueueDepth)
-	mailer, err := s.Mail.build(d.Read, log, s.PublicURL, logger)
+	store := links.NewStore(d.Read)
+	mailer, err := s.Mail.build(d.Read, log, s.PublicURL, logger, store.KillSwitchOn)
 	if err != nil {
 		return nil, err
 	}
@@ -440,7 +441,7 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 		TrustedProxies: s.TrustedProxies, RateIP: s.RateIP, RateMiss: s.RateMiss, RateLink: s.RateLink,
 		RateToken: s.RateToken, HideMetrics: s.MetricsListen != "", MaxRecipients: s.Mail.MaxRecipients,
 	}, server.Deps{
-		Links: links.NewStore(d.Read), Tokens: auth.NewStore(d.Read), Audit: log, Signer: signer,
+		Links: store, Tokens: auth.NewStore(d.Read), Audit: log, Signer: signer,
 		Metrics: m, Gatherer: reg, Logger: logger, Health: hc,
 		AuditDB: d.Read, Checkpointer: aud.checkpointer, Flood: aud.flood,
 		Mail: mailer, Deliveries: mail.NewDeliveries(d.Read),

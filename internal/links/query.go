@@ -215,6 +215,13 @@ func killSwitch(ctx context.Context, q Querier) (bool, string, error) {
 	return true, reason, nil
 }
 
+// KillSwitchOn reports whether the kill switch is on, for those who need
+// only that (the mail worker holds the queue while it is).
+func (s *Store) KillSwitchOn(ctx context.Context) (bool, error) {
+	on, _, err := killSwitch(ctx, s.db)
+	return on, err
+}
+
 // GetKillSwitch returns the kill switch's state.
 func (s *Store) GetKillSwitch(ctx context.Context) (KillSwitch, error) {
 	var (

@@ -48,7 +48,15 @@ type Options struct {
 	// DigestInterval is how long first opens of a digest-mode share are
 	// gathered into one notice; 0 means 1 h.
 	DigestInterval time.Duration
+	// Paused reports whether sending is on hold (the kill switch is on):
+	// while it is, nothing is sent and queued messages wait, their
+	// attempts untouched. An error counts as on hold. Nil means never.
+	Paused func(ctx context.Context) (bool, error)
 }
+
+// pausedPoll is how often a held queue looks at the kill switch again
+// (turning it off through this instance also wakes the worker at once).
+const pausedPoll = 5 * time.Second
 
 // Mailer queues messages and sends them from one worker goroutine.
 type Mailer struct {
@@ -213,7 +221,9 @@ func (m *Mailer) Run(ctx context.Context) {
 			m.log.Error("mail queue", "err", err)
 		}
 		wait := time.Minute
-		if next, ok, err := m.nextDue(ctx); err == nil && ok {
+		if m.paused(ctx) {
+			wait = pausedPoll
+		} else if next, ok, err := m.nextDue(ctx); err == nil && ok {
 			wait = min(max(next.Sub(m.clock()), 50*time.Millisecond), time.Minute)
 		}
 		t := time.NewTimer(wait)
@@ -228,6 +238,23 @@ func (m *Mailer) Run(ctx context.Context) {
 	}
 }
 
+// paused reports whether sending is on hold (Options.Paused); when the
+// kill switch cannot be read, it is: better late mail than mail sent
+// during an incident.
+func (m *Mailer) paused(ctx context.Context) bool {
+	if m.o.Paused == nil {
+		return false
+	}
+	on, err := m.o.Paused(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			m.log.Error("mail held: cannot read the kill switch", "err", err)
+		}
+		return true
+	}
+	return on
+}
+
 func (m *Mailer) nextDue(ctx context.Context) (time.Time, bool, error) {
 	var next sql.NullInt64
 	err := m.o.DB.QueryRowContext(ctx, `SELECT MIN(next_attempt_at) FROM deliveries WHERE state IN ('queued', 'sending')`).Scan(&next)
@@ -238,13 +265,16 @@ func (m *Mailer) nextDue(ctx context.Context) (time.Time, bool, error) {
 }
 
 // RunOnce sends every message due now and returns how many messages it
-// tried. A row found 'sending' past its deadline (the process stopped in
+// tried: none while the kill switch holds the queue (Options.Paused). A row found 'sending' past its deadline (the process stopped in
 // the middle of an attempt) is due again: that attempt may or may not have
 // reached the server, so this is the one case where a recipient can get a
 // message twice (with the same Message-ID, which mail clients collapse).
 func (m *Mailer) RunOnce(ctx context.Context) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.paused(ctx) {
+		return 0, nil
+	}
 	now := m.clock()
 	rows, err := m.o.DB.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries
         WHERE state IN ('queued', 'sending') AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 100`, now.UnixMilli())

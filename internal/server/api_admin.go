@@ -335,6 +335,9 @@ func (s *Server) switchKill(r *http.Request, req *killSwitchRequest) error {
 		return err
 	}
 	s.setSuspended(*req.On)
+	if !*req.On && s.mail != nil {
+		s.mail.Kick() // mail held while it was on goes out now
+	}
 	info(r).outcome = "killswitch_" + state
 	return nil
 }

@@ -59,7 +59,8 @@ func newMailEnv(t testing.TB, adjust func(*mail.Options)) *mailEnv {
 	me.env = newEnv(t, envOptions{clock: me.clock.Now, deps: func(d *server.Deps) {
 		me.opts = mail.Options{DB: d.AuditDB, Audit: d.Audit, Sender: sender, Key: key,
 			From: "sharesvc <noreply@share.example>", PublicURL: "http://share.example", Clock: me.clock.Now,
-			Backoff: func(int) time.Duration { return time.Minute }, MaxAttempts: 3, DigestInterval: 10 * time.Minute}
+			Backoff: func(int) time.Duration { return time.Minute }, MaxAttempts: 3, DigestInterval: 10 * time.Minute,
+			Paused: d.Links.KillSwitchOn}
 		if adjust != nil {
 			adjust(&me.opts)
 		}
@@ -639,6 +640,39 @@ func TestRevokedBeforeSending(t *testing.T) {
 	}
 	if ev := lastEvent(t, me.events(bob), audit.ActionMailFailed); ev.Reason != "link_not_live" {
 		t.Fatalf("mail.failed reason = %q; want link_not_live", ev.Reason)
+	}
+}
+
+// The kill switch holds outgoing mail: while it is on, queued messages
+// stay queued with their attempts untouched and nothing reaches the SMTP
+// server; once it is off they go out.
+func TestKillSwitchHoldsMail(t *testing.T) {
+	me := newMailEnv(t, nil)
+	me.put("k.txt", "k")
+	s := me.createShare(me.admin, `{"key":"k.txt","recipients":["a@x.org"]}`)
+	if r := me.do("POST", "/api/v1/killswitch", me.admin, `{"on":true,"reason":"incident"}`); r.StatusCode != 200 {
+		t.Fatalf("kill switch on = %d", r.StatusCode)
+	}
+	me.clock.Advance(time.Hour) // long past due
+	if n := me.runMail(); n != 0 {
+		t.Fatalf("RunOnce tried %d messages with the kill switch on; want 0", n)
+	}
+	if msgs := me.messages(); len(msgs) != 0 {
+		t.Fatalf("%d messages sent with the kill switch on", len(msgs))
+	}
+	for _, d := range me.getShare(s.ID).Deliveries {
+		if d.State != mail.StateQueued || d.Attempts != 0 {
+			t.Fatalf("delivery while held = %+v; want queued, no attempt", d)
+		}
+	}
+	if r := me.do("POST", "/api/v1/killswitch", me.admin, `{"on":false}`); r.StatusCode != 200 {
+		t.Fatalf("kill switch off = %d", r.StatusCode)
+	}
+	if n := me.runMail(); n != 1 {
+		t.Fatalf("RunOnce tried %d messages after the kill switch went off; want 1", n)
+	}
+	if msgs := me.messages(); len(msgs) != 1 || msgs[0].To[0].Address != "a@x.org" {
+		t.Fatalf("messages = %+v; want a@x.org's", msgs)
 	}
 }
 
