@@ -86,7 +86,7 @@ func validFrom(s string) bool {
 // build returns the mailer, or nil when no SMTP host is set. Errors name
 // the setting.
 func (m *mailSettings) build(read *sql.DB, log *audit.Log, publicURL string, logger *slog.Logger,
-	paused func(context.Context) (bool, error)) (*mail.Mailer, error) {
+	paused func(context.Context) (bool, error), onAttempt func(kind, result string)) (*mail.Mailer, error) {
 	if m.Host == "" {
 		return nil, nil
 	}
@@ -113,7 +113,7 @@ func (m *mailSettings) build(read *sql.DB, log *audit.Log, publicURL string, log
 	mailer, err := mail.New(mail.Options{
 		DB: read, Audit: log, Sender: sender, Key: key, From: m.From, PublicURL: publicURL, Templates: tmpl,
 		Logger: logger.With("component", "mail", "smtp", sender.Addr()), MaxAttempts: m.MaxAttempts,
-		DigestInterval: m.DigestInterval, Paused: paused,
+		DigestInterval: m.DigestInterval, Paused: paused, OnAttempt: onAttempt,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("-mail-from ($SHARESVC_SMTP_FROM): %w", err)

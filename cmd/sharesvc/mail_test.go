@@ -73,13 +73,13 @@ func TestServeRejectsBadMailConfiguration(t *testing.T) {
 	}
 	for _, tc := range built {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := tc.m.build(nil, nil, "http://share.example", slog.New(slog.DiscardHandler), nil)
+			_, err := tc.m.build(nil, nil, "http://share.example", slog.New(slog.DiscardHandler), nil, nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, tc.is) {
 				t.Fatalf("build = %v; want %v naming %s", err, tc.is, tc.want)
 			}
 		})
 	}
-	if m, err := (&mailSettings{}).build(nil, nil, "http://share.example", nil, nil); m != nil || err != nil {
+	if m, err := (&mailSettings{}).build(nil, nil, "http://share.example", nil, nil, nil); m != nil || err != nil {
 		t.Fatalf("build without a host = %v, %v; want mail off", m, err)
 	}
 }

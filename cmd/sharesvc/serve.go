@@ -412,9 +412,16 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 	}()
 	m.WatchAuditQueue(log.QueueDepth)
 	store := links.NewStore(d.Read)
-	mailer, err := s.Mail.build(d.Read, log, s.PublicURL, logger, store.KillSwitchOn)
+	mailer, err := s.Mail.build(d.Read, log, s.PublicURL, logger, store.KillSwitchOn, m.ObserveMail)
 	if err != nil {
 		return nil, err
+	}
+	if mailer != nil {
+		m.WatchMailQueue(func() (int, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			return mailer.QueueDepth(ctx)
+		})
 	}
 	var canary *health.Canary
 	if s.CanaryKey != "" {

@@ -52,6 +52,10 @@ type Options struct {
 	// while it is, nothing is sent and queued messages wait, their
 	// attempts untouched. An error counts as on hold. Nil means never.
 	Paused func(ctx context.Context) (bool, error)
+	// OnAttempt, when set, is told each attempt's message kind (KindShare
+	// or KindNotify) and result: "sent", "deferred" or "failed" (for
+	// metrics). It is called once the result is recorded.
+	OnAttempt func(kind, result string)
 }
 
 // pausedPoll is how often a held queue looks at the kill switch again
@@ -435,6 +439,21 @@ func (m *Mailer) attempt(ctx context.Context, group []*Delivery) {
 		return
 	}
 	m.log.Info("mail", attrs...)
+	if m.o.OnAttempt != nil {
+		result := map[string]string{StateSent: "sent", StateFailed: "failed", StateQueued: "deferred"}[state]
+		m.o.OnAttempt(lead.Kind, result)
+	}
+}
+
+// QueueDepth returns how many messages are not yet sent or given up
+// (queued, or being sent), digest notices counted one per row.
+func (m *Mailer) QueueDepth(ctx context.Context) (int, error) {
+	var n int
+	err := m.o.DB.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE state IN ('queued', 'sending')`).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count mail queue: %w", err)
+	}
+	return n, nil
 }
 
 // build renders the message for group. Errors: ErrKey when a sealed code

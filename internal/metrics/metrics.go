@@ -38,8 +38,11 @@ type Metrics struct {
 	CanaryLastOK    prometheus.Gauge     // Unix seconds of the last successful canary
 	Ready           prometheus.Gauge     // 1 when /readyz answers ready
 	ReadyChecks     *prometheus.GaugeVec // check: db, signer, audit, canary; 1 ok, 0 failing
+	MailAttempts    *prometheus.CounterVec // kind: share, notify; result: sent, deferred, failed
+	MailQueue       prometheus.GaugeFunc   // reads the function given to WatchMailQueue
 
 	auditQueue atomic.Pointer[func() int]
+	mailQueue  atomic.Pointer[func() (int, error)]
 }
 
 // New registers sharesvc's collectors, plus Go runtime, process and build
@@ -134,10 +137,28 @@ func New(reg prometheus.Registerer, sessionLeft func() float64) *Metrics {
 		}
 		return 0
 	})
+	m.MailAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "mail_attempts_total",
+		Help: "Attempts to send a message by kind (share, notify) and result: sent, deferred (will retry) or failed (given up).",
+	}, []string{"kind", "result"})
+	m.MailQueue = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "mail_queue_depth",
+		Help: "Messages not yet sent or given up (queued, or being sent); -1 when the queue cannot be read.",
+	}, func() float64 {
+		f := m.mailQueue.Load()
+		if f == nil {
+			return 0
+		}
+		n, err := (*f)()
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	})
 	reg.MustRegister(m.Requests, m.RequestDuration, m.InFlight, m.Mints, m.Denials, m.STSRefreshes, m.STSDuration,
 		m.STSSessionLeft, m.AuditCommits, m.AuditBatchRows, m.AuditCommitTime,
 		m.AuditQueueDepth, m.RateLimited, m.DBErrors, m.CanaryRuns, m.CanaryDuration, m.CanaryLastOK,
-		m.Ready, m.ReadyChecks,
+		m.Ready, m.ReadyChecks, m.MailAttempts, m.MailQueue,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector())
 	return m
@@ -146,6 +167,14 @@ func New(reg prometheus.Registerer, sessionLeft func() float64) *Metrics {
 // WatchAuditQueue makes sharesvc_audit_queue_depth report depth(), e.g.
 // an audit.Log's QueueDepth.
 func (m *Metrics) WatchAuditQueue(depth func() int) { m.auditQueue.Store(&depth) }
+
+// WatchMailQueue makes sharesvc_mail_queue_depth report depth(), e.g. a
+// mail.Mailer's QueueDepth; it runs on each scrape.
+func (m *Metrics) WatchMailQueue(depth func() (int, error)) { m.mailQueue.Store(&depth) }
+
+// ObserveMail records one attempt to send a message of kind (share or
+// notify) and its result (sent, deferred or failed).
+func (m *Metrics) ObserveMail(kind, result string) { m.MailAttempts.WithLabelValues(kind, result).Inc() }
 
 // ObserveAuditCommit records one audit group commit.
 func (m *Metrics) ObserveAuditCommit(rows int, d time.Duration, err error) {

@@ -60,7 +60,7 @@ func newMailEnv(t testing.TB, adjust func(*mail.Options)) *mailEnv {
 		me.opts = mail.Options{DB: d.AuditDB, Audit: d.Audit, Sender: sender, Key: key,
 			From: "sharesvc <noreply@share.example>", PublicURL: "http://share.example", Clock: me.clock.Now,
 			Backoff: func(int) time.Duration { return time.Minute }, MaxAttempts: 3, DigestInterval: 10 * time.Minute,
-			Paused: d.Links.KillSwitchOn}
+			Paused: d.Links.KillSwitchOn, OnAttempt: d.Metrics.ObserveMail}
 		if adjust != nil {
 			adjust(&me.opts)
 		}
@@ -68,6 +68,7 @@ func newMailEnv(t testing.TB, adjust func(*mail.Options)) *mailEnv {
 			t.Fatal(err)
 		}
 		d.Mail, d.Deliveries = me.mailer, mail.NewDeliveries(d.AuditDB)
+		d.Metrics.WatchMailQueue(func() (int, error) { return me.mailer.QueueDepth(context.Background()) })
 	}})
 	return me
 }
@@ -376,6 +377,19 @@ func TestDeliveryRetryAndFailure(t *testing.T) {
 			if n := len(me.messages()); n != tc.messages {
 				t.Fatalf("%d messages received; want %d", n, tc.messages)
 			}
+			// Every attempt is counted by its result.
+			results := map[string]float64{}
+			for _, want := range tc.want {
+				results[map[string]string{"queued": "deferred", "sent": "sent", "failed": "failed"}[want]]++
+			}
+			for _, r := range []string{"sent", "deferred", "failed"} {
+				if got := me.value("sharesvc_mail_attempts_total", "kind", "share", "result", r); got != results[r] {
+					t.Errorf("sharesvc_mail_attempts_total{result=%q} = %v; want %v", r, got, results[r])
+				}
+			}
+			if q := me.value("sharesvc_mail_queue_depth"); q != 0 {
+				t.Errorf("sharesvc_mail_queue_depth = %v after the final outcome; want 0", q)
+			}
 			d := me.getShare(s.ID).Deliveries[0]
 			if d.Attempts != tc.attempts {
 				t.Fatalf("attempts = %d; want %d", d.Attempts, tc.attempts)
@@ -664,6 +678,9 @@ func TestKillSwitchHoldsMail(t *testing.T) {
 		if d.State != mail.StateQueued || d.Attempts != 0 {
 			t.Fatalf("delivery while held = %+v; want queued, no attempt", d)
 		}
+	}
+	if q := me.value("sharesvc_mail_queue_depth"); q != 1 {
+		t.Fatalf("sharesvc_mail_queue_depth = %v while held; want 1", q)
 	}
 	if r := me.do("POST", "/api/v1/killswitch", me.admin, `{"on":false}`); r.StatusCode != 200 {
 		t.Fatalf("kill switch off = %d", r.StatusCode)
