@@ -35,9 +35,9 @@ type Metrics struct {
 	DBErrors        *prometheus.CounterVec // op: read, audit_write, ready_check
 	CanaryRuns      *prometheus.CounterVec // result: ok, sign_error, fetch_error, bad_status
 	CanaryDuration  prometheus.Histogram
-	CanaryLastOK    prometheus.Gauge     // Unix seconds of the last successful canary
-	Ready           prometheus.Gauge     // 1 when /readyz answers ready
-	ReadyChecks     *prometheus.GaugeVec // check: db, signer, audit, canary; 1 ok, 0 failing
+	CanaryLastOK    prometheus.Gauge       // Unix seconds of the last successful canary
+	Ready           prometheus.Gauge       // 1 when /readyz answers ready
+	ReadyChecks     *prometheus.GaugeVec   // check: db, signer, audit, canary; 1 ok, 0 failing
 	MailAttempts    *prometheus.CounterVec // kind: share, notify; result: sent, deferred, failed
 	MailQueue       prometheus.GaugeFunc   // reads the function given to WatchMailQueue
 
@@ -174,7 +174,9 @@ func (m *Metrics) WatchMailQueue(depth func() (int, error)) { m.mailQueue.Store(
 
 // ObserveMail records one attempt to send a message of kind (share or
 // notify) and its result (sent, deferred or failed).
-func (m *Metrics) ObserveMail(kind, result string) { m.MailAttempts.WithLabelValues(kind, result).Inc() }
+func (m *Metrics) ObserveMail(kind, result string) {
+	m.MailAttempts.WithLabelValues(kind, result).Inc()
+}
 
 // ObserveAuditCommit records one audit group commit.
 func (m *Metrics) ObserveAuditCommit(rows int, d time.Duration, err error) {
