@@ -14,6 +14,7 @@ import (
 
 const linkUsage = `usage:
   sharesvc link create [--kind download|upload] [--bucket B] --key KEY [--expires-in DUR] [--max-uses N] [--presign-ttl DUR] [--note TEXT] [--filename NAME] [--max-bytes N] [--content-type T]
+                       [--recipient ADDR]... [--notify ADDR] [--notify-mode first|digest]
   sharesvc link list [--state S] [--created-by NAME] [--bucket B] [--key-prefix P] [--kind K] [--limit N] [--all]
   sharesvc link show ID
   sharesvc link revoke ID|SHORT-URL [--reason TEXT]
@@ -29,6 +30,8 @@ func runLink(ctx context.Context, args []string, getenv func(string) string, std
 	case "create":
 		var (
 			kind, bucket, key, note, filename, ctype string
+			notify, notifyMode                       string
+			recipients                               stringsFlag
 			expiresIn, ttl                           time.Duration
 			maxUses                                  int
 			maxBytes                                 int64
@@ -43,11 +46,15 @@ func runLink(ctx context.Context, args []string, getenv func(string) string, std
 		f.fs.StringVar(&filename, "filename", "", "download name (download links)")
 		f.fs.Int64Var(&maxBytes, "max-bytes", 0, "size cap (upload links)")
 		f.fs.StringVar(&ctype, "content-type", "", "required Content-Type (upload links)")
+		f.fs.Var(&recipients, "recipient", "mail a link of their own to this address (repeat for more; the codes go only by mail)")
+		f.fs.StringVar(&notify, "notify", "", "with --recipient: address told when a recipient first opens their link")
+		f.fs.StringVar(&notifyMode, "notify-mode", "", "with --notify: first (a message per first open, the default) or digest")
 		if _, err := parseFlags(f, args[1:], 0, "sharesvc link create --key KEY [flags]"); err != nil {
 			return err
 		}
 		req := map[string]any{"kind": kind, "key": key}
-		for k, v := range map[string]string{"bucket": bucket, "note": note, "filename": filename, "content_type": ctype} {
+		for k, v := range map[string]string{"bucket": bucket, "note": note, "filename": filename, "content_type": ctype,
+			"notify": notify, "notify_mode": notifyMode} {
 			if v != "" {
 				req[k] = v
 			}
@@ -63,6 +70,10 @@ func runLink(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		if maxBytes > 0 {
 			req["max_bytes"] = maxBytes
+		}
+		if len(recipients) > 0 {
+			req["recipients"] = []string(recipients)
+			return createShare(ctx, c, req, *asJSON, stdout, stderr)
 		}
 		var l server.LinkResponse
 		if err := c.do(ctx, "POST", "/api/v1/links", req, &l); err != nil {
@@ -202,4 +213,36 @@ func reorder(args []string) []string {
 		pos = append(pos, a)
 	}
 	return append(flags, pos...)
+}
+
+// createShare creates a link per recipient (POST /api/v1/links with
+// recipients) and prints the share: its id and, per recipient, the link id
+// and the delivery state. The codes go only to the recipients, by mail.
+func createShare(ctx context.Context, c *apiClient, req map[string]any, asJSON bool, stdout, stderr io.Writer) error {
+	var sh server.ShareResponse
+	if err := c.do(ctx, "POST", "/api/v1/links", req, &sh); err != nil {
+		return fmt.Errorf("link create: %w", err)
+	}
+	if asJSON {
+		return printJSON(stdout, sh)
+	}
+	fmt.Fprintf(stderr, "Created share %s: one link per recipient, sent by mail (the codes are not shown).\n", sh.ID)
+	rows := make([][]string, 0, len(sh.Links))
+	for _, l := range sh.Links {
+		state := "-"
+		if l.Delivery != nil {
+			state = l.Delivery.State
+		}
+		rows = append(rows, []string{l.Recipient, l.ID, fmtTime(&l.ExpiresAt), state})
+	}
+	return table(stdout, []string{"RECIPIENT", "LINK", "EXPIRES", "MAIL"}, rows)
+}
+
+// stringsFlag collects every value of a repeated flag.
+type stringsFlag []string
+
+func (s *stringsFlag) String() string { return strings.Join(*s, ",") }
+func (s *stringsFlag) Set(v string) error {
+	*s = append(*s, v)
+	return nil
 }

@@ -173,9 +173,14 @@ func TestServeSendsShareMail(t *testing.T) {
 
 	// After a restart the sent messages stay sent: the next share's message
 	// is the only new one.
+	// This time through the CLI: it shows the share, never a code.
 	_, base, stop = startService(t, env)
 	defer stop()
-	share(base, `{"key":"plan.txt","recipients":["cat@example.org"]}`)
+	out := runCLI(t, map[string]string{"SHARESVC_URL": base, "SHARESVC_TOKEN": admin},
+		"link", "create", "--key", "plan.txt", "--recipient", "cat@example.org", "--notify", "owner@example.org")
+	if !regexp.MustCompile(`(?m)^cat@example\.org +lnk_\S+ .* (queued|sending|sent)$`).MatchString(out) || strings.Contains(out, "/s/") {
+		t.Fatalf("link create --recipient printed:\n%s\nwant cat@example.org's link id and mail state, and no link", out)
+	}
 	msgs = waitMail(3)
 	seen := map[string]int{}
 	for _, m := range msgs {

@@ -317,7 +317,7 @@ func (s *Server) createLink(w http.ResponseWriter, r *http.Request) error {
 type created struct {
 	link  *links.Link
 	code  string
-	share *shareResponse
+	share *ShareResponse
 }
 
 // create validates req, checks the object, and stores the link (or the

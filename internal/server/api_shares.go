@@ -99,14 +99,14 @@ func displayName(l *links.Link) string {
 	return path.Base(l.Key)
 }
 
-// shareLink is one recipient's link in a share answer.
-type shareLink struct {
+// ShareLink is one recipient's link in a share answer.
+type ShareLink struct {
 	LinkResponse
-	Delivery *deliveryResponse `json:"delivery,omitempty"` // the share message to this recipient
+	Delivery *DeliveryResponse `json:"delivery,omitempty"` // the share message to this recipient
 }
 
-// deliveryResponse is a queued message as the API shows it.
-type deliveryResponse struct {
+// DeliveryResponse is a queued message as the API shows it.
+type DeliveryResponse struct {
 	ID            string     `json:"id"`
 	Kind          string     `json:"kind"`
 	LinkID        string     `json:"link_id,omitempty"`
@@ -120,26 +120,26 @@ type deliveryResponse struct {
 	SentAt        *time.Time `json:"sent_at,omitempty"`
 }
 
-func toDelivery(d *mail.Delivery) *deliveryResponse {
-	return &deliveryResponse{ID: d.ID, Kind: d.Kind, LinkID: d.LinkID, Recipient: d.Recipient, State: d.State,
+func toDelivery(d *mail.Delivery) *DeliveryResponse {
+	return &DeliveryResponse{ID: d.ID, Kind: d.Kind, LinkID: d.LinkID, Recipient: d.Recipient, State: d.State,
 		Attempts: d.Attempts, NextAttemptAt: optTime(d.NextAttemptAt), LastError: d.LastError, MessageID: d.MessageID,
 		CreatedAt: d.CreatedAt, SentAt: optTime(d.SentAt)}
 }
 
-// shareResponse is a share as the API shows it: its links (one per
+// ShareResponse is a share as the API shows it: its links (one per
 // recipient, never with a code) and every message queued for it.
-type shareResponse struct {
+type ShareResponse struct {
 	ID         string              `json:"id"`
 	CreatedBy  string              `json:"created_by"`
 	CreatedAt  time.Time           `json:"created_at"`
-	Links      []shareLink         `json:"links"`
-	Deliveries []*deliveryResponse `json:"deliveries"`
+	Links      []ShareLink         `json:"links"`
+	Deliveries []*DeliveryResponse `json:"deliveries"`
 }
 
 // insertShare creates one link per recipient of req under a new share id,
 // and queues each recipient's message, all in one audited transaction. The
 // codes go only into the (sealed) queue: the caller never sees them.
-func (s *Server) insertShare(r *http.Request, req *createLinkRequest, tmpl *links.Link) (shareResponse, error) {
+func (s *Server) insertShare(r *http.Request, req *createLinkRequest, tmpl *links.Link) (ShareResponse, error) {
 	tok := info(r).token
 	shareID := links.NewShareID()
 	type member struct {
@@ -179,14 +179,14 @@ func (s *Server) insertShare(r *http.Request, req *createLinkRequest, tmpl *link
 		}
 		return nil
 	}); err != nil {
-		return shareResponse{}, err
+		return ShareResponse{}, err
 	}
 	s.mail.Kick()
 	now := tmpl.CreatedAt
-	resp := shareResponse{ID: shareID, CreatedBy: tok.Name, CreatedAt: now, Deliveries: []*deliveryResponse{}}
+	resp := ShareResponse{ID: shareID, CreatedBy: tok.Name, CreatedAt: now, Deliveries: []*DeliveryResponse{}}
 	for _, m := range members {
 		d := toDelivery(m.d)
-		resp.Links = append(resp.Links, shareLink{LinkResponse: toLinkResponse(m.l, now), Delivery: d})
+		resp.Links = append(resp.Links, ShareLink{LinkResponse: toLinkResponse(m.l, now), Delivery: d})
 		resp.Deliveries = append(resp.Deliveries, d)
 	}
 	return resp, nil
@@ -206,9 +206,9 @@ func (s *Server) visibleShare(ctx context.Context, tok *auth.Token, id string) (
 	return ls, nil
 }
 
-func (s *Server) shareResponse(ctx context.Context, id string, ls []*links.Link) (shareResponse, error) {
+func (s *Server) ShareResponse(ctx context.Context, id string, ls []*links.Link) (ShareResponse, error) {
 	now := s.now()
-	resp := shareResponse{ID: id, CreatedBy: ls[0].CreatedBy, CreatedAt: ls[0].CreatedAt, Deliveries: []*deliveryResponse{}}
+	resp := ShareResponse{ID: id, CreatedBy: ls[0].CreatedBy, CreatedAt: ls[0].CreatedAt, Deliveries: []*DeliveryResponse{}}
 	var ds []*mail.Delivery
 	if s.deliveries != nil {
 		var err error
@@ -216,7 +216,7 @@ func (s *Server) shareResponse(ctx context.Context, id string, ls []*links.Link)
 			return resp, err
 		}
 	}
-	byLink := map[string]*deliveryResponse{}
+	byLink := map[string]*DeliveryResponse{}
 	for _, d := range ds {
 		dr := toDelivery(d)
 		resp.Deliveries = append(resp.Deliveries, dr)
@@ -225,7 +225,7 @@ func (s *Server) shareResponse(ctx context.Context, id string, ls []*links.Link)
 		}
 	}
 	for _, l := range ls {
-		resp.Links = append(resp.Links, shareLink{LinkResponse: toLinkResponse(l, now), Delivery: byLink[l.ID]})
+		resp.Links = append(resp.Links, ShareLink{LinkResponse: toLinkResponse(l, now), Delivery: byLink[l.ID]})
 	}
 	return resp, nil
 }
@@ -236,7 +236,7 @@ func (s *Server) getShare(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	resp, err := s.shareResponse(r.Context(), id, ls)
+	resp, err := s.ShareResponse(r.Context(), id, ls)
 	if err != nil {
 		return err
 	}
@@ -278,7 +278,7 @@ func (s *Server) revokeShare(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	resp, err := s.shareResponse(r.Context(), id, ls)
+	resp, err := s.ShareResponse(r.Context(), id, ls)
 	if err != nil {
 		return err
 	}

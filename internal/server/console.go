@@ -379,7 +379,7 @@ func (s *Server) createLinkForm(w http.ResponseWriter, r *http.Request, c *conso
 	d := struct {
 		URL   string
 		Link  LinkResponse
-		Share *shareResponse
+		Share *ShareResponse
 	}{Share: cr.share}
 	if cr.link != nil {
 		d.URL = s.ShortURL(cr.link.Kind, cr.code)
