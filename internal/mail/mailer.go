@@ -269,16 +269,15 @@ func (m *Mailer) nextDue(ctx context.Context) (time.Time, bool, error) {
 }
 
 // RunOnce sends every message due now and returns how many messages it
-// tried: none while the kill switch holds the queue (Options.Paused). A row found 'sending' past its deadline (the process stopped in
-// the middle of an attempt) is due again: that attempt may or may not have
-// reached the server, so this is the one case where a recipient can get a
-// message twice (with the same Message-ID, which mail clients collapse).
+// tried. While the kill switch holds the queue (Options.Paused) it sends
+// nothing, and a pass stops at the next message once it is turned on. A
+// row found 'sending' past its deadline (the process stopped in the middle
+// of an attempt) is due again: that attempt may or may not have reached
+// the server, so this is the one case where a recipient can get a message
+// twice (with the same Message-ID, which mail clients collapse).
 func (m *Mailer) RunOnce(ctx context.Context) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.paused(ctx) {
-		return 0, nil
-	}
 	now := m.clock()
 	rows, err := m.o.DB.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries
         WHERE state IN ('queued', 'sending') AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 100`, now.UnixMilli())
@@ -303,6 +302,9 @@ func (m *Mailer) RunOnce(ctx context.Context) (int, error) {
 	for _, d := range due {
 		if done[d.ID] || ctx.Err() != nil {
 			continue
+		}
+		if m.paused(ctx) {
+			break
 		}
 		group := []*Delivery{d}
 		if d.Kind == KindNotify && d.Mode == ModeDigest {

@@ -693,6 +693,45 @@ func TestKillSwitchHoldsMail(t *testing.T) {
 	}
 }
 
+// sendThen runs then after each message it sends.
+type sendThen struct {
+	mail.Sender
+	then func()
+}
+
+func (s sendThen) Send(ctx context.Context, m *mail.Message) error {
+	err := s.Sender.Send(ctx, m)
+	s.then()
+	return err
+}
+
+// A pass in progress stops at the next message once the kill switch is
+// turned on.
+func TestKillSwitchStopsAPass(t *testing.T) {
+	var me *mailEnv
+	me = newMailEnv(t, func(o *mail.Options) {
+		o.Sender = sendThen{Sender: o.Sender, then: func() {
+			if r := me.do("POST", "/api/v1/killswitch", me.admin, `{"on":true,"reason":"mid-pass"}`); r.StatusCode != 200 {
+				t.Errorf("kill switch on = %d", r.StatusCode)
+			}
+		}}
+	})
+	me.put("p.txt", "p")
+	s := me.createShare(me.admin, `{"key":"p.txt","recipients":["a@x.org","b@x.org","c@x.org"]}`)
+	if n := me.runMail(); n != 1 {
+		t.Fatalf("RunOnce tried %d messages; want 1 (the switch went on after the first)", n)
+	}
+	queued := 0
+	for _, d := range me.getShare(s.ID).Deliveries {
+		if d.State == mail.StateQueued && d.Attempts == 0 {
+			queued++
+		}
+	}
+	if got := len(me.messages()); got != 1 || queued != 2 {
+		t.Fatalf("%d messages sent and %d still queued untouched; want 1 and 2", got, queued)
+	}
+}
+
 // Bad share requests are refused, naming the field, and create nothing.
 func TestCreateShareRefused(t *testing.T) {
 	me := newMailEnv(t, nil)
