@@ -247,6 +247,9 @@ func run(ctx context.Context, o options) error {
 		}
 		fmt.Println(")")
 	}
+	sm, ratio := med[svcIdx], med[svcIdx].rps/med[0].rps
+	fmt.Printf("\nsharesvc against the targets: throughput ≥ 0.50 of bare: %s (%.2f); p99 ≤ 10 ms: %s (%.2f ms); peak RSS ≤ 100 MB: %s (%.1f MB)\n",
+		yesNo(ratio >= 0.5), ratio, yesNo(sm.p99 <= 10), sm.p99, yesNo(sm.hwmMB <= 100), sm.hwmMB)
 	if o.profile != "" {
 		out, _ := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", filepath.Join(o.dir, "sharesvc"), o.profile).CombinedOutput()
 		fmt.Printf("\nCPU profile of sharesvc under load (%s):\n%s", o.profile, out)
@@ -408,6 +411,13 @@ func procMem(pid int) (rss, hwm, file float64) {
 		}
 	}
 	return rss, hwm, file
+}
+
+func yesNo(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "no"
 }
 
 // findChild returns the pid of taskset's child (taskset execs, so it is
