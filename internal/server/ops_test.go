@@ -273,7 +273,10 @@ func TestMetricFamiliesMove(t *testing.T) {
 	})
 
 	// Audit queue: hold the writer's only connection, queue requests
-	// behind it, watch the depth rise, then let them through as one batch.
+	// behind it, watch the depth rise, then let them through. The writer
+	// takes whatever is queued when it wakes as one batch and then blocks
+	// on the connection, so requests are sent one at a time until some
+	// are left waiting in the queue behind that batch.
 	moves("sharesvc_audit_batch_rows", nil, func() {
 		moves("sharesvc_audit_commit_duration_seconds", nil, func() {
 			moves("sharesvc_audit_commits_total", []string{"result", "ok"}, func() {
@@ -282,20 +285,22 @@ func TestMetricFamiliesMove(t *testing.T) {
 					t.Fatal(err)
 				}
 				var wg sync.WaitGroup
-				for range 6 {
-					wg.Go(func() {
-						resp, err := noRedirect.Get(e.http.URL + "/s/" + strings.Repeat("W", 24))
-						if err == nil {
-							resp.Body.Close()
-						}
-					})
-				}
+				sent := 0
 				deadline := time.Now().Add(20 * time.Second)
 				for e.value("sharesvc_audit_queue_depth") < 2 && time.Now().Before(deadline) {
-					time.Sleep(5 * time.Millisecond)
+					if sent < 64 {
+						sent++
+						wg.Go(func() {
+							resp, err := noRedirect.Get(e.http.URL + "/s/" + strings.Repeat("W", 24))
+							if err == nil {
+								resp.Body.Close()
+							}
+						})
+					}
+					time.Sleep(10 * time.Millisecond)
 				}
 				if d := e.value("sharesvc_audit_queue_depth"); d < 2 {
-					t.Errorf("sharesvc_audit_queue_depth = %v with the writer blocked and 6 requests waiting; want ≥ 2", d)
+					t.Errorf("sharesvc_audit_queue_depth = %v with the writer blocked and %d requests sent; want ≥ 2", d, sent)
 				}
 				conn.Close()
 				wg.Wait()
