@@ -168,3 +168,15 @@ DROP INDEX audit_events_actor;
 DROP INDEX audit_events_outcome;
 CREATE INDEX audit_events_actor   ON audit_events (actor, seq)   WHERE actor <> 'client';
 CREATE INDEX audit_events_outcome ON audit_events (outcome, seq) WHERE outcome <> 'minted';
+
+-- migration: 6 console sign-ins live in the database
+-- They were held in memory: a restart signed everyone out, and a second
+-- instance behind the same address knew nobody. The session id itself
+-- lives only in the browser's cookie; rows are keyed by its SHA-256.
+CREATE TABLE console_sessions (
+    id_hash    BLOB    PRIMARY KEY,  -- SHA-256 of the session id
+    token_id   TEXT    NOT NULL,     -- the API token signed in with (re-read on every request)
+    csrf       TEXT    NOT NULL,     -- the session's form token
+    expires_at INTEGER NOT NULL      -- UTC Unix ms
+);
+CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);

@@ -93,7 +93,10 @@ func (s *Server) consoleUser(r *http.Request) (web.Session, *auth.Token, error) 
 	if err != nil {
 		return web.Session{}, nil, errNoSession
 	}
-	sess, ok := s.sessions.Get(c.Value)
+	sess, ok, err := s.sessions.Get(r.Context(), c.Value)
+	if err != nil {
+		return web.Session{}, nil, err
+	}
 	if !ok {
 		return web.Session{}, nil, errNoSession
 	}
@@ -106,7 +109,9 @@ func (s *Server) consoleUser(r *http.Request) (web.Session, *auth.Token, error) 
 	}
 	now := s.now()
 	if !t.RevokedAt.IsZero() || !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt) {
-		s.sessions.Delete(c.Value)
+		if err := s.sessions.Delete(r.Context(), c.Value); err != nil {
+			return web.Session{}, nil, err
+		}
 		return web.Session{}, nil, errNoSession
 	}
 	return sess, t, nil
@@ -277,7 +282,10 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	id, _ := s.sessions.Create(tok.ID)
+	id, _, err := s.sessions.Create(r.Context(), tok.ID)
+	if err != nil {
+		return err
+	}
 	s.setCookie(w, sessionCookie, id, int(sessionTTL/time.Second))
 	s.setCookie(w, signinCookie, "", -1)
 	info(r).outcome = "signed_in"
@@ -287,7 +295,9 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) signout(w http.ResponseWriter, r *http.Request, c *consoleCtx) error {
 	if ck, err := r.Cookie(sessionCookie); err == nil {
-		s.sessions.Delete(ck.Value)
+		if err := s.sessions.Delete(r.Context(), ck.Value); err != nil {
+			return err
+		}
 	}
 	s.setCookie(w, sessionCookie, "", -1)
 	http.Redirect(w, r, "/ui/signin", http.StatusSeeOther)

@@ -115,7 +115,7 @@ type Server struct {
 	mail       *mail.Mailer     // nil: sharing by email is off
 	deliveries *mail.Deliveries // the mail queue, for the shares API
 
-	sessions *web.Sessions // the web console's sign-ins (console.go)
+	sessions *web.Sessions // the web console's sign-ins, in the database (console.go)
 }
 
 // Deps are what a Server is built from; main owns them all.
@@ -134,7 +134,8 @@ type Deps struct {
 	// Health answers /readyz; nil means always ready.
 	Health *health.Checker
 	// AuditDB is the read pool the audit routes query (list, export,
-	// verify); nil disables them (500).
+	// verify) and the console keeps its sign-ins in; nil disables both
+	// (500).
 	AuditDB *sql.DB
 	// Checkpointer signs audit checkpoints on demand and anchors verify;
 	// nil when no checkpoint key is configured.
@@ -176,7 +177,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if s.cfg.MaxRecipients <= 0 {
 		s.cfg.MaxRecipients = 50
 	}
-	s.sessions = web.NewSessions(maxSessions, sessionTTL, d.Clock)
+	s.sessions = web.NewSessions(d.AuditDB, maxSessions, sessionTTL, d.Clock)
 	s.handler = s.routes()
 	return s, nil
 }

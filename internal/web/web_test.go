@@ -1,47 +1,112 @@
 package web_test
 
 import (
+	"context"
+	"errors"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sharesvc/sharesvc/internal/db"
 	"github.com/sharesvc/sharesvc/internal/web"
 )
+
+func openDB(t *testing.T, path string) *db.DB {
+	t.Helper()
+	d, err := db.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
 
 // The session store holds at most its bound, forgets expired sessions, and
 // keys sessions by a hash: the id itself is not kept.
 func TestSessionsBoundedAndExpiring(t *testing.T) {
+	ctx := context.Background()
 	now := time.Unix(1_800_000_000, 0)
-	s := web.NewSessions(3, time.Hour, func() time.Time { return now })
+	d := openDB(t, filepath.Join(t.TempDir(), "s.db"))
+	s := web.NewSessions(d.Read, 3, time.Hour, func() time.Time { return now })
 	var ids []string
 	for i := 0; i < 5; i++ {
-		id, sess := s.Create("tok_" + string(rune('a'+i)))
+		id, sess, err := s.Create(ctx, "tok_"+string(rune('a'+i)))
+		if err != nil {
+			t.Fatal(err)
+		}
 		if sess.CSRF == "" || sess.CSRF == id {
 			t.Fatal("a session needs its own CSRF token")
 		}
 		ids = append(ids, id)
 		now = now.Add(time.Minute)
 	}
-	if s.Len() != 3 {
-		t.Fatalf("Len = %d, want the bound 3", s.Len())
+	if n, err := s.Len(ctx); err != nil || n != 3 {
+		t.Fatalf("Len = %d, %v; want the bound 3", n, err)
 	}
-	if _, ok := s.Get(ids[0]); ok {
+	get := func(id string) (web.Session, bool) {
+		t.Helper()
+		sess, ok, err := s.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sess, ok
+	}
+	if _, ok := get(ids[0]); ok {
 		t.Error("the oldest session survived eviction")
 	}
-	if sess, ok := s.Get(ids[4]); !ok || sess.TokenID != "tok_e" {
+	if sess, ok := get(ids[4]); !ok || sess.TokenID != "tok_e" {
 		t.Fatalf("newest session: %+v %v", sess, ok)
 	}
+	if err := s.Delete(ctx, ids[3]); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := get(ids[3]); ok {
+		t.Error("a deleted session is still valid")
+	}
 	now = now.Add(2 * time.Hour)
-	if _, ok := s.Get(ids[4]); ok {
+	if _, ok := get(ids[4]); ok {
 		t.Error("an expired session is still valid")
 	}
-	s.Delete(ids[3])
-	if _, ok := s.Get(ids[3]); ok {
-		t.Error("a deleted session is still valid")
+	if _, ok := get(strings.Repeat("x", 101)); ok {
+		t.Error("an overlong id found a session")
+	}
+	// Only hashes are stored: no column holds a session id.
+	var leaked int
+	if err := d.Read.QueryRow(`SELECT count(*) FROM console_sessions WHERE CAST(id_hash AS TEXT) = ? OR token_id = ? OR csrf = ?`,
+		ids[4], ids[4], ids[4]).Scan(&leaked); err != nil || leaked != 0 {
+		t.Fatalf("a session id is stored in the clear (%d rows, %v)", leaked, err)
 	}
 	if web.Equal("", "") || !web.Equal("abc", "abc") || web.Equal("abc", "abd") {
 		t.Error("Equal")
+	}
+}
+
+// Sessions live in the database: a second store on the same file (a
+// restarted process, another instance) knows a session the first created,
+// and a sign-out through either ends it for both.
+func TestSessionsSurviveRestartAndAreShared(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "s.db")
+	a := web.NewSessions(openDB(t, path).Read, 10, time.Hour, nil)
+	b := web.NewSessions(openDB(t, path).Read, 10, time.Hour, nil)
+	id, sess, err := a.Create(ctx, "tok_shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := b.Get(ctx, id)
+	if err != nil || !ok || got.TokenID != "tok_shared" || got.CSRF != sess.CSRF {
+		t.Fatalf("other store's Get = %+v %v %v; want the session", got, ok, err)
+	}
+	if err := b.Delete(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := a.Get(ctx, id); ok || err != nil {
+		t.Fatalf("first store's Get after sign-out through the other = %v %v; want gone", ok, err)
+	}
+	if _, _, err := web.NewSessions(nil, 10, time.Hour, nil).Create(ctx, "tok"); !errors.Is(err, web.ErrNoDatabase) {
+		t.Fatalf("Create without a database = %v; want ErrNoDatabase", err)
 	}
 }
 
