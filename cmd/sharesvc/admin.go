@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+
+	"github.com/sharesvc/sharesvc/internal/server"
 )
 
 func runOffboard(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -14,11 +16,7 @@ func runOffboard(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return err
 	}
-	var out struct {
-		Name          string `json:"name"`
-		LinksRevoked  int    `json:"links_revoked"`
-		TokensRevoked int    `json:"tokens_revoked"`
-	}
+	var out server.OffboardResponse
 	if err := c.do(ctx, "POST", "/api/v1/offboard", map[string]string{"name": a[0], "reason": reason}, &out); err != nil {
 		return fmt.Errorf("offboard: %w", err)
 	}
@@ -38,11 +36,7 @@ func runKillSwitch(ctx context.Context, args []string, getenv func(string) strin
 	if err != nil {
 		return err
 	}
-	var out struct {
-		On     bool   `json:"on"`
-		Reason string `json:"reason"`
-		By     string `json:"by"`
-	}
+	var out server.KillSwitchResponse
 	switch a[0] {
 	case "on", "off":
 		err = c.do(ctx, "POST", "/api/v1/killswitch", map[string]any{"on": a[0] == "on", "reason": reason}, &out)
@@ -58,9 +52,10 @@ func runKillSwitch(ctx context.Context, args []string, getenv func(string) strin
 		return printJSON(stdout, out)
 	}
 	if out.On {
-		fmt.Fprintf(stdout, "kill switch ON (by %s: %s): no link mints a URL; URLs already minted live until they expire\n", out.By, out.Reason)
+		fmt.Fprintf(stdout, "kill switch ON since %s (by %s: %s): no link mints a URL and no mail goes out; URLs already minted live until they expire\n",
+			fmtTime(out.Since), out.By, out.Reason)
 	} else {
-		fmt.Fprintln(stdout, "kill switch off: links mint normally")
+		fmt.Fprintln(stdout, "kill switch off: links mint and mail goes out normally")
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sharesvc/sharesvc/internal/seaweed"
+	"github.com/sharesvc/sharesvc/internal/server"
 )
 
 // startS3 starts a private SeaweedFS for one test; it fails the test if the
@@ -151,6 +152,11 @@ func TestAdminCLI(t *testing.T) {
 	}
 	if out := runCLI(t, env, "killswitch", "status"); !strings.Contains(out, "drill") {
 		t.Fatalf("killswitch status = %q", out)
+	}
+	// --json prints the API's answer whole, the time it went on included.
+	var ks server.KillSwitchResponse
+	if out := runCLI(t, env, "killswitch", "status", "--json"); json.Unmarshal([]byte(out), &ks) != nil || !ks.On || ks.Since == nil || ks.By != "root" {
+		t.Fatalf("killswitch status --json = %q; want on, since and by", out)
 	}
 	if out := runCLI(t, env, "killswitch", "off"); !strings.Contains(out, "off") {
 		t.Fatalf("killswitch off = %q", out)

@@ -223,7 +223,14 @@ func (s *Server) offboard(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"name": req.Name, "links_revoked": nLinks, "tokens_revoked": nTokens})
+	return writeJSON(w, http.StatusOK, OffboardResponse{Name: req.Name, LinksRevoked: nLinks, TokensRevoked: nTokens})
+}
+
+// OffboardResponse is the answer to POST /api/v1/offboard.
+type OffboardResponse struct {
+	Name          string `json:"name"`
+	LinksRevoked  int    `json:"links_revoked"`
+	TokensRevoked int    `json:"tokens_revoked"`
 }
 
 // offboardPerson revokes req.Name's links and token in one transaction, for
@@ -268,7 +275,8 @@ type killSwitchRequest struct {
 	Reason string `json:"reason"`
 }
 
-type killSwitchResponse struct {
+// KillSwitchResponse is the kill switch as the API shows it.
+type KillSwitchResponse struct {
 	On     bool       `json:"on"`
 	Reason string     `json:"reason,omitempty"`
 	Since  *time.Time `json:"since,omitempty"`
@@ -283,8 +291,8 @@ func (s *Server) getKillSwitch(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, toKillSwitchResponse(k))
 }
 
-func toKillSwitchResponse(k links.KillSwitch) killSwitchResponse {
-	resp := killSwitchResponse{On: k.On, Reason: k.Reason, By: k.By}
+func toKillSwitchResponse(k links.KillSwitch) KillSwitchResponse {
+	resp := KillSwitchResponse{On: k.On, Reason: k.Reason, By: k.By}
 	if k.On {
 		resp.Since = &k.Since
 	}

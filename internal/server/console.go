@@ -444,7 +444,7 @@ func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, c *consoleC
 	}
 	d := struct {
 		Tokens []TokenResponse
-		Kill   killSwitchResponse
+		Kill   KillSwitchResponse
 	}{Kill: toKillSwitchResponse(k)}
 	for _, t := range ts {
 		d.Tokens = append(d.Tokens, toTokenResponse(t))
