@@ -21,6 +21,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/sharesvc/sharesvc/internal/localtool"
 )
 
 // Version is the pinned Mailpit release; scripts/mailpit.sh builds the same.
@@ -30,18 +32,11 @@ const Version = "v1.33.1"
 // $SHARESVC_MAILPIT, else ${XDG_CACHE_HOME:-$HOME/.cache}/sharesvc/mailpit-<Version>.
 // It does not build.
 func BinaryPath() (string, error) {
-	if p := os.Getenv("SHARESVC_MAILPIT"); p != "" {
-		return p, nil
+	p, err := localtool.CachedBinary("SHARESVC_MAILPIT", "mailpit-"+Version)
+	if err != nil {
+		return "", fmt.Errorf("mailpit: %w", err)
 	}
-	cache := os.Getenv("XDG_CACHE_HOME")
-	if cache == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", fmt.Errorf("mailpit: no XDG_CACHE_HOME and no home directory: %w (set SHARESVC_MAILPIT)", err)
-		}
-		cache = filepath.Join(home, ".cache")
-	}
-	return filepath.Join(cache, "sharesvc", "mailpit-"+Version), nil
+	return p, nil
 }
 
 // Server is a running Mailpit.
@@ -110,7 +105,7 @@ func (s *Server) start(ctx context.Context) error {
 		"--enable-chaos", "--disable-version-check", "--smtp-disable-rdns", "--quiet",
 	)
 	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = localtool.SysProcAttr()
 	if err := cmd.Start(); err != nil {
 		log.Close()
 		return fmt.Errorf("mailpit: start %s: %w", s.bin, err)

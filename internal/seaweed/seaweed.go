@@ -41,6 +41,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/sharesvc/sharesvc/internal/localtool"
 )
 
 const (
@@ -84,15 +86,11 @@ func BinaryPath() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	cache := os.Getenv("XDG_CACHE_HOME")
-	if cache == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", fmt.Errorf("seaweed: no XDG_CACHE_HOME and no home directory: %w (set SHARESVC_WEED)", err)
-		}
-		cache = filepath.Join(home, ".cache")
+	p, err := localtool.CachedBinary("SHARESVC_WEED", "weed-"+version)
+	if err != nil {
+		return "", fmt.Errorf("seaweed: %w", err)
 	}
-	return filepath.Join(cache, "sharesvc", "weed-"+version), nil
+	return p, nil
 }
 
 // PinnedVersion returns the version of Module required by
@@ -406,7 +404,7 @@ func (s *Server) start(ctx context.Context) error {
 	cmd.Dir = s.dir // security.toml is read from the working directory
 	cmd.Stdout = out
 	cmd.Stderr = out
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = localtool.SysProcAttr()
 	// weed reads WEED_* variables as configuration; keep the caller's out.
 	cmd.Env = filterEnv(os.Environ(), "WEED_")
 	if err := cmd.Start(); err != nil {
