@@ -24,15 +24,14 @@ import (
 	"net/http"
 	"os"
 	"runtime"
-	"strings"
 	"time"
 
+	"github.com/sharesvc/sharesvc/bench/internal/fixed302"
 	"github.com/sharesvc/sharesvc/internal/db"
 )
 
 func main() {
-	addr := flag.String("listen", "127.0.0.1:0", "listen address")
-	n := flag.Int("location-bytes", 1100, "length of the Location header")
+	addr, n := fixed302.Flags()
 	path := flag.String("db", "", "SQLite file to write (required; created if missing)")
 	table := flag.String("table", "audit", "where rows go: minimal (no secondary index) or audit (audit_events, as sharesvc writes it)")
 	flag.Parse()
@@ -55,22 +54,7 @@ func main() {
 		log.Fatal(err)
 	}
 	go w.run()
-
-	loc := "http://127.0.0.1:9/bucket/key?X-Amz-Signature=" + strings.Repeat("a", max(0, *n-48))
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Fprintln(os.Stdout, ln.Addr().String())
-	h := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if err := w.append(r); err != nil {
-			http.Error(rw, "audit unavailable", http.StatusServiceUnavailable)
-			return
-		}
-		rw.Header().Set("Location", loc)
-		rw.WriteHeader(http.StatusFound)
-	})
-	log.Fatal(http.Serve(ln, h))
+	log.Fatal(fixed302.Serve(*addr, *n, w.append))
 }
 
 type op struct {
