@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -43,6 +44,13 @@ func s3env(s *seaweed.Server, bucket, db string) map[string]string {
 
 func getenvFrom(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
+}
+
+// withEnv returns a new environment: base, with extra's settings on top.
+func withEnv(base, extra map[string]string) map[string]string {
+	env := maps.Clone(base)
+	maps.Copy(env, extra)
+	return env
 }
 
 // startService wires the service configured by env, serves it on a free
@@ -180,15 +188,8 @@ func TestServeRejectsBadConfiguration(t *testing.T) {
 		{map[string]string{"SHARESVC_LOG_FORMAT": "xml"}, "SHARESVC_LOG_FORMAT"},
 		{map[string]string{"SHARESVC_MAX_USES": "many"}, "SHARESVC_MAX_USES"},
 	} {
-		env := map[string]string{}
-		for k, v := range base {
-			env[k] = v
-		}
-		for k, v := range tc.env {
-			env[k] = v
-		}
 		var errb bytes.Buffer
-		err := run(context.Background(), []string{"serve"}, getenvFrom(env), &bytes.Buffer{}, &errb)
+		err := run(context.Background(), []string{"serve"}, getenvFrom(withEnv(base, tc.env)), &bytes.Buffer{}, &errb)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("serve with %v = %v; want an error naming %s", tc.env, err, tc.want)
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/sharesvc/sharesvc/internal/mail"
 	"github.com/sharesvc/sharesvc/internal/mailpit"
+	"github.com/sharesvc/sharesvc/internal/server"
 )
 
 // Mail settings that cannot work stop the service at start, naming the
@@ -42,14 +44,7 @@ func TestServeRejectsBadMailConfiguration(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			env := map[string]string{}
-			for k, v := range base {
-				env[k] = v
-			}
-			for k, v := range tc.env {
-				env[k] = v
-			}
-			err := run(context.Background(), []string{"serve"}, getenvFrom(env), &bytes.Buffer{}, &bytes.Buffer{})
+			err := run(context.Background(), []string{"serve"}, getenvFrom(withEnv(base, tc.env)), &bytes.Buffer{}, &bytes.Buffer{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("serve with %v = %v; want an error naming %s", tc.env, err, tc.want)
 			}
@@ -108,20 +103,6 @@ func TestServeSendsShareMail(t *testing.T) {
 	env["SHARESVC_SMTP_FROM"], env["SHARESVC_MAIL_KEY"] = "Files <files@example.org>", keyFile
 	admin := strings.TrimSpace(runCLI(t, env, "token", "create", "--role", "admin", "--name", "root"))
 
-	share := func(base, body string) {
-		req, _ := http.NewRequest("POST", base+"/api/v1/links", strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+admin)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusCreated || strings.Contains(string(b), "/s/") {
-			t.Fatalf("create share = %d %s; want 201 without a link", resp.StatusCode, b)
-		}
-	}
 	// waitMail waits for the worker (a real goroutine) to deliver n
 	// messages in all; it asserts what arrived, not how fast.
 	waitMail := func(n int) []mailpit.Message {
@@ -142,7 +123,13 @@ func TestServeSendsShareMail(t *testing.T) {
 	}
 
 	_, base, stop := startService(t, env)
-	share(base, `{"key":"plan.txt","recipients":["ann@example.org","ben@example.org"]}`)
+	cli := map[string]string{"SHARESVC_URL": base, "SHARESVC_TOKEN": admin}
+	// The API's whole answer (--json) is a share, and holds no link.
+	var sh server.ShareResponse
+	out := runCLI(t, cli, "link", "create", "--key", "plan.txt", "--recipient", "ann@example.org", "--recipient", "ben@example.org", "--json")
+	if err := json.Unmarshal([]byte(out), &sh); err != nil || !strings.HasPrefix(sh.ID, "shr_") || len(sh.Links) != 2 || strings.Contains(out, "/s/") {
+		t.Fatalf("create share = %s (%v); want a share of 2 links without a link", out, err)
+	}
 	msgs := waitMail(2)
 	full, err := mp.Get(ctx, msgs[0].ID)
 	if err != nil {
@@ -176,8 +163,8 @@ func TestServeSendsShareMail(t *testing.T) {
 	// This time through the CLI: it shows the share, never a code.
 	_, base, stop = startService(t, env)
 	defer stop()
-	out := runCLI(t, map[string]string{"SHARESVC_URL": base, "SHARESVC_TOKEN": admin},
-		"link", "create", "--key", "plan.txt", "--recipient", "cat@example.org", "--notify", "owner@example.org")
+	cli["SHARESVC_URL"] = base
+	out = runCLI(t, cli, "link", "create", "--key", "plan.txt", "--recipient", "cat@example.org", "--notify", "owner@example.org")
 	if !regexp.MustCompile(`(?m)^cat@example\.org +lnk_\S+ .* (queued|sending|sent)$`).MatchString(out) || strings.Contains(out, "/s/") {
 		t.Fatalf("link create --recipient printed:\n%s\nwant cat@example.org's link id and mail state, and no link", out)
 	}

@@ -19,16 +19,7 @@ import (
 
 func TestServeOperationsSettings(t *testing.T) {
 	base := map[string]string{"SHARESVC_ROLE_ARN": "arn:aws:iam::123456789012:role/x"}
-	with := func(extra map[string]string) map[string]string {
-		env := map[string]string{}
-		for k, v := range base {
-			env[k] = v
-		}
-		for k, v := range extra {
-			env[k] = v
-		}
-		return env
-	}
+	with := func(extra map[string]string) map[string]string { return withEnv(base, extra) }
 	for _, tc := range []struct {
 		env  map[string]string
 		want string
