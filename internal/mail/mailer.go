@@ -384,12 +384,13 @@ func (m *Mailer) attempt(ctx context.Context, group []*Delivery) {
 	ev := audit.Event{Actor: audit.ActorMailer, LinkID: lead.LinkID}
 	var (
 		state, lastErr string
+		result         string // for OnAttempt: sent, failed or deferred
 		next           int64
 	)
 	switch {
 	case err == nil:
 		ev.Action, ev.Outcome = audit.ActionMailSent, audit.OutcomeOK
-		state = StateSent
+		state, result = StateSent, "sent"
 	case final:
 		lastErr = answer(err)
 		ev.Action, ev.Outcome, ev.Reason = audit.ActionMailFailed, audit.OutcomeError, "gave_up"
@@ -400,14 +401,14 @@ func (m *Mailer) attempt(ctx context.Context, group []*Delivery) {
 			ev.Reason = "link_not_live"
 		}
 		detail["answer"] = lastErr
-		state = StateFailed
+		state, result = StateFailed, "failed"
 	default:
 		lastErr = answer(err)
 		retry := now.Add(m.o.Backoff(lead.Attempts))
 		ev.Action, ev.Outcome, ev.Reason = audit.ActionMailDeferred, audit.OutcomeError, "will_retry"
 		detail["answer"] = lastErr
 		detail["next_attempt_at"] = retry.Truncate(time.Millisecond)
-		state, next = StateQueued, retry.UnixMilli()
+		state, result, next = StateQueued, "deferred", retry.UnixMilli()
 	}
 	b, _ := json.Marshal(detail)
 	ev.Detail = string(b)
@@ -442,7 +443,6 @@ func (m *Mailer) attempt(ctx context.Context, group []*Delivery) {
 	}
 	m.log.Info("mail", attrs...)
 	if m.o.OnAttempt != nil {
-		result := map[string]string{StateSent: "sent", StateFailed: "failed", StateQueued: "deferred"}[state]
 		m.o.OnAttempt(lead.Kind, result)
 	}
 }

@@ -14,21 +14,21 @@ import (
 // setShareHeaders marks every answer on a share route as private and
 // uncacheable: browsers must come back to us (and our audit) every time.
 func setShareHeaders(h http.Header) {
-	for k, v := range shareHeaders {
-		h[k] = v
-	}
+	// Assigned from slices shared by every response rather than Set (which
+	// makes a slice per header per request); each has len == cap, so an
+	// Add elsewhere copies rather than writes into it.
+	h["Cache-Control"] = noStore
+	h["Referrer-Policy"] = noReferrer
+	h["X-Robots-Tag"] = noIndex
+	h["X-Content-Type-Options"] = noSniff
 }
 
-// shareHeaders are set by assigning these slices, shared by every
-// response, instead of a Set (which makes a slice each time) per header per
-// request. Each has len == cap, so that an Add elsewhere copies rather than
-// writes into it.
-var shareHeaders = map[string][]string{
-	"Cache-Control":          {"no-store"},
-	"Referrer-Policy":        {"no-referrer"},
-	"X-Robots-Tag":           {"noindex"},
-	"X-Content-Type-Options": {"nosniff"},
-}
+var (
+	noStore    = []string{"no-store"}
+	noReferrer = []string{"no-referrer"}
+	noIndex    = []string{"noindex"}
+	noSniff    = []string{"nosniff"}
+)
 
 // openDownload answers GET, HEAD and POST /s/{code}: a live download link
 // gets a 302 (303 to a POST) to a presigned GET minted now, or, for a link
