@@ -30,6 +30,10 @@ var (
 	ErrNoCheckpoint = errors.New("no checkpoint")
 	// ErrNotConfigured means checkpoints are not set up (no signing key).
 	ErrNotConfigured = errors.New("audit checkpoints are not configured")
+	// ErrChainBroken means the log no longer extends the latest checkpoint
+	// (its row is gone or different, or a row after it does not verify), so
+	// no new checkpoint is signed. It wraps ErrTampered.
+	ErrChainBroken = fmt.Errorf("%w: the log contradicts the latest checkpoint", ErrTampered)
 )
 
 // checkpointDomain separates checkpoint signatures from any other use of
@@ -179,6 +183,9 @@ type CheckpointOptions struct {
 	Prefix string
 	// Clock defaults to time.Now.
 	Clock func() time.Time
+	// OnCheck, when set, is told the outcome of every check of the log
+	// against the checkpoints (nil, or an error matching ErrTampered).
+	OnCheck func(error)
 }
 
 // Checkpointer writes signed checkpoints of the log's head.
@@ -188,7 +195,15 @@ type Checkpointer struct {
 	o   CheckpointOptions
 
 	mu     sync.Mutex
-	latest *Checkpoint
+	latest *Checkpoint  // the one naming the highest row
+	all    []Checkpoint // every checkpoint signed by key, in Dir or written since
+	// markSeq and markHash are the last row found to extend latest, so
+	// that the next check hashes only rows after it.
+	markSeq  int64
+	markHash []byte
+	broken   error // the last check's failure, nil when the log extends latest
+
+	verifier *Verifier
 }
 
 // NewCheckpointer returns a Checkpointer reading the head from db and
@@ -206,11 +221,202 @@ func NewCheckpointer(db *sql.DB, key ed25519.PrivateKey, o CheckpointOptions) (*
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
-	c := &Checkpointer{db: db, key: key, o: o}
-	if cp, err := ReadCheckpoint(o.Dir); err == nil && cp.Verify(c.PublicKey()) == nil {
-		c.latest = cp
+	c := &Checkpointer{db: db, key: key, o: o, verifier: NewVerifier(db)}
+	all, err := ReadCheckpoints(o.Dir, c.PublicKey())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	for i := range all {
+		c.remember(all[i])
 	}
 	return c, nil
+}
+
+// ReadCheckpoints reads every checkpoint file in dir, oldest first, and
+// keeps those that trusted signed; files signed by another key (an earlier
+// one) are left out. Errors: the directory's read error.
+func ReadCheckpoints(dir string, trusted ed25519.PublicKey) ([]Checkpoint, error) {
+	names, err := checkpointFiles(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []Checkpoint
+	for _, n := range names {
+		b, err := os.ReadFile(filepath.Join(dir, n))
+		if err != nil {
+			return nil, fmt.Errorf("read checkpoint: %w", err)
+		}
+		var cp Checkpoint
+		if json.Unmarshal(b, &cp) != nil || cp.Verify(trusted) != nil {
+			continue
+		}
+		out = append(out, cp)
+	}
+	return out, nil
+}
+
+// remember adds cp to the checkpoints kept in memory. c.mu must be held,
+// or c not yet shared.
+func (c *Checkpointer) remember(cp Checkpoint) {
+	c.all = append(c.all, cp)
+	if c.latest == nil || cp.Seq >= c.latest.Seq {
+		l := cp
+		c.latest = &l
+	}
+}
+
+// Checkpoints returns every checkpoint this key signed that the
+// Checkpointer knows of (in Dir at start, or written since), oldest first.
+func (c *Checkpointer) Checkpoints() []Checkpoint {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Checkpoint(nil), c.all...)
+}
+
+// Broken returns the failure of the last check of the log against the
+// latest checkpoint (an error matching ErrChainBroken), or nil.
+func (c *Checkpointer) Broken() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.broken
+}
+
+// Check checks that the log still extends the latest checkpoint (see
+// Write) without signing anything, and records the outcome for Broken.
+// Errors: ErrChainBroken (wrapped), or the database's error.
+func (c *Checkpointer) Check(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, _, err := c.extends(ctx)
+	return err
+}
+
+// Verify verifies the whole log against every checkpoint, incrementally
+// (see Verifier), and records a failure for Broken. Errors are
+// VerifyWith's.
+func (c *Checkpointer) Verify(ctx context.Context) (VerifyResult, *Checkpoint, error) {
+	c.mu.Lock()
+	all := append([]Checkpoint(nil), c.all...)
+	var latest *Checkpoint
+	if c.latest != nil {
+		l := *c.latest
+		latest = &l
+	}
+	c.mu.Unlock()
+	r, err := c.verifier.Verify(ctx, VerifyOptions{Checkpoint: latest, PublicKey: c.PublicKey(), Checkpoints: all, SignaturesChecked: true})
+	if errors.Is(err, ErrTampered) {
+		c.mu.Lock()
+		c.setBroken(fmt.Errorf("%w: %w", ErrChainBroken, err))
+		c.mu.Unlock()
+	}
+	return r, latest, err
+}
+
+// setBroken records the outcome of a check. c.mu must be held.
+func (c *Checkpointer) setBroken(err error) {
+	c.broken = err
+	if c.o.OnCheck != nil {
+		c.o.OnCheck(err)
+	}
+}
+
+// extends checks that the latest checkpoint's row is still in the log with
+// its hash (or, when an audited prune removed it, that the first remaining
+// row links to it) and that the chain verifies from there to the head, and
+// returns the head it verified. Only rows after the last one found good are
+// hashed again. c.mu must be held. Errors: ErrChainBroken (wrapped), or
+// the database's error.
+func (c *Checkpointer) extends(ctx context.Context) (int64, []byte, error) {
+	seq, head, err := c.walk(ctx)
+	if errors.Is(err, ErrTampered) && c.reload() {
+		// Another process (such as "sharesvc audit prune") may have
+		// signed a newer checkpoint, e.g. the anchor of rows it removed.
+		seq, head, err = c.walk(ctx)
+	}
+	if errors.Is(err, ErrTampered) {
+		err = fmt.Errorf("%w: %w", ErrChainBroken, err)
+		c.markSeq, c.markHash = 0, nil
+		c.setBroken(err)
+		return 0, nil, err
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	c.markSeq, c.markHash = seq, head
+	c.setBroken(nil)
+	return seq, head, nil
+}
+
+// reload adds the checkpoints in Dir that are not known yet, and reports
+// whether the latest changed. Checkpoints known but gone from Dir are kept.
+// c.mu must be held.
+func (c *Checkpointer) reload() bool {
+	all, err := ReadCheckpoints(c.o.Dir, c.PublicKey())
+	if err != nil {
+		return false
+	}
+	known := make(map[string]bool, len(c.all))
+	for i := range c.all {
+		known[checkpointName(&c.all[i])] = true
+	}
+	before := c.latest
+	for _, cp := range all {
+		if !known[checkpointName(&cp)] {
+			c.remember(cp)
+		}
+	}
+	return c.latest != before
+}
+
+func (c *Checkpointer) walk(ctx context.Context) (int64, []byte, error) {
+	l := c.latest
+	if l == nil {
+		var (
+			seq  int64
+			head []byte
+		)
+		err := c.db.QueryRowContext(ctx, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&seq, &head)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, nil, nil
+		}
+		if err != nil {
+			return 0, nil, fmt.Errorf("checkpoint: read head: %w", err)
+		}
+		return seq, head, nil
+	}
+	h, err := rowHash(ctx, c.db, l.Seq)
+	if err != nil {
+		return 0, nil, err
+	}
+	switch {
+	case h != nil && !bytes.Equal(h, l.Head):
+		return 0, nil, &chainError{l.Seq, fmt.Sprintf("differs from the checkpoint signed at %s", l.At.Format(time.RFC3339))}
+	case h == nil:
+		// Pruned (then the log starts right after it) or cut off.
+		var first, last sql.NullInt64
+		if err := c.db.QueryRowContext(ctx, `SELECT MIN(seq), MAX(seq) FROM audit_events`).Scan(&first, &last); err != nil {
+			return 0, nil, fmt.Errorf("read audit log: %w", err)
+		}
+		if !last.Valid || last.Int64 < l.Seq {
+			return 0, nil, &chainError{last.Int64 + 1, fmt.Sprintf("the log ends at row %d but the checkpoint signed at %s vouches for row %d",
+				last.Int64, l.At.Format(time.RFC3339), l.Seq)}
+		}
+		if first.Int64 != l.Seq+1 {
+			return 0, nil, &chainError{l.Seq, "missing, though the checkpoint signed at " + l.At.Format(time.RFC3339) + " vouches for it"}
+		}
+	}
+	from, hash := l.Seq, l.Head
+	if c.markSeq > l.Seq {
+		mh, err := rowHash(ctx, c.db, c.markSeq)
+		if err != nil {
+			return 0, nil, err
+		}
+		if bytes.Equal(mh, c.markHash) {
+			from, hash = c.markSeq, c.markHash
+		}
+	}
+	seq, head, _, err := walkFrom(ctx, c.db, from, hash, nil)
+	return seq, head, err
 }
 
 // PublicKey returns the key that verifies this Checkpointer's signatures.
@@ -226,26 +432,47 @@ func (c *Checkpointer) Latest() (Checkpoint, bool) {
 	return *c.latest, true
 }
 
-// Write signs a checkpoint of the log's current head and stores it. Errors:
-// ErrNoCheckpoint if the log is empty, or the read, file or store error.
+// Write signs a checkpoint of the log's current head and stores it, but
+// only if the log still extends the latest checkpoint: its row is still in
+// the log with its hash and the chain verifies from there to the head.
+// Errors: ErrNoCheckpoint if the log is empty, ErrChainBroken (wrapped, and
+// nothing is signed), or the read, file or store error.
 func (c *Checkpointer) Write(ctx context.Context) (Checkpoint, error) {
-	var (
-		seq  int64
-		head []byte
-	)
-	err := c.db.QueryRowContext(ctx, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&seq, &head)
-	if errors.Is(err, sql.ErrNoRows) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seq, head, err := c.extends(ctx)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	if seq == 0 {
 		return Checkpoint{}, fmt.Errorf("%w: the audit log is empty", ErrNoCheckpoint)
 	}
-	if err != nil {
-		return Checkpoint{}, fmt.Errorf("checkpoint: read head: %w", err)
-	}
-	return c.WriteAt(ctx, seq, head)
+	return c.write(ctx, seq, head)
 }
 
 // WriteAt signs a checkpoint of row seq with hash head and stores it in the
-// directory and, if configured, the object store.
+// directory and, if configured, the object store, once the log is found to
+// extend the latest checkpoint and to hold row seq with that hash. Errors:
+// ErrChainBroken (wrapped; nothing is signed), or the read, file or store
+// error.
 func (c *Checkpointer) WriteAt(ctx context.Context, seq int64, head []byte) (Checkpoint, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, _, err := c.extends(ctx); err != nil {
+		return Checkpoint{}, err
+	}
+	h, err := rowHash(ctx, c.db, seq)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	if !bytes.Equal(h, head) {
+		return Checkpoint{}, fmt.Errorf("%w: row %d is not in the log with the hash to sign", ErrChainBroken, seq)
+	}
+	return c.write(ctx, seq, head)
+}
+
+// write signs and stores a checkpoint of (seq, head). c.mu must be held.
+func (c *Checkpointer) write(ctx context.Context, seq int64, head []byte) (Checkpoint, error) {
 	cp := SignCheckpoint(c.key, seq, head, c.o.Clock())
 	b, err := json.MarshalIndent(cp, "", "  ")
 	if err != nil {
@@ -256,16 +483,13 @@ func (c *Checkpointer) WriteAt(ctx context.Context, seq int64, head []byte) (Che
 	if err := writeFileSync(filepath.Join(c.o.Dir, name), b); err != nil {
 		return cp, fmt.Errorf("checkpoint: %w", err)
 	}
+	// Kept from here on even if the store fails: the file exists.
+	c.remember(cp)
 	if c.o.Store != nil {
 		if err := c.o.Store.PutObject(ctx, c.o.Prefix+name, b); err != nil {
 			return cp, fmt.Errorf("checkpoint: store %s: %w", c.o.Prefix+name, err)
 		}
 	}
-	c.mu.Lock()
-	if c.latest == nil || cp.Seq >= c.latest.Seq {
-		c.latest = &cp
-	}
-	c.mu.Unlock()
 	return cp, nil
 }
 
@@ -287,16 +511,20 @@ func (c *Checkpointer) Run(ctx context.Context, interval time.Duration, onErr fu
 }
 
 // WriteIfMoved writes a checkpoint if the log has rows and its head is not
-// the latest checkpoint's (so an idle log is not checkpointed again).
+// the latest checkpoint's (so an idle log is not checkpointed again); the
+// log is checked against the latest checkpoint either way. Errors are
+// Write's.
 func (c *Checkpointer) WriteIfMoved(ctx context.Context) error {
-	var seq int64
-	if err := c.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_events`).Scan(&seq); err != nil {
-		return fmt.Errorf("checkpoint: read head: %w", err)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seq, head, err := c.extends(ctx)
+	if err != nil {
+		return err
 	}
-	if last, ok := c.Latest(); seq == 0 || ok && last.Seq == seq {
+	if seq == 0 || c.latest != nil && c.latest.Seq == seq {
 		return nil
 	}
-	_, err := c.Write(ctx)
+	_, err = c.write(ctx, seq, head)
 	return err
 }
 

@@ -35,6 +35,14 @@ type VerifyResult struct {
 	// link to it) was found with the checkpoint's hash.
 	CheckpointSeq     int64
 	CheckpointMatched bool
+	// Checkpoints is how many checkpoints (Checkpoint and Checkpoints) were
+	// compared with the log, CheckpointsPruned how many of them name rows
+	// an audited prune removed (which cannot be compared).
+	Checkpoints       int
+	CheckpointsPruned int
+	// Rehashed is how many rows this call hashed: all of them for a full
+	// verification, only the new ones for an incremental one (Verifier).
+	Rehashed int64
 }
 
 // VerifyOptions add outside evidence to a verification.
@@ -44,6 +52,66 @@ type VerifyOptions struct {
 	Checkpoint *Checkpoint
 	// PublicKey, if set, is the only key trusted to sign Checkpoint.
 	PublicKey ed25519.PublicKey
+	// Checkpoints are every other checkpoint kept: each is checked like
+	// Checkpoint, so a log that was cut and has grown back past one
+	// checkpoint still contradicts an earlier one.
+	Checkpoints []Checkpoint
+	// SignaturesChecked skips the signature check of Checkpoints (not of
+	// Checkpoint), for callers that checked them when they loaded them.
+	SignaturesChecked bool
+}
+
+// checkpointSet indexes the checkpoints of a verification by row.
+type checkpointSet struct {
+	bySeq map[int64][]*Checkpoint
+	max   *Checkpoint // the one naming the highest row
+	n     int
+}
+
+func newCheckpointSet(o VerifyOptions) (checkpointSet, error) {
+	cs := checkpointSet{bySeq: map[int64][]*Checkpoint{}}
+	add := func(c *Checkpoint, checkSig bool) error {
+		if checkSig {
+			if err := c.Verify(o.PublicKey); err != nil {
+				return err
+			}
+		}
+		cs.bySeq[c.Seq] = append(cs.bySeq[c.Seq], c)
+		if cs.max == nil || c.Seq > cs.max.Seq {
+			cs.max = c
+		}
+		cs.n++
+		return nil
+	}
+	if o.Checkpoint != nil {
+		if err := add(o.Checkpoint, true); err != nil {
+			return cs, err
+		}
+	}
+	for i := range o.Checkpoints {
+		if err := add(&o.Checkpoints[i], !o.SignaturesChecked); err != nil {
+			return cs, err
+		}
+	}
+	return cs, nil
+}
+
+// chainError is a tampered row: it matches ErrTampered and names the row.
+type chainError struct {
+	seq int64
+	why string
+}
+
+func (e *chainError) Error() string { return fmt.Sprintf("%v: row %d: %s", ErrTampered, e.seq, e.why) }
+func (e *chainError) Unwrap() error { return ErrTampered }
+
+// badSeq returns the row a chain error names, or 0.
+func badSeq(err error) int64 {
+	var ce *chainError
+	if errors.As(err, &ce) {
+		return ce.seq
+	}
+	return 0
 }
 
 // Verify walks the chain in sequence order and checks that sequence numbers
@@ -72,11 +140,13 @@ func VerifyWith(ctx context.Context, db *sql.DB, o VerifyOptions) (VerifyResult,
 	var r VerifyResult
 	cp := o.Checkpoint
 	if cp != nil {
-		if err := cp.Verify(o.PublicKey); err != nil {
-			return r, err
-		}
 		r.CheckpointSeq = cp.Seq
 	}
+	cs, err := newCheckpointSet(o)
+	if err != nil {
+		return r, err
+	}
+	r.Checkpoints = cs.n
 	rows, err := db.QueryContext(ctx, `SELECT `+eventColumns+` FROM audit_events ORDER BY seq`)
 	if err != nil {
 		return r, fmt.Errorf("read audit log: %w", err)
@@ -114,20 +184,27 @@ func VerifyWith(ctx context.Context, db *sql.DB, o VerifyOptions) (VerifyResult,
 			return bad("first row does not start the chain")
 		}
 		h := ChainHash(ev.PrevHash, &ev, scratch)
+		r.Rehashed++
 		if !bytes.Equal(h[:], ev.Hash) {
 			return bad("content does not match its hash")
 		}
-		if cp != nil && ev.Seq == cp.Seq {
-			if !bytes.Equal(ev.Hash, cp.Head) {
-				return bad("differs from the signed checkpoint of this row")
+		for _, c := range cs.bySeq[ev.Seq] {
+			if !bytes.Equal(ev.Hash, c.Head) {
+				return bad(fmt.Sprintf("differs from the signed checkpoint of this row (signed at %s)", c.At.Format(time.RFC3339)))
 			}
-			r.CheckpointMatched = true
+			if c == cp {
+				r.CheckpointMatched = true
+			}
 		}
-		if cp != nil && r.Rows == 0 && ev.Seq == cp.Seq+1 {
-			if !bytes.Equal(ev.PrevHash, cp.Head) {
-				return bad("does not link to the signed checkpoint of the row before it")
+		if r.Rows == 0 {
+			for _, c := range cs.bySeq[ev.Seq-1] {
+				if !bytes.Equal(ev.PrevHash, c.Head) {
+					return bad("does not link to the signed checkpoint of the row before it")
+				}
+				if c == cp {
+					r.CheckpointMatched = true
+				}
 			}
-			r.CheckpointMatched = true
 		}
 		if ev.Action == ActionPrune {
 			var d pruneDetail
@@ -151,10 +228,15 @@ func VerifyWith(ctx context.Context, db *sql.DB, o VerifyOptions) (VerifyResult,
 		}
 		r.PrunedThrough = r.FirstSeq - 1
 	}
-	if cp != nil && r.LastSeq < cp.Seq {
+	if c := cs.max; c != nil && r.LastSeq < c.Seq {
 		r.BadSeq = r.LastSeq + 1
 		return r, fmt.Errorf("%w: the log ends at row %d but a checkpoint signed at %s vouches for row %d",
-			ErrTruncated, r.LastSeq, cp.At.Format(time.RFC3339), cp.Seq)
+			ErrTruncated, r.LastSeq, c.At.Format(time.RFC3339), c.Seq)
+	}
+	for seq, list := range cs.bySeq {
+		if r.Rows > 0 && seq < r.FirstSeq-1 {
+			r.CheckpointsPruned += len(list)
+		}
 	}
 	return r, nil
 }
