@@ -41,7 +41,7 @@ type auditSettings struct {
 func (a *auditSettings) register(f *flagSource) {
 	f.str(&a.IPMode, "audit-ip-mode", "SHARESVC_AUDIT_IP_MODE", "full", "how client addresses are stored: full, truncate (/24, /48) or hash (HMAC-SHA256)")
 	f.str(&a.IPKey, "audit-ip-key", "SHARESVC_AUDIT_IP_KEY", "", "key for -audit-ip-mode hash: a file, or at least 32 hex digits")
-	f.str(&a.CheckpointKey, "checkpoint-key", "SHARESVC_CHECKPOINT_KEY", "", "Ed25519 private key file (PEM) that signs audit checkpoints (create with: sharesvc audit keygen)")
+	f.str(&a.CheckpointKey, "checkpoint-key", "SHARESVC_CHECKPOINT_KEY", "", "Ed25519 private key file (PEM) that signs audit checkpoints (default: the database path + \"-checkpoint.key\", created at first start; or create one with: sharesvc audit keygen)")
 	f.str(&a.CheckpointDir, "checkpoint-dir", "SHARESVC_CHECKPOINT_DIR", "", "directory for signed checkpoints (default: the database path + \"-checkpoints\")")
 	f.str(&a.CheckpointBucket, "checkpoint-bucket", "SHARESVC_CHECKPOINT_BUCKET", "", "also store checkpoints in this S3 bucket (BUCKET or BUCKET/PREFIX), ideally with Object Lock")
 	f.dur(&a.CheckpointInterval, "checkpoint-interval", "SHARESVC_CHECKPOINT_INTERVAL", 15*time.Minute, "time between checkpoints while the log grows (0: only on demand)")
@@ -55,6 +55,69 @@ type auditSetup struct {
 	flood        *audit.Flood
 	interval     time.Duration
 	retention    time.Duration
+}
+
+// defaultKeySuffix names the checkpoint key serve uses when none is
+// configured: the database path with this suffix, next to the database.
+const defaultKeySuffix = "-checkpoint.key"
+
+// defaultCheckpointKey points a.CheckpointKey at the key serve uses when
+// none is configured, the database path + "-checkpoint.key", and creates it
+// (mode 0600, its public key next to it as .pub, the directory 0700 if it
+// has to be made) when it does not exist yet. It reports whether it created
+// the key. An existing key file that its group or others may read is refused:
+// whoever reads it can sign checkpoints. An explicit key is left as it is.
+func (a *auditSettings) defaultCheckpointKey(dbPath string) (created bool, err error) {
+	if a.CheckpointKey != "" {
+		return false, nil
+	}
+	path := dbPath + defaultKeySuffix
+	fi, err := os.Stat(path)
+	switch {
+	case err == nil:
+		if fi.Mode().Perm()&0o077 != 0 {
+			return false, fmt.Errorf("checkpoint key %s may be read by others (mode %04o): make it private (chmod 600) or set -checkpoint-key ($SHARESVC_CHECKPOINT_KEY)",
+				path, fi.Mode().Perm())
+		}
+		if !fi.Mode().IsRegular() {
+			return false, fmt.Errorf("checkpoint key %s is not a regular file", path)
+		}
+		a.CheckpointKey = path
+		return false, nil
+	case !errors.Is(err, os.ErrNotExist):
+		return false, fmt.Errorf("checkpoint key: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return false, fmt.Errorf("checkpoint key: %w", err)
+	}
+	priv, pub, err := audit.GenerateKey()
+	if err != nil {
+		return false, fmt.Errorf("checkpoint key: %w", err)
+	}
+	// Written aside and linked into place: a crash leaves no half key, and
+	// O_EXCL on the link never replaces a key another start just made.
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-checkpoint-key-")
+	if err != nil {
+		return false, fmt.Errorf("checkpoint key: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(priv); err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Link(tmp.Name(), path)
+	}
+	if err != nil {
+		return false, fmt.Errorf("checkpoint key: %w", err)
+	}
+	if err := os.WriteFile(path+".pub", pub, 0o644); err != nil {
+		return false, fmt.Errorf("checkpoint key: %w", err)
+	}
+	a.CheckpointKey = path
+	return true, nil
 }
 
 // ipPrivacy builds the client IP privacy mode. Errors name the setting.
@@ -83,11 +146,10 @@ func (a *auditSettings) build(read *sql.DB, dbPath string, newS3 func() (*s3.Cli
 		return nil, err
 	}
 	out := &auditSetup{ip: ip, flood: audit.NewFlood(audit.FloodOptions{}), interval: a.CheckpointInterval, retention: a.Retention}
+	if err := a.checkDurations(); err != nil {
+		return nil, err
+	}
 	switch {
-	case a.CheckpointInterval < 0:
-		return nil, errors.New("-checkpoint-interval ($SHARESVC_CHECKPOINT_INTERVAL) must not be negative")
-	case a.Retention < 0 || a.Retention > 0 && a.Retention < time.Hour:
-		return nil, fmt.Errorf("-audit-retention ($SHARESVC_AUDIT_RETENTION) %s must be 0 (keep forever) or at least 1h", a.Retention)
 	case a.CheckpointKey == "" && (a.CheckpointBucket != "" || a.Retention > 0):
 		return nil, errors.New("-checkpoint-key ($SHARESVC_CHECKPOINT_KEY) is required with -checkpoint-bucket or -audit-retention: create one with \"sharesvc audit keygen\"")
 	case a.CheckpointKey == "":
@@ -125,6 +187,26 @@ func (a *auditSettings) build(read *sql.DB, dbPath string, newS3 func() (*s3.Cli
 		return nil, fmt.Errorf("-checkpoint-dir ($SHARESVC_CHECKPOINT_DIR): %w", err)
 	}
 	return out, nil
+}
+
+// checkDurations checks the checkpoint interval and the retention.
+func (a *auditSettings) checkDurations() error {
+	switch {
+	case a.CheckpointInterval < 0:
+		return errors.New("-checkpoint-interval ($SHARESVC_CHECKPOINT_INTERVAL) must not be negative")
+	case a.Retention < 0 || a.Retention > 0 && a.Retention < time.Hour:
+		return fmt.Errorf("-audit-retention ($SHARESVC_AUDIT_RETENTION) %s must be 0 (keep forever) or at least 1h", a.Retention)
+	}
+	return nil
+}
+
+// validate checks the settings that need no file, so that serve can refuse
+// them before it creates anything.
+func (a *auditSettings) validate() error {
+	if _, err := a.ipPrivacy(); err != nil {
+		return err
+	}
+	return a.checkDurations()
 }
 
 // readKeyMaterial reads a secret given as hex (at least 32 digits) or as a
@@ -219,7 +301,8 @@ const auditUsage = `usage: sharesvc audit COMMAND [flags]
 
   keygen  --out FILE                 create the Ed25519 checkpoint key (FILE) and its public key (FILE.pub)
   verify  --db FILE [--checkpoint FILE|DIR] [--public-key FILE]
-                                     check the hash chain offline; with a checkpoint, also a cut-off tail
+                                     check the hash chain offline against every checkpoint in DIR
+                                     (default: the database path + "-checkpoints"): also a cut-off tail
   list    --db FILE [filters] [--limit N] [--cursor SEQ] [--json]
                                      events, newest first
   export  --db FILE [filters] [--format csv|jsonl] [--out FILE]
@@ -327,8 +410,8 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 	f := newFlags("audit verify", getenv, stderr)
 	var path, cpPath, pubPath string
 	f.str(&path, "db", "SHARESVC_DB", "sharesvc.db", "SQLite database file (a copy is fine)")
-	f.fs.StringVar(&cpPath, "checkpoint", "", "a checkpoint file, or a directory of them (the newest is used)")
-	f.fs.StringVar(&pubPath, "public-key", "", "the checkpoint key's public key (PEM, or 32 bytes in hex); without it the key inside the checkpoint is used")
+	f.fs.StringVar(&cpPath, "checkpoint", "", "a checkpoint file, or a directory of them, all of which are checked (default: the database path + \"-checkpoints\" when it exists)")
+	f.fs.StringVar(&pubPath, "public-key", "", "the checkpoint key's public key (PEM, or 32 bytes in hex); without it the key inside each checkpoint is used")
 	if _, err := parseFlags(f, args, 0, "sharesvc audit verify --db FILE [--checkpoint FILE|DIR] [--public-key FILE]"); err != nil {
 		return err
 	}
@@ -342,12 +425,37 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 			return fmt.Errorf("--public-key: %w", err)
 		}
 	}
+	if cpPath == "" {
+		if fi, err := os.Stat(path + "-checkpoints"); err == nil && fi.IsDir() {
+			cpPath = path + "-checkpoints"
+		}
+	}
 	if cpPath != "" {
-		cp, err := audit.ReadCheckpoint(cpPath)
+		fi, err := os.Stat(cpPath)
 		if err != nil {
 			return fmt.Errorf("--checkpoint: %w", err)
 		}
-		o.Checkpoint = cp
+		if fi.IsDir() {
+			// Every checkpoint, not only the newest: a log cut and grown
+			// back past one still contradicts an earlier one.
+			all, err := audit.ReadCheckpointDir(cpPath)
+			if err != nil {
+				return fmt.Errorf("--checkpoint: %w", err)
+			}
+			newest := all[0]
+			for _, c := range all {
+				if c.Seq >= newest.Seq {
+					newest = c
+				}
+			}
+			o.Checkpoint, o.Checkpoints = &newest, all
+		} else {
+			cp, err := audit.ReadCheckpoint(cpPath)
+			if err != nil {
+				return fmt.Errorf("--checkpoint: %w", err)
+			}
+			o.Checkpoint = cp
+		}
 	}
 	d, err := openReadOnly(ctx, path)
 	if err != nil {
@@ -381,6 +489,9 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 		}
 		fmt.Fprintf(stdout, "checkpoint of row %d (%s) %s; %s\n", o.Checkpoint.Seq,
 			o.Checkpoint.At.Format(time.RFC3339), state, trust)
+		if len(o.Checkpoints) > 0 {
+			fmt.Fprintf(stdout, "%d checkpoints in %s checked (%d predate the pruned range)\n", res.Checkpoints-1, cpPath, res.CheckpointsPruned)
+		}
 	} else {
 		fmt.Fprintln(stdout, "no checkpoint given: a cut-off tail would go unnoticed (use --checkpoint)")
 	}

@@ -377,6 +377,19 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 		OnRefresh:    m.ObserveSTSRefresh,
 	})
 
+	if err := s.Audit.validate(); err != nil {
+		return nil, err
+	}
+	// Checkpoints are on whatever the settings: without a configured key,
+	// one is made next to the database at first start.
+	created, err := s.Audit.defaultCheckpointKey(s.DB)
+	if err != nil {
+		return nil, fmt.Errorf("-checkpoint-key ($SHARESVC_CHECKPOINT_KEY): %w", err)
+	}
+	if created {
+		logger.Info("created an audit checkpoint key; give verifiers the public key, and keep a copy of it off this host",
+			"key_file", s.Audit.CheckpointKey, "public_key_file", s.Audit.CheckpointKey+".pub")
+	}
 	d, err := db.Open(ctx, s.DB)
 	if err != nil {
 		return nil, err
@@ -396,6 +409,17 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 	})
 	if err != nil {
 		return nil, err
+	}
+	if cp := aud.checkpointer; cp != nil {
+		m.WatchAuditChain(func() bool { return cp.Broken() != nil })
+		// A log cut or rewritten while the service was down shows at once
+		// (not ready, and no checkpoint signed), not at the next checkpoint.
+		switch err := cp.Check(ctx); {
+		case errors.Is(err, audit.ErrChainBroken):
+			logger.Error("audit log contradicts its latest checkpoint: nothing will be signed until it is investigated", "component", "audit", "err", err)
+		case err != nil:
+			logger.Error("check the audit log against its latest checkpoint", "component", "audit", "err", err)
+		}
 	}
 	var hc *health.Checker
 	log, err := audit.Open(ctx, d.Write, audit.Options{IP: aud.ip, Claim: server.ClaimLinkUses, OnCommit: func(rows int, dur time.Duration, err error) {
@@ -434,10 +458,14 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 		}
 	}
 	// Ready means a full-length URL can still be signed.
-	hc, err = health.New(health.Options{
+	ho := health.Options{
 		DB: d.Read, Signer: signer, Audit: log, Canary: canary, MinSessionLeft: s.MaxPresignTTL + signMargin,
 		CacheFor: time.Second, Metrics: m, Logger: logger.With("component", "health"),
-	})
+	}
+	if aud.checkpointer != nil {
+		ho.Chain = aud.checkpointer
+	}
+	hc, err = health.New(ho)
 	if err != nil {
 		return nil, err
 	}

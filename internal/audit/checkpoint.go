@@ -144,6 +144,33 @@ func ReadCheckpoint(path string) (*Checkpoint, error) {
 	return &c, nil
 }
 
+// ReadCheckpointDir reads every checkpoint file in dir, oldest first,
+// without checking signatures (VerifyWith does). Errors: ErrNoCheckpoint
+// for a directory without any, or the first file that cannot be read or
+// decoded.
+func ReadCheckpointDir(dir string) ([]Checkpoint, error) {
+	names, err := checkpointFiles(dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%w in %s", ErrNoCheckpoint, dir)
+	}
+	out := make([]Checkpoint, 0, len(names))
+	for _, n := range names {
+		b, err := os.ReadFile(filepath.Join(dir, n))
+		if err != nil {
+			return nil, fmt.Errorf("read checkpoint: %w", err)
+		}
+		var cp Checkpoint
+		if err := json.Unmarshal(b, &cp); err != nil {
+			return nil, fmt.Errorf("read checkpoint %s: %w", n, err)
+		}
+		out = append(out, cp)
+	}
+	return out, nil
+}
+
 // checkpointFiles lists the checkpoint files in dir, oldest (lowest seq)
 // first.
 func checkpointFiles(dir string) ([]string, error) {

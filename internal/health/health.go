@@ -1,6 +1,7 @@
 // Package health decides whether this instance should get traffic: the
 // database takes writes, the signer holds a session with enough life left,
-// the audit writer keeps up, and (when configured) a canary URL minted for a
+// the audit writer keeps up and its log still extends its latest signed
+// checkpoint, and (when configured) a canary URL minted for a
 // known object really opens.
 package health
 
@@ -34,6 +35,12 @@ type Queue interface {
 	QueueDepth() int
 }
 
+// Chain is what the audit check needs from the audit checkpoints: the
+// outcome of the last check of the log against them (an audit.Checkpointer).
+type Chain interface {
+	Broken() error
+}
+
 // Options configure a Checker. DB, Signer and Audit are required.
 type Options struct {
 	// DB is the read pool; the check runs BEGIN IMMEDIATE; ROLLBACK on it,
@@ -45,6 +52,10 @@ type Options struct {
 	Audit Queue
 	// Canary, when set, must have succeeded recently.
 	Canary *Canary
+	// Chain, when set, must not report the audit log broken (it contradicts
+	// its latest signed checkpoint); the audit check fails with reason
+	// chain_broken while it does.
+	Chain Chain
 	// MinSessionLeft is the least session life that counts as ready.
 	// Default 2m; main sets it to the longest URL the service signs.
 	MinSessionLeft time.Duration
@@ -246,6 +257,11 @@ func (c *Checker) checkSigner(ctx context.Context) (string, error) {
 }
 
 func (c *Checker) checkAudit() (string, error) {
+	if c.o.Chain != nil {
+		if err := c.o.Chain.Broken(); err != nil {
+			return "chain_broken", err
+		}
+	}
 	if n := c.o.Audit.QueueDepth(); n > c.o.MaxAuditQueue {
 		return "lagging", fmt.Errorf("%d rows queued; want at most %d", n, c.o.MaxAuditQueue)
 	}

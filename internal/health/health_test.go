@@ -237,3 +237,29 @@ func TestCheckCache(t *testing.T) {
 		t.Error("without a cache the deep queue should make it unready")
 	}
 }
+
+type chain struct{ err atomic.Pointer[error] }
+
+func (c *chain) Broken() error {
+	if p := c.err.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func TestAuditChainBroken(t *testing.T) {
+	f := newFixture(t, "")
+	var ch chain
+	f.c.o.Chain = &ch
+	if r := f.result(t, CheckAudit); !r.OK {
+		t.Fatalf("audit with an intact chain = %+v; want ok", r)
+	}
+	err := fmt.Errorf("%w: row 8: missing", audit.ErrChainBroken)
+	ch.err.Store(&err)
+	if r := f.result(t, CheckAudit); r.OK || r.Reason != "chain_broken" {
+		t.Fatalf("audit with a broken chain = %+v; want chain_broken", r)
+	}
+	if rep := f.c.Check(context.Background()); rep.Ready || !errors.Is(rep.Err(), audit.ErrChainBroken) {
+		t.Fatalf("report = %+v; want not ready, caused by the chain", rep)
+	}
+}

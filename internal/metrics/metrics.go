@@ -40,8 +40,10 @@ type Metrics struct {
 	ReadyChecks     *prometheus.GaugeVec   // check: db, signer, audit, canary; 1 ok, 0 failing
 	MailAttempts    *prometheus.CounterVec // kind: share, notify; result: sent, deferred, failed
 	MailQueue       prometheus.GaugeFunc   // reads the function given to WatchMailQueue
+	AuditChain      prometheus.GaugeFunc   // 1 while the audit log contradicts its latest checkpoint
 
 	auditQueue atomic.Pointer[func() int]
+	auditChain atomic.Pointer[func() bool]
 	mailQueue  atomic.Pointer[func() (int, error)]
 }
 
@@ -155,10 +157,19 @@ func New(reg prometheus.Registerer, sessionLeft func() float64) *Metrics {
 		}
 		return float64(n)
 	})
+	m.AuditChain = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "audit_chain_broken",
+		Help: "1 while the audit log contradicts its latest signed checkpoint (rows cut off or rewritten; no checkpoint is signed then), else 0.",
+	}, func() float64 {
+		if f := m.auditChain.Load(); f != nil {
+			return b2f((*f)())
+		}
+		return 0
+	})
 	reg.MustRegister(m.Requests, m.RequestDuration, m.InFlight, m.Mints, m.Denials, m.STSRefreshes, m.STSDuration,
 		m.STSSessionLeft, m.AuditCommits, m.AuditBatchRows, m.AuditCommitTime,
 		m.AuditQueueDepth, m.RateLimited, m.DBErrors, m.CanaryRuns, m.CanaryDuration, m.CanaryLastOK,
-		m.Ready, m.ReadyChecks, m.MailAttempts, m.MailQueue,
+		m.Ready, m.ReadyChecks, m.MailAttempts, m.MailQueue, m.AuditChain,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector())
 	return m
@@ -167,6 +178,10 @@ func New(reg prometheus.Registerer, sessionLeft func() float64) *Metrics {
 // WatchAuditQueue makes sharesvc_audit_queue_depth report depth(), e.g.
 // an audit.Log's QueueDepth.
 func (m *Metrics) WatchAuditQueue(depth func() int) { m.auditQueue.Store(&depth) }
+
+// WatchAuditChain makes sharesvc_audit_chain_broken report broken(), e.g.
+// whether an audit.Checkpointer's Broken is not nil.
+func (m *Metrics) WatchAuditChain(broken func() bool) { m.auditChain.Store(&broken) }
 
 // WatchMailQueue makes sharesvc_mail_queue_depth report depth(), e.g. a
 // mail.Mailer's QueueDepth; it runs on each scrape.

@@ -181,6 +181,11 @@ type verifyResponse struct {
 	BadSeq        int64               `json:"bad_seq,omitempty"`
 	PrunedThrough int64               `json:"pruned_through,omitempty"`
 	Checkpoint    *checkpointResponse `json:"checkpoint,omitempty"`
+	// Checkpoints is how many signed checkpoints were compared with the
+	// log; Rehashed how many rows this call hashed (only those added since
+	// the last verification, once one has passed).
+	Checkpoints int   `json:"checkpoints"`
+	Rehashed    int64 `json:"rehashed"`
 }
 
 type checkpointResponse struct {
@@ -196,9 +201,9 @@ func toCheckpointResponse(c audit.Checkpoint) *checkpointResponse {
 		PublicKey: hex.EncodeToString(c.PublicKey)}
 }
 
-// verifyAudit answers GET /api/v1/audit/verify: the whole chain checked
-// now, against the newest checkpoint when checkpoints are configured. A
-// chain that does not verify is a 200 with ok false and the first bad row.
+// verifyAudit answers GET /api/v1/audit/verify: the chain checked now,
+// against every checkpoint when checkpoints are configured. A chain that
+// does not verify is a 200 with ok false and the first bad row.
 func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request) error {
 	if len(r.URL.Query()) > 0 {
 		return fmt.Errorf("%w: verify takes no parameters", audit.ErrInvalidFilter)
@@ -210,39 +215,45 @@ func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, out)
 }
 
-// verifyChain checks the whole chain now, against the newest checkpoint
-// when there is one, for the API and the console alike.
+// verifyChain checks the chain now, for the API and the console alike:
+// against every checkpoint the checkpointer holds when there is one (which
+// also marks the service not ready if the log contradicts them). Only rows
+// added since the last successful verification are hashed again.
 func (s *Server) verifyChain(r *http.Request) (verifyResponse, error) {
 	if s.auditDB == nil {
 		return verifyResponse{}, errNoAuditDB
 	}
-	var o audit.VerifyOptions
-	var cp *checkpointResponse
+	var (
+		res    audit.VerifyResult
+		latest *audit.Checkpoint
+		err    error
+	)
 	if s.checkpointer != nil {
-		if c, ok := s.checkpointer.Latest(); ok {
-			o.Checkpoint, o.PublicKey = &c, s.checkpointer.PublicKey()
-			cp = toCheckpointResponse(c)
-		}
+		res, latest, err = s.checkpointer.Verify(r.Context())
+	} else {
+		res, err = s.verifier.Verify(r.Context(), audit.VerifyOptions{})
 	}
-	res, err := audit.VerifyWith(r.Context(), s.auditDB, o)
 	if err != nil && !errors.Is(err, audit.ErrTampered) && !errors.Is(err, audit.ErrBadSignature) {
 		return verifyResponse{}, err
 	}
 	out := verifyResponse{OK: err == nil, Rows: res.Rows, FirstSeq: res.FirstSeq, LastSeq: res.LastSeq,
-		Head: hex.EncodeToString(res.Head), BadSeq: res.BadSeq, PrunedThrough: res.PrunedThrough, Checkpoint: cp}
+		Head: hex.EncodeToString(res.Head), BadSeq: res.BadSeq, PrunedThrough: res.PrunedThrough,
+		Checkpoints: res.Checkpoints, Rehashed: res.Rehashed}
 	if err != nil {
 		out.Error = err.Error()
 		info(r).outcome = "tampered"
 	}
-	if cp != nil {
+	if latest != nil {
+		out.Checkpoint = toCheckpointResponse(*latest)
 		m := res.CheckpointMatched
-		cp.Matched = &m
+		out.Checkpoint.Matched = &m
 	}
 	return out, nil
 }
 
 // checkpointAudit answers POST /api/v1/audit/checkpoint: sign and store a
-// checkpoint of the current head now, and audit that it was asked for.
+// checkpoint of the current head now, and audit that it was asked for. A log
+// that contradicts the latest checkpoint is not signed (409).
 func (s *Server) checkpointAudit(w http.ResponseWriter, r *http.Request) error {
 	if s.checkpointer == nil {
 		return audit.ErrNotConfigured

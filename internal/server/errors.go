@@ -75,6 +75,7 @@ var errorTable = []struct {
 	{ratelimit.ErrLimited, http.StatusTooManyRequests, "rate-limited", "Too many requests; retry later", "rate_limited"},
 	{audit.ErrInvalidFilter, http.StatusBadRequest, "invalid-audit-query", "Invalid audit query", ""},
 	{audit.ErrNotConfigured, http.StatusConflict, "checkpoints-not-configured", "Audit checkpoints are not configured on this server", ""},
+	{audit.ErrChainBroken, http.StatusConflict, "audit-chain-broken", "The audit log contradicts its latest signed checkpoint; nothing was signed", ""},
 	{audit.ErrNoCheckpoint, http.StatusConflict, "audit-log-empty", "The audit log is empty; nothing to checkpoint", ""},
 	{errNoRoute, http.StatusNotFound, "no-route", "Not found", ""},
 	{errMethod, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", ""},

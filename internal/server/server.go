@@ -110,6 +110,7 @@ type Server struct {
 
 	auditDB      *sql.DB
 	checkpointer *audit.Checkpointer
+	verifier     *audit.Verifier // verifies the audit log when there is no checkpointer
 	flood        *audit.Flood
 
 	mail       *mail.Mailer     // nil: sharing by email is off
@@ -173,6 +174,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s.ipSource = clientip.NewResolver(cfg.TrustedProxies)
 	s.health = d.Health
 	s.auditDB, s.checkpointer, s.flood = d.AuditDB, d.Checkpointer, d.Flood
+	if d.AuditDB != nil {
+		s.verifier = audit.NewVerifier(d.AuditDB)
+	}
 	s.mail, s.deliveries = d.Mail, d.Deliveries
 	if s.cfg.MaxRecipients <= 0 {
 		s.cfg.MaxRecipients = 50
