@@ -3,6 +3,7 @@ package audit_test
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -161,4 +162,49 @@ func headOf(t *testing.T, d *db.DB, seq int64) []byte {
 		t.Fatalf("row %d: %v", seq, err)
 	}
 	return h
+}
+
+// memAnchor is an Anchor in memory that, like a bucket with Object Lock,
+// never forgets.
+type memAnchor struct{ cps []audit.Checkpoint }
+
+func (m *memAnchor) Put(ctx context.Context, cp audit.Checkpoint, body []byte) error {
+	m.cps = append(m.cps, cp)
+	return nil
+}
+
+func (m *memAnchor) List(ctx context.Context) ([]audit.Checkpoint, error) { return m.cps, nil }
+
+// Deleting the checkpoint files hides a cut tail from the files alone;
+// the anchored copies still catch it.
+func TestAnchoredCheckpointsOutliveTheFiles(t *testing.T) {
+	ctx := context.Background()
+	d, l := openLog(t)
+	key := testKey(t)
+	dir := t.TempDir()
+	anchor := &memAnchor{}
+	cp, _ := audit.NewCheckpointer(d.Read, key, audit.CheckpointOptions{Dir: dir, Anchor: anchor})
+	appendN(t, l, 6)
+	if _, err := cp.Write(ctx); err != nil || len(anchor.cps) != 1 {
+		t.Fatalf("Write = %v; %d anchored, want 1", err, len(anchor.cps))
+	}
+	tamper(t, d, `DELETE FROM audit_events WHERE seq > 4`)
+	files, _ := filepath.Glob(filepath.Join(dir, "checkpoint-*.json"))
+	for _, f := range files {
+		os.Remove(f)
+	}
+	fresh, _ := audit.NewCheckpointer(d.Read, key, audit.CheckpointOptions{Dir: dir})
+	if err := fresh.Check(ctx); err != nil {
+		t.Fatalf("Check without files or anchor = %v; nothing left to contradict", err)
+	}
+	anchored, _ := audit.NewCheckpointer(d.Read, key, audit.CheckpointOptions{Dir: dir, Anchor: anchor})
+	if n, err := anchored.LoadAnchors(ctx); err != nil || n != 1 {
+		t.Fatalf("LoadAnchors = %d, %v", n, err)
+	}
+	if err := anchored.Check(ctx); !errors.Is(err, audit.ErrChainBroken) {
+		t.Fatalf("Check with the anchor = %v; want ErrChainBroken", err)
+	}
+	if _, _, err := anchored.Verify(ctx); !errors.Is(err, audit.ErrTruncated) {
+		t.Fatalf("Verify with the anchor = %v; want ErrTruncated", err)
+	}
 }

@@ -201,6 +201,16 @@ type ObjectStore interface {
 	PutObject(ctx context.Context, key string, body []byte) error
 }
 
+// Anchor keeps checkpoints where this host cannot change them later, such
+// as an S3 bucket with Object Lock in compliance mode.
+type Anchor interface {
+	// Put stores cp, whose file form is body, for good.
+	Put(ctx context.Context, cp Checkpoint, body []byte) error
+	// List returns every checkpoint stored, every version of each, without
+	// checking their signatures.
+	List(ctx context.Context) ([]Checkpoint, error)
+}
+
 // CheckpointOptions tune a Checkpointer.
 type CheckpointOptions struct {
 	// Dir is where checkpoint files are written; required.
@@ -210,6 +220,9 @@ type CheckpointOptions struct {
 	Prefix string
 	// Clock defaults to time.Now.
 	Clock func() time.Time
+	// Anchor, if set, also receives every checkpoint, and what it holds
+	// counts as much as the files (see LoadAnchors and Verify).
+	Anchor Anchor
 	// OnCheck, when set, is told the outcome of every check of the log
 	// against the checkpoints (nil, or an error matching ErrTampered).
 	OnCheck func(error)
@@ -318,10 +331,13 @@ func (c *Checkpointer) Check(ctx context.Context) error {
 	return err
 }
 
-// Verify verifies the whole log against every checkpoint, incrementally
-// (see Verifier), and records a failure for Broken. Errors are
-// VerifyWith's.
+// Verify verifies the whole log against every checkpoint, the anchored ones
+// read back first, incrementally (see Verifier), and records a failure for
+// Broken. Errors are VerifyWith's, or the anchor's.
 func (c *Checkpointer) Verify(ctx context.Context) (VerifyResult, *Checkpoint, error) {
+	if _, err := c.LoadAnchors(ctx); err != nil {
+		return VerifyResult{}, nil, err
+	}
 	c.mu.Lock()
 	all := append([]Checkpoint(nil), c.all...)
 	var latest *Checkpoint
@@ -382,17 +398,7 @@ func (c *Checkpointer) reload() bool {
 	if err != nil {
 		return false
 	}
-	known := make(map[string]bool, len(c.all))
-	for i := range c.all {
-		known[checkpointName(&c.all[i])] = true
-	}
-	before := c.latest
-	for _, cp := range all {
-		if !known[checkpointName(&cp)] {
-			c.remember(cp)
-		}
-	}
-	return c.latest != before
+	return c.merge(all)
 }
 
 func (c *Checkpointer) walk(ctx context.Context) (int64, []byte, error) {
@@ -512,12 +518,55 @@ func (c *Checkpointer) write(ctx context.Context, seq int64, head []byte) (Check
 	}
 	// Kept from here on even if the store fails: the file exists.
 	c.remember(cp)
+	var errs []error
 	if c.o.Store != nil {
 		if err := c.o.Store.PutObject(ctx, c.o.Prefix+name, b); err != nil {
-			return cp, fmt.Errorf("checkpoint: store %s: %w", c.o.Prefix+name, err)
+			errs = append(errs, fmt.Errorf("checkpoint: store %s: %w", c.o.Prefix+name, err))
 		}
 	}
-	return cp, nil
+	if c.o.Anchor != nil {
+		if err := c.o.Anchor.Put(ctx, cp, b); err != nil {
+			errs = append(errs, fmt.Errorf("checkpoint: anchor row %d: %w", cp.Seq, err))
+		}
+	}
+	return cp, errors.Join(errs...)
+}
+
+// LoadAnchors adds the anchored checkpoints signed by this key to those
+// the Checkpointer knows, so that checkpoints deleted from Dir still count,
+// and returns how many the anchor holds. Without an Anchor it does
+// nothing. Errors: the anchor's.
+func (c *Checkpointer) LoadAnchors(ctx context.Context) (int, error) {
+	if c.o.Anchor == nil {
+		return 0, nil
+	}
+	anchored, err := c.o.Anchor.List(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read anchored checkpoints: %w", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.merge(anchored)
+	return len(anchored), nil
+}
+
+// merge adds the checkpoints of list that this key signed and that are not
+// known yet, and reports whether the latest changed. c.mu must be held.
+func (c *Checkpointer) merge(list []Checkpoint) bool {
+	known := make(map[string]bool, len(c.all))
+	for i := range c.all {
+		known[checkpointName(&c.all[i])+string(c.all[i].Signature)] = true
+	}
+	before := c.latest
+	for _, cp := range list {
+		k := checkpointName(&cp) + string(cp.Signature)
+		if known[k] || cp.Verify(c.PublicKey()) != nil {
+			continue
+		}
+		known[k] = true
+		c.remember(cp)
+	}
+	return c.latest != before
 }
 
 // Run writes a checkpoint every interval while the head has moved, until
