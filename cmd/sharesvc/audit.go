@@ -34,6 +34,8 @@ type auditSettings struct {
 	CheckpointBucket   string
 	CheckpointInterval time.Duration
 	Retention          time.Duration
+	// anchor, if set by serve, receives every checkpoint (see anchor.go).
+	anchor audit.Anchor
 }
 
 // register adds the audit flags, defaulting from SHARESVC_AUDIT_* and
@@ -167,7 +169,7 @@ func (a *auditSettings) build(read *sql.DB, dbPath string, newS3 func() (*s3.Cli
 	if dir == "" {
 		dir = dbPath + "-checkpoints"
 	}
-	o := audit.CheckpointOptions{Dir: dir}
+	o := audit.CheckpointOptions{Dir: dir, Anchor: a.anchor}
 	if a.CheckpointBucket != "" {
 		bucket, prefix, _ := strings.Cut(a.CheckpointBucket, "/")
 		if bucket == "" {
@@ -300,7 +302,7 @@ func (a *auditSetup) prune(ctx context.Context, log *audit.Log, read *sql.DB, lo
 const auditUsage = `usage: sharesvc audit COMMAND [flags]
 
   keygen  --out FILE                 create the Ed25519 checkpoint key (FILE) and its public key (FILE.pub)
-  verify  --db FILE [--checkpoint FILE|DIR] [--public-key FILE]
+  verify  --db FILE [--checkpoint FILE|DIR] [--public-key FILE] [--anchor-bucket BUCKET]
                                      check the hash chain offline against every checkpoint in DIR
                                      (default: the database path + "-checkpoints"): also a cut-off tail
   list    --db FILE [filters] [--limit N] [--cursor SEQ] [--json]
@@ -412,8 +414,15 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 	f.str(&path, "db", "SHARESVC_DB", "sharesvc.db", "SQLite database file (a copy is fine)")
 	f.fs.StringVar(&cpPath, "checkpoint", "", "a checkpoint file, or a directory of them, all of which are checked (default: the database path + \"-checkpoints\" when it exists)")
 	f.fs.StringVar(&pubPath, "public-key", "", "the checkpoint key's public key (PEM, or 32 bytes in hex); without it the key inside each checkpoint is used")
-	if _, err := parseFlags(f, args, 0, "sharesvc audit verify --db FILE [--checkpoint FILE|DIR] [--public-key FILE]"); err != nil {
+	var an anchorSettings
+	an.register(f)
+	var pathStyle bool
+	f.bool(&pathStyle, "s3-path-style", "SHARESVC_S3_PATH_STYLE", false, "address the anchor bucket as http://endpoint/bucket/key")
+	if _, err := parseFlags(f, args, 0, "sharesvc audit verify --db FILE [--checkpoint FILE|DIR] [--public-key FILE] [--anchor-bucket BUCKET]"); err != nil {
 		return err
+	}
+	if err := an.validate(); err != nil {
+		return fmt.Errorf("audit verify: %w", err)
 	}
 	var o audit.VerifyOptions
 	if pubPath != "" {
@@ -457,6 +466,28 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 			o.Checkpoint = cp
 		}
 	}
+	var anchored int
+	if an.Bucket != "" {
+		cfg, err := awsConfig(ctx, getenv)
+		if err != nil {
+			return fmt.Errorf("audit verify: %w", err)
+		}
+		a, err := an.build(ctx, cfg, getenv, pathStyle)
+		if err != nil {
+			return fmt.Errorf("audit verify: %w", err)
+		}
+		list, err := a.List(ctx)
+		if err != nil {
+			return fmt.Errorf("audit verify: -anchor-bucket %s: %w", an.Bucket, err)
+		}
+		anchored = len(list)
+		o.Checkpoints = append(o.Checkpoints, list...)
+		for i := range list {
+			if o.Checkpoint == nil || list[i].Seq > o.Checkpoint.Seq {
+				o.Checkpoint = &list[i]
+			}
+		}
+	}
 	d, err := openReadOnly(ctx, path)
 	if err != nil {
 		return fmt.Errorf("audit verify: %w", err)
@@ -490,7 +521,8 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 		fmt.Fprintf(stdout, "checkpoint of row %d (%s) %s; %s\n", o.Checkpoint.Seq,
 			o.Checkpoint.At.Format(time.RFC3339), state, trust)
 		if len(o.Checkpoints) > 0 {
-			fmt.Fprintf(stdout, "%d checkpoints in %s checked (%d predate the pruned range)\n", res.Checkpoints-1, cpPath, res.CheckpointsPruned)
+			fmt.Fprintf(stdout, "%d checkpoints checked (%d anchored in %s; %d predate the pruned range)\n",
+				len(o.Checkpoints), anchored, an.Bucket, res.CheckpointsPruned)
 		}
 	} else {
 		fmt.Fprintln(stdout, "no checkpoint given: a cut-off tail would go unnoticed (use --checkpoint)")

@@ -66,6 +66,7 @@ type serveSettings struct {
 	CanaryKey       string
 	CanaryInterval  time.Duration
 	Audit           auditSettings
+	Anchor          anchorSettings
 	Mail            mailSettings
 }
 
@@ -232,6 +233,7 @@ func serveFlags(args []string, getenv func(string) string, stderr io.Writer) (*s
 	f.str(&s.CanaryKey, "canary-key", "SHARESVC_CANARY_KEY", "", "key of a small object the role may read; enables the canary")
 	f.dur(&s.CanaryInterval, "canary-interval", "SHARESVC_CANARY_INTERVAL", time.Minute, "time between canary runs")
 	s.Audit.register(f)
+	s.Anchor.register(f)
 	s.Mail.register(f)
 	if err := f.fs.Parse(args); err != nil {
 		return nil, err
@@ -283,6 +285,9 @@ func (s *serveSettings) validate() error {
 		return fmt.Errorf("-canary-interval ($SHARESVC_CANARY_INTERVAL) %s must be at least 1s", s.CanaryInterval)
 	}
 	if err := s.Mail.validate(); err != nil {
+		return err
+	}
+	if err := s.Anchor.validate(); err != nil {
 		return err
 	}
 	if s.PublicURL == "" {
@@ -380,6 +385,13 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 	if err := s.Audit.validate(); err != nil {
 		return nil, err
 	}
+	anchor, err := s.Anchor.build(ctx, awsCfg, getenv, s.PathStyle)
+	if err != nil {
+		return nil, err
+	}
+	if anchor != nil {
+		s.Audit.anchor = anchor
+	}
 	// Checkpoints are on whatever the settings: without a configured key,
 	// one is made next to the database at first start.
 	created, err := s.Audit.defaultCheckpointKey(s.DB)
@@ -412,6 +424,15 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 	}
 	if cp := aud.checkpointer; cp != nil {
 		m.WatchAuditChain(func() bool { return cp.Broken() != nil })
+		if anchor != nil {
+			// Anchored checkpoints count even if their files are gone.
+			n, err := cp.LoadAnchors(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("-anchor-bucket ($SHARESVC_ANCHOR_BUCKET) %s: %w", s.Anchor.Bucket, err)
+			}
+			logger.Info("anchoring audit checkpoints", "component", "audit", "bucket", s.Anchor.Bucket, "anchored", n,
+				"retention", s.Anchor.Retention.String())
+		}
 		// A log cut or rewritten while the service was down shows at once
 		// (not ready, and no checkpoint signed), not at the next checkpoint.
 		switch err := cp.Check(ctx); {

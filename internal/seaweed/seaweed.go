@@ -155,10 +155,14 @@ func toolsGoMod() (string, error) {
 
 // Options configure a local server.
 type Options struct {
-	Binary  string    // weed binary; "" means BinaryPath()
-	Dir     string    // data dir; required (tests pass t.TempDir())
-	Buckets []string  // buckets to create (default: ["sharesvc-demo"])
-	Log     io.Writer // weed's stdout/stderr; nil discards
+	Binary  string   // weed binary; "" means BinaryPath()
+	Dir     string   // data dir; required (tests pass t.TempDir())
+	Buckets []string // buckets to create (default: ["sharesvc-demo"])
+	// LockedBuckets are also created, with Object Lock enabled (and so
+	// versioning), for anchoring audit checkpoints. Only the anchor
+	// identity (AnchorAccessKey) may write to them besides the admin key.
+	LockedBuckets []string
+	Log           io.Writer // weed's stdout/stderr; nil discards
 }
 
 // Server is a running SeaweedFS serving S3 and STS AssumeRole on one
@@ -169,10 +173,16 @@ type Server struct {
 	AccessKey string // the service's long-term key (random per start)
 	SecretKey string
 	RoleARN   string // the role the service assumes, arn:aws:iam::000000000000:role/ShareSigner
+	// AnchorAccessKey and AnchorSecretKey are a second long-term key,
+	// allowed to read, list and write objects (with retention) in
+	// LockedBuckets and nothing else: the audit anchor's own credentials.
+	AnchorAccessKey string
+	AnchorSecretKey string
 
 	binary  string
 	dir     string
 	buckets []string
+	locked  []string
 	log     io.Writer
 	ports   ports
 
@@ -244,7 +254,11 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		binary:    bin,
 		dir:       dir,
 		buckets:   append([]string(nil), buckets...),
+		locked:    append([]string(nil), o.LockedBuckets...),
 		log:       logw,
+	}
+	if len(s.locked) > 0 {
+		s.AnchorAccessKey, s.AnchorSecretKey = "AKIA"+randomBase32(10), randomBase64(30)
 	}
 	if err := s.writeConfig(); err != nil {
 		return nil, err
@@ -528,6 +542,21 @@ func (s *Server) waitReady(ctx context.Context, p *process) error {
 	}
 
 	c := s.s3Client()
+	for _, b := range s.locked {
+		err := poll("creating bucket "+b+" with Object Lock", func(ctx context.Context) error {
+			_, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b), ObjectLockEnabledForBucket: aws.Bool(true)})
+			var owned *s3types.BucketAlreadyOwnedByYou
+			var exists *s3types.BucketAlreadyExists
+			if err != nil && !errors.As(err, &owned) && !errors.As(err, &exists) {
+				return err
+			}
+			_, err = c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(b)})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
 	for _, b := range s.buckets {
 		err := poll("creating bucket "+b, func(ctx context.Context) error {
 			_, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)})
@@ -614,12 +643,26 @@ func (s *Server) writeConfig() error {
 		}
 		return st
 	}
+	identities := []M{{
+		"name":        "sharesvc",
+		"credentials": []M{{"accessKey": s.AccessKey, "secretKey": s.SecretKey}},
+		"actions":     []string{"Read", "Write", "List", "Tagging", "Admin"},
+	}}
+	if len(s.locked) > 0 {
+		var actions []string
+		for _, b := range s.locked {
+			for _, a := range []string{"Read", "Write", "List", "GetObjectRetention", "GetBucketObjectLockConfiguration"} {
+				actions = append(actions, a+":"+b)
+			}
+		}
+		identities = append(identities, M{
+			"name":        "audit-anchor",
+			"credentials": []M{{"accessKey": s.AnchorAccessKey, "secretKey": s.AnchorSecretKey}},
+			"actions":     actions,
+		})
+	}
 	cfg := M{
-		"identities": []M{{
-			"name":        "sharesvc",
-			"credentials": []M{{"accessKey": s.AccessKey, "secretKey": s.SecretKey}},
-			"actions":     []string{"Read", "Write", "List", "Tagging", "Admin"},
-		}},
+		"identities": identities,
 		"sts": M{
 			"tokenDuration":    "1h",
 			"maxSessionLength": "12h",
