@@ -126,7 +126,8 @@ func (a *anchorSettings) build(ctx context.Context, base aws.Config, getenv func
 		}
 		o.UsePathStyle = pathStyle
 	})
-	an := &s3Anchor{client: client, bucket: a.Bucket, retention: a.Retention, now: time.Now, seen: map[string]audit.Checkpoint{}}
+	an := &s3Anchor{client: client, bucket: a.Bucket, retention: a.Retention, now: time.Now,
+		seen: map[string]audit.Checkpoint{}, foreign: map[string]bool{}}
 	if err := an.checkLocked(ctx); err != nil {
 		return nil, fmt.Errorf("-anchor-bucket ($SHARESVC_ANCHOR_BUCKET) %s: %w", a.Bucket, err)
 	}
@@ -142,8 +143,9 @@ type s3Anchor struct {
 	retention time.Duration
 	now       func() time.Time
 
-	mu   sync.Mutex
-	seen map[string]audit.Checkpoint // key + "\x00" + version id: versions never change
+	mu      sync.Mutex
+	seen    map[string]audit.Checkpoint // key + "\x00" + version id: versions never change
+	foreign map[string]bool             // versions that are not checkpoints
 }
 
 // errNotLocked means the anchor bucket does not have Object Lock enabled.
@@ -187,7 +189,10 @@ func (a *s3Anchor) Put(ctx context.Context, cp audit.Checkpoint, body []byte) er
 }
 
 // List reads every version of every anchored checkpoint; versions read
-// before are not fetched again.
+// before are not fetched again. A version that is not a checkpoint (anyone
+// with write access may add versions, never remove locked ones) is left
+// out and counted by Foreign: it cannot hide anything, and failing on it
+// would let such a writer stop every verification.
 func (a *s3Anchor) List(ctx context.Context) ([]audit.Checkpoint, error) {
 	var (
 		out            []audit.Checkpoint
@@ -200,11 +205,13 @@ func (a *s3Anchor) List(ctx context.Context) ([]audit.Checkpoint, error) {
 			return nil, fmt.Errorf("list %s: %w", anchorPrefix, err)
 		}
 		for _, v := range page.Versions {
-			cp, err := a.get(ctx, aws.ToString(v.Key), aws.ToString(v.VersionId))
+			cp, ok, err := a.get(ctx, aws.ToString(v.Key), aws.ToString(v.VersionId))
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, cp)
+			if ok {
+				out = append(out, cp)
+			}
 		}
 		if !aws.ToBool(page.IsTruncated) {
 			return out, nil
@@ -213,13 +220,22 @@ func (a *s3Anchor) List(ctx context.Context) ([]audit.Checkpoint, error) {
 	}
 }
 
-func (a *s3Anchor) get(ctx context.Context, key, version string) (audit.Checkpoint, error) {
+// Foreign returns how many anchored versions are not checkpoints.
+func (a *s3Anchor) Foreign() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.foreign)
+}
+
+// get reads one version; ok is false when it is not a checkpoint.
+func (a *s3Anchor) get(ctx context.Context, key, version string) (cp audit.Checkpoint, ok bool, err error) {
 	id := key + "\x00" + version
 	a.mu.Lock()
-	cp, ok := a.seen[id]
+	cp, ok = a.seen[id]
+	skip := a.foreign[id]
 	a.mu.Unlock()
-	if ok {
-		return cp, nil
+	if ok || skip {
+		return cp, ok, nil
 	}
 	in := &s3.GetObjectInput{Bucket: aws.String(a.bucket), Key: aws.String(key)}
 	if version != "" && version != "null" {
@@ -227,18 +243,19 @@ func (a *s3Anchor) get(ctx context.Context, key, version string) (audit.Checkpoi
 	}
 	obj, err := a.client.GetObject(ctx, in)
 	if err != nil {
-		return cp, fmt.Errorf("get %s version %s: %w", key, version, err)
+		return cp, false, fmt.Errorf("get %s version %s: %w", key, version, err)
 	}
 	b, err := io.ReadAll(io.LimitReader(obj.Body, 64<<10))
 	obj.Body.Close()
 	if err != nil {
-		return cp, fmt.Errorf("get %s version %s: %w", key, version, err)
-	}
-	if err := json.Unmarshal(b, &cp); err != nil {
-		return cp, fmt.Errorf("anchored %s version %s is not a checkpoint: %w", key, version, err)
+		return cp, false, fmt.Errorf("get %s version %s: %w", key, version, err)
 	}
 	a.mu.Lock()
+	defer a.mu.Unlock()
+	if json.Unmarshal(b, &cp) != nil || cp.Verify(nil) != nil {
+		a.foreign[id] = true
+		return cp, false, nil
+	}
 	a.seen[id] = cp
-	a.mu.Unlock()
-	return cp, nil
+	return cp, true, nil
 }

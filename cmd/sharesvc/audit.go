@@ -481,6 +481,9 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 			return fmt.Errorf("audit verify: -anchor-bucket %s: %w", an.Bucket, err)
 		}
 		anchored = len(list)
+		if n := a.Foreign(); n > 0 {
+			fmt.Fprintf(stdout, "warning: %d object versions under %s in %s are not checkpoints: something else wrote there\n", n, anchorPrefix, an.Bucket)
+		}
 		o.Checkpoints = append(o.Checkpoints, list...)
 		for i := range list {
 			if o.Checkpoint == nil || list[i].Seq > o.Checkpoint.Seq {

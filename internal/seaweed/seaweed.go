@@ -651,7 +651,8 @@ func (s *Server) writeConfig() error {
 	if len(s.locked) > 0 {
 		var actions []string
 		for _, b := range s.locked {
-			for _, a := range []string{"Read", "Write", "List", "GetObjectRetention", "GetBucketObjectLockConfiguration"} {
+			for _, a := range []string{"Read", "Write", "List", "GetObjectRetention", "PutObjectRetention",
+				"GetBucketObjectLockConfiguration"} {
 				actions = append(actions, a+":"+b)
 			}
 		}
