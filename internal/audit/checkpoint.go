@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -241,7 +242,10 @@ type Checkpointer struct {
 	// that the next check hashes only rows after it.
 	markSeq  int64
 	markHash []byte
-	broken   error // the last check's failure, nil when the log extends latest
+	// broken is the last check's failure, nil when the log extends latest.
+	// Atomic: readiness and metrics read it while a write holds mu
+	// (which may wait on S3).
+	broken atomic.Pointer[error]
 
 	verifier *Verifier
 }
@@ -316,9 +320,10 @@ func (c *Checkpointer) Checkpoints() []Checkpoint {
 // Broken returns the failure of the last check of the log against the
 // latest checkpoint (an error matching ErrChainBroken), or nil.
 func (c *Checkpointer) Broken() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.broken
+	if p := c.broken.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Check checks that the log still extends the latest checkpoint (see
@@ -357,7 +362,11 @@ func (c *Checkpointer) Verify(ctx context.Context) (VerifyResult, *Checkpoint, e
 
 // setBroken records the outcome of a check. c.mu must be held.
 func (c *Checkpointer) setBroken(err error) {
-	c.broken = err
+	if err == nil {
+		c.broken.Store(nil)
+	} else {
+		c.broken.Store(&err)
+	}
 	if c.o.OnCheck != nil {
 		c.o.OnCheck(err)
 	}
