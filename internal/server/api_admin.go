@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sharesvc/sharesvc/internal/app"
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/auth"
 	"github.com/sharesvc/sharesvc/internal/links"
@@ -196,6 +197,14 @@ func (s *Server) bulkRevokeLinks(r *http.Request, req *bulkRevokeRequest) (int, 
 func withCount(detail, name string, n int) string {
 	b, _ := json.Marshal(map[string]int{name: n})
 	return joinDetail(detail, string(b))
+}
+
+// actor is who performs the verbs of request r: its token's person and
+// role, and where the request came from.
+func (s *Server) actor(r *http.Request) app.Actor {
+	a := app.ActorOf(info(r).token)
+	a.RequestID, a.ClientIP, a.UserAgent = info(r).id, clientIP(r), r.UserAgent()
+	return a
 }
 
 // apiEvent starts the audit row of an act by the caller's token, through

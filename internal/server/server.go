@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sharesvc/sharesvc/internal/app"
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/auth"
 	"github.com/sharesvc/sharesvc/internal/clientip"
@@ -116,6 +117,8 @@ type Server struct {
 	deliveries *mail.Deliveries // the mail queue, for the shares API
 
 	sessions *web.Sessions // the web console's sign-ins, in the database (console.go)
+
+	app *app.App // the verbs; handlers decode, call it, and encode
 }
 
 // Deps are what a Server is built from; main owns them all.
@@ -178,6 +181,14 @@ func New(cfg Config, d Deps) (*Server, error) {
 		s.cfg.MaxRecipients = 50
 	}
 	s.sessions = web.NewSessions(d.AuditDB, maxSessions, sessionTTL, d.Clock)
+	a, err := app.New(app.Config{Links: cfg.limits(), MaxRecipients: s.cfg.MaxRecipients}, app.Deps{
+		Links: d.Links, Tokens: d.Tokens, Audit: d.Audit, Signer: d.Signer, Mail: d.Mail, Deliveries: d.Deliveries,
+		HTTPClient: d.HTTPClient, Clock: d.Clock, OnKillSwitch: s.setSuspended,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.app = a
 	s.handler = s.routes()
 	return s, nil
 }
