@@ -16,6 +16,7 @@ import (
 
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/auth"
+	"github.com/sharesvc/sharesvc/internal/grants"
 	"github.com/sharesvc/sharesvc/internal/links"
 	"github.com/sharesvc/sharesvc/internal/mail"
 	"github.com/sharesvc/sharesvc/internal/sts"
@@ -44,6 +45,9 @@ type Config struct {
 	// MaxRecipients bounds the recipients of one share sent by email; 0
 	// means 50.
 	MaxRecipients int
+	// MailQuota bounds the share messages one person may queue in 24
+	// hours; 0 means no quota.
+	MailQuota int
 }
 
 // Deps are what an App is built from; main owns them all.
@@ -52,6 +56,7 @@ type Deps struct {
 	Tokens     *auth.Store
 	Audit      *audit.Log
 	Signer     *sts.Signer
+	Grants     *grants.Store
 	Mail       *mail.Mailer     // nil: sharing by email is off
 	Deliveries *mail.Deliveries // the mail queue; nil with Mail
 	// HTTPClient makes the object checks at link creation; nil means a
@@ -71,6 +76,7 @@ type App struct {
 	tokens     *auth.Store
 	audit      *audit.Log
 	signer     *sts.Signer
+	grants     *grants.Store
 	mail       *mail.Mailer
 	deliveries *mail.Deliveries
 	client     *http.Client
@@ -80,7 +86,7 @@ type App struct {
 
 // New returns an App. It returns an error naming a missing dependency.
 func New(cfg Config, d Deps) (*App, error) {
-	if d.Links == nil || d.Tokens == nil || d.Audit == nil || d.Signer == nil {
+	if d.Links == nil || d.Tokens == nil || d.Audit == nil || d.Signer == nil || d.Grants == nil {
 		return nil, errors.New("app: missing dependency")
 	}
 	if d.Clock == nil {
@@ -95,7 +101,7 @@ func New(cfg Config, d Deps) (*App, error) {
 	if cfg.MaxRecipients <= 0 {
 		cfg.MaxRecipients = 50
 	}
-	return &App{cfg: cfg, links: d.Links, tokens: d.Tokens, audit: d.Audit, signer: d.Signer,
+	return &App{cfg: cfg, links: d.Links, tokens: d.Tokens, audit: d.Audit, signer: d.Signer, grants: d.Grants,
 		mail: d.Mail, deliveries: d.Deliveries, client: d.HTTPClient, now: d.Clock, onKill: d.OnKillSwitch}, nil
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/sharesvc/sharesvc/internal/app"
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/auth"
 	"github.com/sharesvc/sharesvc/internal/links"
@@ -97,13 +98,17 @@ func checkReason(reason string) error {
 	return nil
 }
 
-// spec is the link a create request asks for, in the domain's terms.
-func (req *createLinkRequest) spec() *links.Spec {
-	return &links.Spec{
-		Kind: links.Kind(req.Kind), Bucket: req.Bucket, Key: req.Key, KeyPrefix: req.KeyPrefix,
-		ExpiresIn: req.ExpiresIn, ExpiresAt: req.ExpiresAt, NotBefore: req.NotBefore, MaxUses: req.MaxUses,
-		PresignTTL: req.PresignTTL, Note: req.Note, Filename: req.Filename, MaxBytes: req.MaxBytes,
-		ContentType: req.ContentType,
+// toApp is the link a create request asks for, as the application layer
+// takes it.
+func (req *createLinkRequest) toApp() *app.CreateLink {
+	return &app.CreateLink{
+		Spec: links.Spec{
+			Kind: links.Kind(req.Kind), Bucket: req.Bucket, Key: req.Key, KeyPrefix: req.KeyPrefix,
+			ExpiresIn: req.ExpiresIn, ExpiresAt: req.ExpiresAt, NotBefore: req.NotBefore, MaxUses: req.MaxUses,
+			PresignTTL: req.PresignTTL, Note: req.Note, Filename: req.Filename, MaxBytes: req.MaxBytes,
+			ContentType: req.ContentType,
+		},
+		Recipients: req.Recipients, Confirm: req.Confirm, Direct: req.Direct, Notify: req.Notify, NotifyMode: req.NotifyMode,
 	}
 }
 
@@ -114,19 +119,6 @@ func (c *Config) limits() links.Limits {
 		DefaultPresignTTL: c.DefaultPresignTTL, MaxPresignTTL: c.MaxPresignTTL, MaxUses: c.MaxUses,
 		MaxUploadBytes: c.MaxUploadBytes,
 	}
-}
-
-// newLink validates a create request against the server's limits and
-// returns the link it describes. Errors: links.ErrInvalid naming the field.
-func (s *Server) newLink(req *createLinkRequest, creator string, now time.Time) (*links.Link, error) {
-	l, err := req.spec().Link(s.cfg.limits(), creator, now)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.confirmSettings(req, l); err != nil {
-		return nil, err
-	}
-	return l, nil
 }
 
 func (s *Server) createLink(w http.ResponseWriter, r *http.Request) error {
@@ -157,42 +149,24 @@ type created struct {
 	share *ShareResponse
 }
 
-// create validates req, checks the object, and stores the link (or the
-// share) with its audit row: the API and the console both create through it.
+// create asks the application layer for the link (or the share) req
+// describes: the API and the console both create through it.
 func (s *Server) create(r *http.Request, req *createLinkRequest) (*created, error) {
-	tok := info(r).token
-	now := s.now().UTC().Truncate(time.Millisecond)
-	l, err := s.newLink(req, tok.Name, now)
+	c, err := s.app.CreateLink(r.Context(), s.actor(r), req.toApp())
 	if err != nil {
 		return nil, err
 	}
-	if l.Kind == links.KindDownload {
-		// Checked with the signer's own session: what it cannot read, no
-		// link of ours could ever hand out.
-		if err := s.checkObject(r.Context(), l.Bucket, l.Key); err != nil {
-			return nil, err
-		}
+	if c.Share == nil {
+		return &created{link: c.Link, code: c.Code}, nil
 	}
-	if req.Recipients != nil {
-		sh, err := s.insertShare(r, req, l)
-		if err != nil {
-			return nil, err
-		}
-		return &created{share: &sh}, nil
+	sh := c.Share
+	resp := ShareResponse{ID: sh.ID, CreatedBy: sh.CreatedBy, CreatedAt: sh.CreatedAt, Deliveries: []*DeliveryResponse{}}
+	for _, m := range sh.Members {
+		d := toDelivery(m.Delivery)
+		resp.Links = append(resp.Links, ShareLink{LinkResponse: toLinkResponse(m.Link, sh.CreatedAt), Delivery: d})
+		resp.Deliveries = append(resp.Deliveries, d)
 	}
-	code, hash := links.NewCode()
-	detail, _ := json.Marshal(map[string]any{
-		"kind": l.Kind, "bucket": l.Bucket, "key": l.Key, "key_is_prefix": l.KeyIsPrefix, "expires_at": l.ExpiresAt,
-		"max_uses": l.MaxUses, "presign_ttl": int64(l.PresignTTL / time.Second), "max_bytes": l.MaxBytes,
-	})
-	ev := s.apiEvent(r, audit.ActionLinkCreate, string(detail))
-	ev.LinkID = l.ID
-	if _, err := s.audit.Append(r.Context(), ev, func(ctx context.Context, tx *sql.Tx, _ *audit.Event) error {
-		return links.Insert(ctx, tx, l, hash)
-	}); err != nil {
-		return nil, err
-	}
-	return &created{link: l, code: code}, nil
+	return &created{share: &resp}, nil
 }
 
 // visible returns the link if tok may see it: admins and auditors see all

@@ -20,6 +20,7 @@ import (
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/auth"
 	"github.com/sharesvc/sharesvc/internal/clientip"
+	"github.com/sharesvc/sharesvc/internal/grants"
 	"github.com/sharesvc/sharesvc/internal/health"
 	"github.com/sharesvc/sharesvc/internal/links"
 	"github.com/sharesvc/sharesvc/internal/mail"
@@ -151,6 +152,12 @@ type Deps struct {
 	Mail *mail.Mailer
 	// Deliveries reads the mail queue for the shares API; nil with Mail.
 	Deliveries *mail.Deliveries
+	// Grants reads the grants that decide what sharers may share; nil
+	// means a store on AuditDB.
+	Grants *grants.Store
+	// MailQuota bounds the share messages one person may queue in 24
+	// hours; 0 means no quota.
+	MailQuota int
 }
 
 // New returns a Server. It returns an error naming the first bad setting.
@@ -181,8 +188,11 @@ func New(cfg Config, d Deps) (*Server, error) {
 		s.cfg.MaxRecipients = 50
 	}
 	s.sessions = web.NewSessions(d.AuditDB, maxSessions, sessionTTL, d.Clock)
-	a, err := app.New(app.Config{Links: cfg.limits(), MaxRecipients: s.cfg.MaxRecipients}, app.Deps{
-		Links: d.Links, Tokens: d.Tokens, Audit: d.Audit, Signer: d.Signer, Mail: d.Mail, Deliveries: d.Deliveries,
+	if d.Grants == nil && d.AuditDB != nil {
+		d.Grants = grants.NewStore(d.AuditDB)
+	}
+	a, err := app.New(app.Config{Links: cfg.limits(), MaxRecipients: s.cfg.MaxRecipients, MailQuota: d.MailQuota}, app.Deps{
+		Links: d.Links, Tokens: d.Tokens, Audit: d.Audit, Signer: d.Signer, Grants: d.Grants, Mail: d.Mail, Deliveries: d.Deliveries,
 		HTTPClient: d.HTTPClient, Clock: d.Clock, OnKillSwitch: s.setSuspended,
 	})
 	if err != nil {
