@@ -72,6 +72,7 @@ type LinkResponse struct {
 	Confirm      bool       `json:"confirm,omitempty"`
 	Direct       *bool      `json:"direct,omitempty"` // set when confirm is
 	FirstOpenAt  *time.Time `json:"first_open_at,omitempty"`
+	GrantID      string     `json:"grant_id,omitempty"` // the grant the link was made under; "" for an admin's
 }
 
 func toLinkResponse(l *links.Link, now time.Time) LinkResponse {
@@ -83,7 +84,7 @@ func toLinkResponse(l *links.Link, now time.Time) LinkResponse {
 		RevokedBy: l.RevokedBy, RevokeReason: l.RevokeReason,
 		KeyIsPrefix: l.KeyIsPrefix, MaxBytes: l.MaxBytes, ContentType: l.ContentType,
 		ShareID: l.ShareID, Recipient: l.Recipient, Confirm: l.Confirm, Direct: optBool(l.Confirm, l.Direct),
-		FirstOpenAt: optTime(l.FirstOpenAt),
+		FirstOpenAt: optTime(l.FirstOpenAt), GrantID: l.GrantID,
 	}
 }
 
