@@ -308,3 +308,53 @@ func Match(gs []*Grant, ask Ask) ([]*Grant, error) {
 		return nil, fmt.Errorf("%w: no grant of yours covers bucket %q (ask an admin for a grant)", ErrNoGrant, ask.Bucket)
 	}
 }
+
+// ParseDefault parses a configured default grant for every sharer, such as
+// "prefix=home/{person}/ actions=download,upload,email max_uses=10": fields
+// bucket (default defBucket), prefix, actions (required), max_lifetime and
+// max_presign_ttl (Go durations), max_uses and domains (comma-separated),
+// separated by spaces. Errors: ErrInvalid naming the field.
+func ParseDefault(s, defBucket string) (*Grant, error) {
+	g := &Grant{Role: auth.RoleSharer, Bucket: defBucket, Reason: "configured default grant"}
+	seenActions := false
+	for _, f := range strings.Fields(s) {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok {
+			return nil, fmt.Errorf("%w: %q is not key=value (keys: bucket, prefix, actions, max_lifetime, max_uses, max_presign_ttl, domains)", ErrInvalid, f)
+		}
+		var err error
+		switch k {
+		case "bucket":
+			g.Bucket = v
+		case "prefix":
+			g.KeyPrefix = v
+		case "actions":
+			g.Actions, err = ParseActions(v)
+			seenActions = true
+		case "max_lifetime":
+			g.MaxLifetime, err = time.ParseDuration(v)
+		case "max_presign_ttl":
+			g.MaxPresignTTL, err = time.ParseDuration(v)
+		case "max_uses":
+			_, err = fmt.Sscanf(v, "%d", &g.MaxUses)
+		case "domains":
+			for _, d := range strings.Split(v, ",") {
+				if d != "" {
+					g.RecipientDomains = append(g.RecipientDomains, d)
+				}
+			}
+		default:
+			return nil, fmt.Errorf("%w: unknown key %q (keys: bucket, prefix, actions, max_lifetime, max_uses, max_presign_ttl, domains)", ErrInvalid, k)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, k, err)
+		}
+	}
+	if !seenActions {
+		return nil, fmt.Errorf("%w: actions is required (e.g. actions=download,upload,email)", ErrInvalid)
+	}
+	if g.Bucket == "" {
+		return nil, fmt.Errorf("%w: bucket is required (give bucket= or set the default bucket)", ErrInvalid)
+	}
+	return g, g.Validate()
+}

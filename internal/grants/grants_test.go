@@ -173,3 +173,22 @@ func TestStoreRoundTrip(t *testing.T) {
 		t.Fatalf("Get(unknown) = %v; want ErrNotFound", err)
 	}
 }
+
+func TestParseDefault(t *testing.T) {
+	g, err := grants.ParseDefault("prefix=home/{person}/ actions=download+upload max_uses=10 max_lifetime=72h", "team-files")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Role != auth.RoleSharer || g.Bucket != "team-files" || g.KeyPrefix != "home/{person}/" || len(g.Actions) != 2 ||
+		g.MaxUses != 10 || g.MaxLifetime != 72*time.Hour {
+		t.Fatalf("ParseDefault = %+v", g)
+	}
+	for _, bad := range []string{"", "prefix=x", "actions=delete", "actions=download colour=red", "actions=download max_uses=x", "actions=download bucket=Bad_Bucket", "nokey"} {
+		if _, err := grants.ParseDefault(bad, "team-files"); !errors.Is(err, grants.ErrInvalid) {
+			t.Errorf("ParseDefault(%q) = %v; want ErrInvalid", bad, err)
+		}
+	}
+	if _, err := grants.ParseDefault("actions=download", ""); !errors.Is(err, grants.ErrInvalid) {
+		t.Errorf("ParseDefault without any bucket = %v; want ErrInvalid", err)
+	}
+}
