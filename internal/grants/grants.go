@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -336,7 +337,7 @@ func ParseDefault(s, defBucket string) (*Grant, error) {
 		case "max_presign_ttl":
 			g.MaxPresignTTL, err = time.ParseDuration(v)
 		case "max_uses":
-			_, err = fmt.Sscanf(v, "%d", &g.MaxUses)
+			g.MaxUses, err = strconv.Atoi(v)
 		case "domains":
 			for _, d := range strings.Split(v, ",") {
 				if d != "" {
