@@ -70,7 +70,7 @@ func TestGrantsDecideWhatSharersMayShare(t *testing.T) {
 		if resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("%s: POST %s = %d; want 403", tc.name, tc.body, resp.StatusCode)
 		}
-		if p := problemType(t, resp); !strings.Contains(p, "/missing-grant ") {
+		if p := problemType(t, resp); !strings.Contains(p, ":missing-grant ") {
 			t.Fatalf("%s: problem %q; want the missing-grant type", tc.name, p)
 		}
 	}
