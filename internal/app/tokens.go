@@ -22,26 +22,34 @@ type TokenRequest struct {
 // MaxTokenLifetime bounds TokenRequest.ExpiresIn.
 const MaxTokenLifetime = 5 * 365 * 24 * time.Hour
 
+// Validate checks req by the rules CreateToken applies, without storing
+// anything. Errors: auth.ErrInvalid naming the field.
+func (req TokenRequest) Validate() error {
+	if _, err := auth.ParseRole(req.Role); err != nil {
+		return err
+	}
+	if err := auth.ValidateName(req.Name); err != nil {
+		return err
+	}
+	if most := int64(MaxTokenLifetime / time.Second); req.ExpiresIn != nil && (*req.ExpiresIn < 1 || *req.ExpiresIn > most) {
+		return fmt.Errorf("%w: expires_in must be 1 to %d seconds (omit it for a token that never expires)", auth.ErrInvalid, most)
+	}
+	return nil
+}
+
 // CreateToken stores a new token created by actor and returns it with its
 // secret, which is never shown again. Admins only. Errors: auth.ErrInvalid
-// (role, name or lifetime), auth.ErrExists, auth.ErrForbidden.
+// (see Validate), auth.ErrExists, auth.ErrForbidden.
 func (a *App) CreateToken(ctx context.Context, actor Actor, req TokenRequest) (*auth.Token, string, error) {
 	if err := allow(actor, "creating a token", auth.RoleAdmin); err != nil {
 		return nil, "", err
 	}
-	role, err := auth.ParseRole(req.Role)
-	if err != nil {
-		return nil, "", err
-	}
-	if err := auth.ValidateName(req.Name); err != nil {
+	if err := req.Validate(); err != nil {
 		return nil, "", err
 	}
 	now := a.now().UTC().Truncate(time.Millisecond)
-	t := &auth.Token{ID: auth.NewID(), Name: req.Name, Role: role, CreatedAt: now, CreatedBy: actor.Name}
+	t := &auth.Token{ID: auth.NewID(), Name: req.Name, Role: auth.Role(req.Role), CreatedAt: now, CreatedBy: actor.Name}
 	if req.ExpiresIn != nil {
-		if most := int64(MaxTokenLifetime / time.Second); *req.ExpiresIn < 1 || *req.ExpiresIn > most {
-			return nil, "", fmt.Errorf("%w: expires_in must be 1 to %d seconds (omit it for a token that never expires)", auth.ErrInvalid, most)
-		}
 		t.ExpiresAt = now.Add(time.Duration(*req.ExpiresIn) * time.Second)
 	}
 	secret, hash := auth.NewSecret()
