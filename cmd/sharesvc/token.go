@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,10 +9,13 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/sharesvc/sharesvc/internal/app"
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/auth"
 	"github.com/sharesvc/sharesvc/internal/db"
+	"github.com/sharesvc/sharesvc/internal/links"
 	"github.com/sharesvc/sharesvc/internal/server"
+	"github.com/sharesvc/sharesvc/internal/sts"
 )
 
 const tokenUsage = `usage:
@@ -120,13 +121,15 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 }
 
 // createToken stores a new token in the database at path, audited as
-// created by actor, and returns its secret.
+// created by actor, and returns its secret. It creates through the same
+// verb as the API: whoever holds the database file acts as an admin.
 func createToken(ctx context.Context, path, name, roleName string, expiresIn time.Duration, actor string, now time.Time) (string, error) {
-	role, err := auth.ParseRole(roleName)
-	if err != nil {
-		return "", err
+	req := app.TokenRequest{Name: name, Role: roleName}
+	if expiresIn > 0 {
+		secs := int64(expiresIn / time.Second)
+		req.ExpiresIn = &secs
 	}
-	if err := auth.ValidateName(name); err != nil {
+	if err := req.Validate(); err != nil { // before the database file is created
 		return "", err
 	}
 	if expiresIn < 0 {
@@ -142,18 +145,22 @@ func createToken(ctx context.Context, path, name, roleName string, expiresIn tim
 		return "", err
 	}
 	defer log.Close()
-	secret, hash := auth.NewSecret()
-	now = now.UTC().Truncate(time.Millisecond)
-	t := &auth.Token{ID: auth.NewID(), Name: name, Role: role, CreatedAt: now, CreatedBy: actor}
-	if expiresIn > 0 {
-		t.ExpiresAt = now.Add(expiresIn)
+	a, err := app.New(app.Config{}, app.Deps{Links: links.NewStore(d.Read), Tokens: auth.NewStore(d.Read), Audit: log,
+		Signer: sts.NewSigner(offline{}, nil, sts.SignerOptions{}), Clock: func() time.Time { return now }})
+	if err != nil {
+		return "", err
 	}
-	detail, _ := json.Marshal(map[string]any{"token_id": t.ID, "name": name, "role": role})
-	ev := audit.Event{Action: audit.ActionTokenCreate, Actor: actor, Outcome: audit.OutcomeOK, Detail: string(detail)}
-	if _, err := log.Append(ctx, ev, func(ctx context.Context, tx *sql.Tx, _ *audit.Event) error {
-		return auth.Insert(ctx, tx, t, hash)
-	}); err != nil {
+	_, secret, err := a.CreateToken(ctx, app.Actor{Name: actor, Role: auth.RoleAdmin}, req)
+	if err != nil {
 		return "", fmt.Errorf("token create: %w", err)
 	}
 	return secret, nil
+}
+
+// offline is the signer's credentials source when the CLI works on the
+// database file: it has no STS session, and creating a token signs nothing.
+type offline struct{}
+
+func (offline) Retrieve(context.Context) (sts.Credentials, error) {
+	return sts.Credentials{}, errors.New("offline: no STS session")
 }

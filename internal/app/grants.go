@@ -140,11 +140,3 @@ func grantDetail(g *grants.Grant) map[string]any {
 	d["grant_id"], d["reason"] = g.ID, g.Reason
 	return d
 }
-
-// checkReason bounds the free-text reason of a revocation or an admin act.
-func checkReason(reason string) error {
-	if len(reason) > maxReason {
-		return fmt.Errorf("%w: reason is limited to %d bytes", links.ErrInvalid, maxReason)
-	}
-	return nil
-}

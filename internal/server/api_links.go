@@ -1,19 +1,12 @@
 package server
 
 import (
-	"context"
-	"database/sql"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/gorilla/mux"
 
 	"github.com/sharesvc/sharesvc/internal/app"
-	"github.com/sharesvc/sharesvc/internal/audit"
-	"github.com/sharesvc/sharesvc/internal/auth"
 	"github.com/sharesvc/sharesvc/internal/links"
 )
 
@@ -88,17 +81,6 @@ func toLinkResponse(l *links.Link, now time.Time) LinkResponse {
 	}
 }
 
-// maxNote bounds the free-text fields.
-const maxNote = 1000
-
-// checkReason bounds the free-text reason of a revocation or an admin act.
-func checkReason(reason string) error {
-	if len(reason) > maxNote {
-		return fmt.Errorf("%w: reason is limited to %d bytes", links.ErrInvalid, maxNote)
-	}
-	return nil
-}
-
 // toApp is the link a create request asks for, as the application layer
 // takes it.
 func (req *createLinkRequest) toApp() *app.CreateLink {
@@ -170,21 +152,8 @@ func (s *Server) create(r *http.Request, req *createLinkRequest) (*created, erro
 	return &created{share: &resp}, nil
 }
 
-// visible returns the link if tok may see it: admins and auditors see all
-// links, sharers their own. Errors: links.ErrNotFound, auth.ErrForbidden.
-func (s *Server) visible(ctx context.Context, tok *auth.Token, id string) (*links.Link, error) {
-	l, err := s.links.Get(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if tok.Role == auth.RoleSharer && l.CreatedBy != tok.Name {
-		return nil, fmt.Errorf("%w: link %s belongs to another sharer", auth.ErrForbidden, id)
-	}
-	return l, nil
-}
-
 func (s *Server) getLink(w http.ResponseWriter, r *http.Request) error {
-	l, err := s.visible(r.Context(), info(r).token, mux.Vars(r)["id"])
+	l, err := s.app.Link(r.Context(), s.actor(r), mux.Vars(r)["id"])
 	if err != nil {
 		return err
 	}
@@ -200,44 +169,15 @@ func (s *Server) revokeLink(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &req, true); err != nil {
 		return err
 	}
-	return s.revoke(w, r, mux.Vars(r)["id"], req.Reason)
+	l, err := s.app.RevokeLink(r.Context(), s.actor(r), mux.Vars(r)["id"], req.Reason)
+	return s.revoked(w, r, l, err)
 }
 
-// revoke revokes link id if the caller may see it; revoking a revoked link
-// is not an error and changes nothing.
-func (s *Server) revoke(w http.ResponseWriter, r *http.Request, id, reason string) error {
-	revoked, err := s.revokeOne(r, id, reason)
+// revoked answers a revocation of one link.
+func (s *Server) revoked(w http.ResponseWriter, r *http.Request, l *links.Link, err error) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, toLinkResponse(revoked, s.now().UTC()))
-}
-
-// revokeOne revokes link id for the API and the console alike.
-func (s *Server) revokeOne(r *http.Request, id, reason string) (*links.Link, error) {
-	if err := checkReason(reason); err != nil {
-		return nil, err
-	}
-	tok := info(r).token
-	if _, err := s.visible(r.Context(), tok, id); err != nil {
-		return nil, err
-	}
-	now := s.now().UTC()
-	detail, _ := json.Marshal(map[string]string{"reason": reason})
-	ev := s.apiEvent(r, audit.ActionLinkRevoke, string(detail))
-	ev.LinkID = id
-	var revoked *links.Link
-	if _, err := s.audit.Append(r.Context(), ev, func(ctx context.Context, tx *sql.Tx, ev *audit.Event) error {
-		l, err := links.Revoke(ctx, tx, id, tok.Name, reason, now)
-		if errors.Is(err, links.ErrRevoked) {
-			ev.Reason = "already_revoked"
-			err = nil
-		}
-		revoked = l
-		return err
-	}); err != nil {
-		return nil, err
-	}
 	info(r).outcome = "revoked"
-	return revoked, nil
+	return writeJSON(w, http.StatusOK, toLinkResponse(l, s.now().UTC()))
 }

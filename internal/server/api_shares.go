@@ -2,16 +2,11 @@ package server
 
 import (
 	"context"
-	"database/sql"
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/gorilla/mux"
 
-	"github.com/sharesvc/sharesvc/internal/audit"
-	"github.com/sharesvc/sharesvc/internal/auth"
 	"github.com/sharesvc/sharesvc/internal/links"
 	"github.com/sharesvc/sharesvc/internal/mail"
 )
@@ -68,20 +63,6 @@ type ShareResponse struct {
 	Deliveries []*DeliveryResponse `json:"deliveries"`
 }
 
-// visibleShare returns the share's links if tok may see them: admins and
-// auditors see every share, sharers their own. Errors: links.ErrNotFound,
-// auth.ErrForbidden.
-func (s *Server) visibleShare(ctx context.Context, tok *auth.Token, id string) ([]*links.Link, error) {
-	ls, err := s.links.ByShare(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if tok.Role == auth.RoleSharer && ls[0].CreatedBy != tok.Name {
-		return nil, fmt.Errorf("%w: share %s belongs to another sharer", auth.ErrForbidden, id)
-	}
-	return ls, nil
-}
-
 func (s *Server) ShareResponse(ctx context.Context, id string, ls []*links.Link) (ShareResponse, error) {
 	now := s.now()
 	resp := ShareResponse{ID: id, CreatedBy: ls[0].CreatedBy, CreatedAt: ls[0].CreatedAt, Deliveries: []*DeliveryResponse{}}
@@ -108,7 +89,7 @@ func (s *Server) ShareResponse(ctx context.Context, id string, ls []*links.Link)
 
 func (s *Server) getShare(w http.ResponseWriter, r *http.Request) error {
 	id := mux.Vars(r)["id"]
-	ls, err := s.visibleShare(r.Context(), info(r).token, id)
+	ls, err := s.app.Share(r.Context(), s.actor(r), id)
 	if err != nil {
 		return err
 	}
@@ -126,31 +107,8 @@ func (s *Server) revokeShare(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &req, true); err != nil {
 		return err
 	}
-	if err := checkReason(req.Reason); err != nil {
-		return err
-	}
 	id := mux.Vars(r)["id"]
-	tok := info(r).token
-	if _, err := s.visibleShare(r.Context(), tok, id); err != nil {
-		return err
-	}
-	now := s.now().UTC()
-	ev := s.apiEvent(r, audit.ActionShareRevoke, "")
-	if _, err := s.audit.Append(r.Context(), ev, func(ctx context.Context, tx *sql.Tx, ev *audit.Event) error {
-		n, err := links.RevokeShare(ctx, tx, id, tok.Name, req.Reason, now)
-		if err != nil {
-			return err
-		}
-		b, _ := json.Marshal(map[string]any{"share_id": id, "revoked": n, "reason": req.Reason})
-		ev.Detail = string(b)
-		if n == 0 {
-			ev.Reason = "already_revoked"
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	ls, err := s.links.ByShare(r.Context(), id)
+	ls, err := s.app.RevokeShare(r.Context(), s.actor(r), id, req.Reason)
 	if err != nil {
 		return err
 	}
