@@ -13,6 +13,7 @@ import (
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/auth"
 	"github.com/sharesvc/sharesvc/internal/db"
+	"github.com/sharesvc/sharesvc/internal/grants"
 	"github.com/sharesvc/sharesvc/internal/links"
 	"github.com/sharesvc/sharesvc/internal/server"
 	"github.com/sharesvc/sharesvc/internal/sts"
@@ -145,7 +146,7 @@ func createToken(ctx context.Context, path, name, roleName string, expiresIn tim
 		return "", err
 	}
 	defer log.Close()
-	a, err := app.New(app.Config{}, app.Deps{Links: links.NewStore(d.Read), Tokens: auth.NewStore(d.Read), Audit: log,
+	a, err := app.New(app.Config{}, app.Deps{Links: links.NewStore(d.Read), Tokens: auth.NewStore(d.Read), Audit: log, Grants: grants.NewStore(d.Read),
 		Signer: sts.NewSigner(offline{}, nil, sts.SignerOptions{}), Clock: func() time.Time { return now }})
 	if err != nil {
 		return "", err

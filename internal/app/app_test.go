@@ -12,6 +12,7 @@ import (
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/auth"
 	"github.com/sharesvc/sharesvc/internal/db"
+	"github.com/sharesvc/sharesvc/internal/grants"
 	"github.com/sharesvc/sharesvc/internal/links"
 	"github.com/sharesvc/sharesvc/internal/sts"
 )
@@ -53,7 +54,7 @@ func newFixture(t *testing.T) *fixture {
 	})
 	f.db, f.store = d, links.NewStore(d.Read)
 	f.app, err = app.New(app.Config{}, app.Deps{
-		Links: f.store, Tokens: auth.NewStore(d.Read), Audit: log,
+		Links: f.store, Tokens: auth.NewStore(d.Read), Audit: log, Grants: grants.NewStore(d.Read),
 		Signer: sts.NewSigner(noSession{}, nil, sts.SignerOptions{Clock: clock}), Clock: clock,
 		OnKillSwitch: func(on bool) { f.kills = append(f.kills, on) },
 	})
