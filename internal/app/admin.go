@@ -60,6 +60,16 @@ func (a *App) Offboard(ctx context.Context, actor Actor, req OffboardRequest) (l
 	return linksRevoked, tokensRevoked, nil
 }
 
+// CheckKillSwitch checks a change of the kill switch by the rules
+// SetKillSwitch applies, for a form that asks for confirmation first.
+// Errors: links.ErrInvalid (no reason to turn it on, reason too long).
+func CheckKillSwitch(on bool, reason string) error {
+	if on && strings.TrimSpace(reason) == "" {
+		return fmt.Errorf("%w: a reason is required to turn the kill switch on", links.ErrInvalid)
+	}
+	return checkReason(reason)
+}
+
 // SetKillSwitch turns the kill switch on (every link on every instance
 // stops minting URLs; a reason is required) or off. Once committed it tells
 // Deps.OnKillSwitch, and on turning off sends the mail held meanwhile.
@@ -70,10 +80,7 @@ func (a *App) SetKillSwitch(ctx context.Context, actor Actor, on bool, reason st
 	if err := allow(actor, "the kill switch", auth.RoleAdmin); err != nil {
 		return err
 	}
-	if on && strings.TrimSpace(reason) == "" {
-		return fmt.Errorf("%w: a reason is required to turn the kill switch on", links.ErrInvalid)
-	}
-	if err := checkReason(reason); err != nil {
+	if err := CheckKillSwitch(on, reason); err != nil {
 		return err
 	}
 	now := a.now().UTC()

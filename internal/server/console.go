@@ -522,8 +522,8 @@ func (s *Server) killSwitchForm(w http.ResponseWriter, r *http.Request, c *conso
 	on := f.Get("on") == "1"
 	reason := f.Get("reason")
 	if f.Get("confirmed") != "1" {
-		if on && strings.TrimSpace(reason) == "" {
-			return fmt.Errorf("%w: a reason is required to turn the kill switch on", links.ErrInvalid)
+		if err := app.CheckKillSwitch(on, reason); err != nil {
+			return err
 		}
 		step := confirmStep{Heading: "Kill switch", Action: "/ui/admin/killswitch",
 			Message: "Lift the kill switch: links mint URLs again.", Button: "Lift the kill switch",
