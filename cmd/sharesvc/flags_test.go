@@ -111,6 +111,7 @@ func TestHelpAndErrorsShowNoVariableValues(t *testing.T) {
 		}
 	}
 	t.Run("no arguments", func(t *testing.T) { check(t, nil, true) })
+	t.Run("help serve", func(t *testing.T) { check(t, []string{"help", "serve"}, false) })
 	// Variables that do not parse, and settings that fail validation.
 	t.Run("serve with bad variables", func(t *testing.T) { check(t, []string{"serve"}, true) })
 	secrets := map[string]string{"SHARESVC_ROLE_ARN": "arn:aws:iam::123456789012:role/x"}

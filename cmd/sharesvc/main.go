@@ -109,6 +109,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		printHelp(p, nil)
 		return errUsage
 	}
+	if args[0] == "help" { // "sharesvc help [COMMAND…]", as before
+		printHelp(p, args[1:])
+		return nil
+	}
 	kctx, done, err := parse(p, args)
 	if done || err != nil {
 		return err
