@@ -98,7 +98,7 @@ func (versionCmd) Run(e *runEnv) error {
 }
 
 // run is the whole program; main only supplies the process's environment.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var c cli
 	p, err := newParser(&c, getenv, stdout, stderr)
 	if err != nil {
