@@ -91,6 +91,8 @@ func (c *demoCmd) Run(e *runEnv) error {
 		"SHARESVC_S3_PATH_STYLE": "true",
 		"SHARESVC_DB":            filepath.Join(dir, "sharesvc.db"),
 		"SHARESVC_LISTEN":        listen,
+		// Every sharer may share anything in the demo bucket.
+		"SHARESVC_DEFAULT_GRANT": "actions=download,upload,email",
 	}
 	if mp != nil {
 		// A fresh mail key each run: it seals the codes waiting in the

@@ -67,6 +67,7 @@ type cli struct {
 	Serve      serveCmd      `cmd:"" help:"Run the service (flags default from SHARESVC_* variables)."`
 	Token      tokenCmd      `cmd:"" help:"Manage API tokens (create works offline for the first admin)."`
 	Link       linkCmd       `cmd:"" help:"Create, list, show and revoke links."`
+	Grant      grantCmd      `cmd:"" help:"Manage grants: who may share which bucket and key prefix."`
 	Offboard   offboardCmd   `cmd:"" help:"Revoke every link NAME created and their token."`
 	Killswitch killswitchCmd `cmd:"" help:"Stop (or resume) every link from minting."`
 	Audit      auditCmd      `cmd:"" help:"Read, check and maintain the audit log offline."`

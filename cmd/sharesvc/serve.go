@@ -22,9 +22,11 @@ import (
 	awssts "github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sharesvc/sharesvc/internal/app"
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/auth"
 	"github.com/sharesvc/sharesvc/internal/db"
+	"github.com/sharesvc/sharesvc/internal/grants"
 	"github.com/sharesvc/sharesvc/internal/health"
 	"github.com/sharesvc/sharesvc/internal/links"
 	"github.com/sharesvc/sharesvc/internal/logbuf"
@@ -63,8 +65,12 @@ type serveSettings struct {
 	CanaryBucket    string          `name:"canary-bucket" envvar:"SHARESVC_CANARY_BUCKET" placeholder:"BUCKET" help:"Bucket of the canary object (with --canary-key)."`
 	CanaryKey       string          `name:"canary-key" envvar:"SHARESVC_CANARY_KEY" placeholder:"KEY" help:"Key of a small object the role may read; enables the canary."`
 	CanaryInterval  time.Duration   `name:"canary-interval" envvar:"SHARESVC_CANARY_INTERVAL" default:"1m" help:"Time between canary runs."`
+	DefaultGrant    string          `name:"default-grant" envvar:"SHARESVC_DEFAULT_GRANT" placeholder:"SPEC" help:"A grant for every sharer, created once (audited) at start unless it exists, e.g. \"prefix=home/{person}/ actions=download,upload,email\" (keys: bucket, prefix, actions, max_lifetime, max_uses, max_presign_ttl, domains). Without any grant sharers can create no link."`
+	MailQuota       int             `name:"mail-quota" envvar:"SHARESVC_MAIL_QUOTA" default:"200" help:"Share messages one person may queue in 24 hours (0: no quota)."`
 	Audit           auditSettings   `embed:"" group:"Audit"`
 	Mail            mailSettings    `embed:"" group:"Mail"`
+
+	defaultGrant *grants.Grant // DefaultGrant, parsed by validate
 }
 
 // serveCmd is "sharesvc serve".
@@ -118,6 +124,16 @@ func parseDuration(s string) (time.Duration, error) {
 const signMargin = 15 * time.Second
 
 func (s *serveSettings) validate() error {
+	if s.DefaultGrant != "" {
+		g, err := grants.ParseDefault(s.DefaultGrant, s.Bucket)
+		if err != nil {
+			return fmt.Errorf("-default-grant ($SHARESVC_DEFAULT_GRANT): %w", err)
+		}
+		s.defaultGrant = g
+	}
+	if s.MailQuota < 0 {
+		return fmt.Errorf("-mail-quota ($SHARESVC_MAIL_QUOTA) %d must not be negative (0 turns the quota off)", s.MailQuota)
+	}
 	switch {
 	case s.RoleARN == "":
 		return errors.New("-role-arn ($SHARESVC_ROLE_ARN) is required: the IAM role sharesvc assumes to sign URLs")
@@ -320,10 +336,17 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 		Links: store, Tokens: auth.NewStore(d.Read), Audit: log, Signer: signer,
 		Metrics: m, Gatherer: reg, Logger: logger, Health: hc,
 		AuditDB: d.Read, Checkpointer: aud.checkpointer, Flood: aud.flood,
-		Mail: mailer, Deliveries: mail.NewDeliveries(d.Read),
+		Mail: mailer, Deliveries: mail.NewDeliveries(d.Read), MailQuota: s.MailQuota,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	if s.defaultGrant != nil {
+		g, created, err := srv.App().EnsureGrant(ctx, app.Actor{Name: "sharesvc-config"}, s.defaultGrant)
+		if err != nil {
+			return nil, fmt.Errorf("default grant: %w", err)
+		}
+		logger.Info("default grant for every sharer", "grant_id", g.ID, "bucket", g.Bucket, "key_prefix", g.KeyPrefix, "created", created)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()

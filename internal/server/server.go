@@ -203,6 +203,10 @@ func New(cfg Config, d Deps) (*Server, error) {
 	return s, nil
 }
 
+// App returns the verbs the server serves, for callers outside HTTP (the
+// configured default grant at start).
+func (s *Server) App() *app.App { return s.app }
+
 // Router returns the route table, for tests that check it against the
 // OpenAPI document.
 func (s *Server) Router() http.Handler { return s.handler }
