@@ -265,6 +265,16 @@ func NewPresigner(endpoint, region string, pathStyle bool) (*Presigner, error) {
 	return p, nil
 }
 
+// clone returns a Presigner for the same endpoint with an empty key cache.
+func (p *Presigner) clone() *Presigner {
+	return &Presigner{
+		region: p.region, forcePath: p.forcePath,
+		scheme: p.scheme, host: p.host, signHost: p.signHost,
+		virtualPrefix: p.virtualPrefix, pathPrefix: p.pathPrefix,
+		scope: p.scope, scopeEnc: p.scopeEnc, regionB: p.regionB,
+	}
+}
+
 // validHostLabel reports whether s is a valid RFC 1123 host label, as the SDK's endpoint rules check the region.
 func validHostLabel(s string) bool {
 	if len(s) == 0 || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {

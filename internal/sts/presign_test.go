@@ -660,3 +660,16 @@ func BenchmarkPresignGetSDK(b *testing.B) {
 		}
 	}
 }
+
+// TestPresignerClone checks that a clone signs exactly as its original.
+func TestPresignerClone(t *testing.T) {
+	for _, tg := range []target{{"http://127.0.0.1:18333/base", "us-east-1", true}, {"", "eu-west-1", false}, {"https://s3.example.com", "garage", false}} {
+		p := mustPresigner(t, tg)
+		r := Request{Method: http.MethodPut, Bucket: "share-bucket-01", Key: "a b/c", Expires: time.Hour, Now: testNow, ContentType: "text/plain", NoOverwrite: true}
+		want, err1 := p.Presign(sessionCreds, r)
+		got, err2 := p.clone().Presign(sessionCreds, r)
+		if err1 != nil || err2 != nil || got != want {
+			t.Errorf("%v: clone signs %s (%v); original %s (%v)", tg, got, err2, want, err1)
+		}
+	}
+}

@@ -101,7 +101,7 @@ func (s *ScopedSigner) Grant(ctx context.Context, sc Scope, label string, want t
 	if s.gen.Load() != gen {
 		return Grant{}, &UnavailableError{RetryAfter: e.signer.o.FailureBackoff, Err: errors.New("scoped sessions dropped while granting")}
 	}
-	g.scope = &e.key.scope
+	g.scoped = e
 	return g, nil
 }
 
@@ -132,7 +132,10 @@ func (s *ScopedSigner) entry(sc Scope, label string) (*scoped, error) {
 		s.mu.Unlock()
 		return el.Value.(*scoped), nil
 	}
-	e := &scoped{key: k, signer: NewSigner(&src, s.presigner, s.o.Signer)}
+	// Each scope gets its own Presigner, whose one-entry cache then keeps
+	// that session's signing key: sharing one would derive the key afresh
+	// whenever consecutive URLs come from different scopes.
+	e := &scoped{key: k, signer: NewSigner(&src, s.presigner.clone(), s.o.Signer)}
 	s.byKey[k] = s.lru.PushFront(e)
 	evicted := 0
 	for s.lru.Len() > s.o.MaxScopes {
@@ -157,12 +160,10 @@ func (s *ScopedSigner) Presign(g Grant, r Request) (string, error) {
 	if g.creds == nil {
 		return "", errors.New("presign: empty grant")
 	}
-	if g.scope == nil || !g.scope.Allows(r) {
+	if g.scoped == nil || !g.scoped.key.scope.Allows(r) {
 		return "", fmt.Errorf("%w: %s s3://%s/%s", ErrOutOfScope, r.Method, r.Bucket, r.Key)
 	}
-	r.Now = g.Now
-	r.Expires = g.TTL
-	return s.presigner.Presign(*g.creds, r)
+	return g.scoped.signer.Presign(g, r)
 }
 
 // Drop forgets every scoped session (the kill switch): nothing more is

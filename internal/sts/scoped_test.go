@@ -40,7 +40,7 @@ func (f *fakeSTS) AssumeRole(_ context.Context, in *awssts.AssumeRoleInput, _ ..
 	exp := f.now().Add(time.Duration(aws.ToInt32(in.DurationSeconds)) * time.Second)
 	return &awssts.AssumeRoleOutput{Credentials: &ststypes.Credentials{
 		AccessKeyId: aws.String("ASIAFAKE" + strconv.FormatInt(n, 10)), SecretAccessKey: aws.String("secret"),
-		SessionToken: aws.String("token"), Expiration: &exp,
+		SessionToken: aws.String(testToken), Expiration: &exp,
 	}}, nil
 }
 
