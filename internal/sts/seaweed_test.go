@@ -279,6 +279,36 @@ func TestNoOverwriteEnforcedByS3(t *testing.T) {
 	if got, err := srv.GetObject(ctx, testBucket, "drop/new.txt"); err != nil || string(got) != "fresh" {
 		t.Fatalf("new key holds %q, %v; want %q", got, err, "fresh")
 	}
+	// Racing uploads to one new key: exactly one wins, and its bytes stay.
+	const racers = 8
+	codes := make([]int, racers)
+	var wg sync.WaitGroup
+	for i := range racers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i], _ = do(t, http.MethodPut, sign("drop/race.txt", true), []byte{'0' + byte(i)}, "If-None-Match", "*")
+		}()
+	}
+	wg.Wait()
+	winner := -1
+	for i, c := range codes {
+		switch c {
+		case http.StatusOK:
+			if winner >= 0 {
+				t.Errorf("racing If-None-Match PUTs: racers %d and %d both got 200 (%v)", winner, i, codes)
+			}
+			winner = i
+		case http.StatusPreconditionFailed, http.StatusConflict:
+		default:
+			t.Errorf("racing If-None-Match PUT %d = %d; want 200, 412 or 409", i, c)
+		}
+	}
+	t.Logf("racing If-None-Match PUTs to one new key: %v", codes)
+	if got, err := srv.GetObject(ctx, testBucket, "drop/race.txt"); err != nil || winner < 0 || string(got) != string(rune('0'+winner)) {
+		t.Errorf("after the race the object is %q, %v; want the winner's %d", got, err, winner)
+	}
+
 	// Without NoOverwrite the same PUT replaces the object.
 	if code, _ := do(t, http.MethodPut, sign("drop/exists.txt", false), []byte("replaced")); code != http.StatusOK {
 		t.Errorf("plain PUT onto an existing key = %d; want 200", code)
