@@ -229,6 +229,28 @@ func TestUploadWithCurl(t *testing.T) {
 			t.Fatal("the refused upload replaced the object")
 		}
 	})
+	t.Run("declared empty, a body refused by S3", func(t *testing.T) {
+		// A client that declares 0 bytes to sharesvc and sends 1 MiB to S3.
+		z := e.createLink(e.sharer, `{"kind":"upload","key":"inbox/empty.txt","max_bytes":4096}`)
+		r := e.do("PUT", sharePath(t, z.URL), "", "")
+		loc := r.Header.Get("Location")
+		if r.StatusCode != http.StatusTemporaryRedirect || loc == "" {
+			t.Fatalf("PUT = %s; want 307 with Location", fmtResp(r, readAll(t, r.Body)))
+		}
+		req, _ := http.NewRequest("PUT", loc, strings.NewReader(strings.Repeat("z", 1<<20)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := readAll(t, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("PUT 1 MiB to a URL signed for 0 bytes = %d %s; want 403 from S3", resp.StatusCode, body)
+		}
+		if _, err := e.s3.GetObject(context.Background(), testBucket, "inbox/empty.txt"); err == nil {
+			t.Fatal("the refused upload was stored")
+		}
+	})
 	t.Run("used up", func(t *testing.T) {
 		r := e.do("PUT", sharePath(t, l.URL), "", "late")
 		if r.StatusCode != http.StatusGone {
