@@ -180,3 +180,39 @@ CREATE TABLE console_sessions (
     expires_at INTEGER NOT NULL      -- UTC Unix ms
 );
 CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);
+
+-- migration: 7 grants: who may share what
+-- A grant lets a person (a token's name) or every holder of a role create
+-- links to objects of one bucket under one key prefix, for the actions it
+-- names, within its ceilings. Sharers create links only inside a grant;
+-- admins keep their reach. Grants are revoked, never deleted, so the audit
+-- log's references stay meaningful. key_prefix may contain "{person}",
+-- replaced by the creating person's name ("home/{person}/").
+CREATE TABLE grants (
+    id                TEXT    PRIMARY KEY,        -- "grt_…"
+    person            TEXT,                       -- a token's name; NULL when role is set
+    role              TEXT,                       -- admin, sharer or auditor; NULL when person is set
+    bucket            TEXT    NOT NULL,
+    key_prefix        TEXT    NOT NULL DEFAULT '', -- '' is the whole bucket
+    actions           TEXT    NOT NULL,           -- comma-separated: download, upload, email
+    max_lifetime_ms   INTEGER,                    -- ceiling on a link's lifetime; NULL: the server's
+    max_uses          INTEGER,                    -- ceiling on a link's use cap; NULL: the server's
+    max_presign_ttl_ms INTEGER,                   -- ceiling on each URL's lifetime; NULL: the server's
+    recipient_domains TEXT    NOT NULL DEFAULT '', -- comma-separated mail domains for email shares; '' any
+    created_at        INTEGER NOT NULL,           -- UTC Unix ms
+    created_by        TEXT    NOT NULL,
+    reason            TEXT    NOT NULL DEFAULT '',
+    revoked_at        INTEGER,                    -- UTC Unix ms; NULL while in force
+    revoked_by        TEXT,
+    revoke_reason     TEXT,
+    CHECK ((person IS NULL) <> (role IS NULL))
+);
+CREATE INDEX grants_person ON grants (person) WHERE revoked_at IS NULL;
+CREATE INDEX grants_role ON grants (role) WHERE revoked_at IS NULL;
+-- The grant a link was created under, and the key prefix it gave (with
+-- {person} replaced): the open path signs with that grant's scoped STS
+-- session. NULL for links made by admins and before grants, which are
+-- signed with the role's own session.
+ALTER TABLE links ADD COLUMN grant_id TEXT;
+ALTER TABLE links ADD COLUMN grant_prefix TEXT;
+CREATE INDEX links_grant ON links (grant_id) WHERE grant_id IS NOT NULL;

@@ -31,22 +31,19 @@ const anchorPrefix = "checkpoints/"
 // credentials: those only call AssumeRole (for the signing role, or for
 // the anchor role).
 type anchorSettings struct {
-	Bucket    string
-	Retention time.Duration
-	RoleARN   string
-	Profile   string
-	// AccessKeyID and SecretAccessKey come from the environment only.
-	AccessKeyID     string
-	SecretAccessKey string
+	Bucket    string        `name:"anchor-bucket" envvar:"SHARESVC_ANCHOR_BUCKET" placeholder:"BUCKET" help:"Also write each checkpoint to this S3 bucket, which must have Object Lock enabled, as checkpoints/SEQ.json under COMPLIANCE retention."`
+	Retention time.Duration `name:"anchor-retention" envvar:"SHARESVC_ANCHOR_RETENTION" default:"8760h" help:"COMPLIANCE retention of each anchored checkpoint."`
+	RoleARN   string        `name:"anchor-role-arn" envvar:"SHARESVC_ANCHOR_ROLE_ARN" placeholder:"ARN" help:"Role assumed to write anchors (or --anchor-profile, or $SHARESVC_ANCHOR_ACCESS_KEY_ID and $SHARESVC_ANCHOR_SECRET_ACCESS_KEY)."`
+	Profile   string        `name:"anchor-profile" envvar:"SHARESVC_ANCHOR_PROFILE" placeholder:"PROFILE" help:"Shared AWS config profile whose credentials write anchors."`
+	// AccessKeyID and SecretAccessKey come from the environment only
+	// (readEnv): a secret is never a flag.
+	AccessKeyID     string `kong:"-"`
+	SecretAccessKey string `kong:"-"`
 }
 
-// register adds the anchor flags, defaulting from SHARESVC_ANCHOR_*.
-func (a *anchorSettings) register(f *flagSource) {
-	f.str(&a.Bucket, "anchor-bucket", "SHARESVC_ANCHOR_BUCKET", "", "also write each checkpoint to this S3 bucket, which must have Object Lock enabled, as checkpoints/SEQ.json under COMPLIANCE retention")
-	f.dur(&a.Retention, "anchor-retention", "SHARESVC_ANCHOR_RETENTION", 365*24*time.Hour, "COMPLIANCE retention of each anchored checkpoint")
-	f.str(&a.RoleARN, "anchor-role-arn", "SHARESVC_ANCHOR_ROLE_ARN", "", "role assumed to write anchors (one of this, -anchor-profile, or $SHARESVC_ANCHOR_ACCESS_KEY_ID and $SHARESVC_ANCHOR_SECRET_ACCESS_KEY)")
-	f.str(&a.Profile, "anchor-profile", "SHARESVC_ANCHOR_PROFILE", "", "shared AWS config profile whose credentials write anchors")
-	a.AccessKeyID, a.SecretAccessKey = f.getenv("SHARESVC_ANCHOR_ACCESS_KEY_ID"), f.getenv("SHARESVC_ANCHOR_SECRET_ACCESS_KEY")
+// readEnv reads the settings that are never flags.
+func (a *anchorSettings) readEnv(getenv func(string) string) {
+	a.AccessKeyID, a.SecretAccessKey = getenv("SHARESVC_ANCHOR_ACCESS_KEY_ID"), getenv("SHARESVC_ANCHOR_SECRET_ACCESS_KEY")
 }
 
 // validate checks the settings without any network call.

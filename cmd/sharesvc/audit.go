@@ -6,9 +6,8 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
@@ -27,27 +26,15 @@ import (
 
 // auditSettings are serve's audit settings (see the README's "Audit log").
 type auditSettings struct {
-	IPMode             string
-	IPKey              string
-	CheckpointKey      string
-	CheckpointDir      string
-	CheckpointBucket   string
-	CheckpointInterval time.Duration
-	Retention          time.Duration
+	IPMode             string        `name:"audit-ip-mode" envvar:"SHARESVC_AUDIT_IP_MODE" default:"full" help:"How client addresses are stored: full, truncate (/24, /48) or hash (HMAC-SHA256)."`
+	IPKey              string        `name:"audit-ip-key" envvar:"SHARESVC_AUDIT_IP_KEY" placeholder:"KEY" help:"Key for --audit-ip-mode hash: a file, or at least 32 hex digits."`
+	CheckpointKey      string        `name:"checkpoint-key" envvar:"SHARESVC_CHECKPOINT_KEY" placeholder:"FILE" help:"Ed25519 private key file (PEM) that signs audit checkpoints (default: the database path + \"-checkpoint.key\", created at first start; or create one with: sharesvc audit keygen)."`
+	CheckpointDir      string        `name:"checkpoint-dir" envvar:"SHARESVC_CHECKPOINT_DIR" placeholder:"DIR" help:"Directory for signed checkpoints (default: the database path + \"-checkpoints\")."`
+	CheckpointBucket   string        `name:"checkpoint-bucket" envvar:"SHARESVC_CHECKPOINT_BUCKET" placeholder:"BUCKET[/PREFIX]" help:"Also store checkpoints in this S3 bucket, ideally with Object Lock."`
+	CheckpointInterval time.Duration `name:"checkpoint-interval" envvar:"SHARESVC_CHECKPOINT_INTERVAL" default:"15m" help:"Time between checkpoints while the log grows (0: only on demand)."`
+	Retention          time.Duration `name:"audit-retention" envvar:"SHARESVC_AUDIT_RETENTION" default:"0" help:"Prune audit events older than this (0: keep forever; needs --checkpoint-key)."`
 	// anchor, if set by serve, receives every checkpoint (see anchor.go).
 	anchor audit.Anchor
-}
-
-// register adds the audit flags, defaulting from SHARESVC_AUDIT_* and
-// SHARESVC_CHECKPOINT_*.
-func (a *auditSettings) register(f *flagSource) {
-	f.str(&a.IPMode, "audit-ip-mode", "SHARESVC_AUDIT_IP_MODE", "full", "how client addresses are stored: full, truncate (/24, /48) or hash (HMAC-SHA256)")
-	f.str(&a.IPKey, "audit-ip-key", "SHARESVC_AUDIT_IP_KEY", "", "key for -audit-ip-mode hash: a file, or at least 32 hex digits")
-	f.str(&a.CheckpointKey, "checkpoint-key", "SHARESVC_CHECKPOINT_KEY", "", "Ed25519 private key file (PEM) that signs audit checkpoints (default: the database path + \"-checkpoint.key\", created at first start; or create one with: sharesvc audit keygen)")
-	f.str(&a.CheckpointDir, "checkpoint-dir", "SHARESVC_CHECKPOINT_DIR", "", "directory for signed checkpoints (default: the database path + \"-checkpoints\")")
-	f.str(&a.CheckpointBucket, "checkpoint-bucket", "SHARESVC_CHECKPOINT_BUCKET", "", "also store checkpoints in this S3 bucket (BUCKET or BUCKET/PREFIX), ideally with Object Lock")
-	f.dur(&a.CheckpointInterval, "checkpoint-interval", "SHARESVC_CHECKPOINT_INTERVAL", 15*time.Minute, "time between checkpoints while the log grows (0: only on demand)")
-	f.dur(&a.Retention, "audit-retention", "SHARESVC_AUDIT_RETENTION", 0, "prune audit events older than this (0: keep forever; needs -checkpoint-key)")
 }
 
 // auditSetup is what the audit settings build.
@@ -221,7 +208,12 @@ func readKeyMaterial(v string) ([]byte, error) {
 	}
 	b, err := os.ReadFile(v)
 	if err != nil {
-		return nil, fmt.Errorf("not hex, and not a readable file: %w", err)
+		// Without the path: v may be a mistyped key.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("not hex (at least 32 digits), and not a readable file: %w", err)
 	}
 	if h, err := hex.DecodeString(strings.TrimSpace(string(b))); err == nil {
 		return h, nil
@@ -299,55 +291,23 @@ func (a *auditSetup) prune(ctx context.Context, log *audit.Log, read *sql.DB, lo
 	}
 }
 
-const auditUsage = `usage: sharesvc audit COMMAND [flags]
-
-  keygen  --out FILE                 create the Ed25519 checkpoint key (FILE) and its public key (FILE.pub)
-  verify  --db FILE [--checkpoint FILE|DIR] [--public-key FILE] [--anchor-bucket BUCKET]
-                                     check the hash chain offline against every checkpoint in DIR
-                                     (default: the database path + "-checkpoints"): also a cut-off tail
-  list    --db FILE [filters] [--limit N] [--cursor SEQ] [--json]
-                                     events, newest first
-  export  --db FILE [filters] [--format csv|jsonl] [--out FILE]
-                                     every matching event, oldest first, streamed
-  prune   --db FILE --older-than DURATION --checkpoint-key FILE [--checkpoint-dir DIR]
-                                     remove old events (audited, anchored by a checkpoint)
-
-Filters: --link-id --actor --action --outcome --reason --client-ip --request-id --since --until.
-These commands read the database file directly (read-only, except prune);
-a running server serves the same through GET /api/v1/audit, /audit/export
-and /audit/verify.`
-
-func runAudit(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, auditUsage)
-		return flag.ErrHelp
-	}
-	switch args[0] {
-	case "keygen":
-		return auditKeygen(args[1:], getenv, stdout, stderr)
-	case "verify":
-		return auditVerify(ctx, args[1:], getenv, stdout, stderr)
-	case "list":
-		return auditList(ctx, args[1:], getenv, stdout, stderr)
-	case "export":
-		return auditExport(ctx, args[1:], getenv, stdout, stderr)
-	case "prune":
-		return auditPrune(ctx, args[1:], getenv, stdout, stderr)
-	case "-h", "-help", "--help", "help":
-		fmt.Fprintln(stdout, auditUsage)
-		return nil
-	}
-	fmt.Fprintln(stderr, auditUsage)
-	return fmt.Errorf("audit: unknown command %q", args[0])
+// auditCmd is "sharesvc audit": offline commands on the database file.
+// They read it directly (read-only, except prune); a running server serves
+// the same through GET /api/v1/audit, /audit/export and /audit/verify.
+type auditCmd struct {
+	Keygen auditKeygenCmd `cmd:"" help:"Create the Ed25519 checkpoint key (FILE) and its public key (FILE.pub)."`
+	Verify auditVerifyCmd `cmd:"" help:"Check the hash chain offline against every checkpoint (local and anchored): also a cut-off tail."`
+	List   auditListCmd   `cmd:"" help:"Events, newest first."`
+	Export auditExportCmd `cmd:"" help:"Every matching event, oldest first, streamed."`
+	Prune  auditPruneCmd  `cmd:"" help:"Remove old events (audited, anchored by a checkpoint)."`
 }
 
-func auditKeygen(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	f := newFlags("audit keygen", getenv, stderr)
-	var out string
-	f.fs.StringVar(&out, "out", "", "file for the private key (required); the public key goes to FILE.pub")
-	if _, err := parseFlags(f, args, 0, "sharesvc audit keygen --out FILE"); err != nil {
-		return err
-	}
+type auditKeygenCmd struct {
+	Out string `name:"out" placeholder:"FILE" help:"File for the private key (required); the public key goes to FILE.pub."`
+}
+
+func (c *auditKeygenCmd) Run(e *runEnv) error {
+	out, stdout, stderr := c.Out, e.stdout, e.stderr
 	if out == "" {
 		return errors.New("audit keygen: --out FILE is required (e.g. --out /etc/sharesvc/checkpoint.key)")
 	}
@@ -408,19 +368,19 @@ func openReadOnly(ctx context.Context, path string) (*sql.DB, error) {
 	return d, nil
 }
 
-func auditVerify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	f := newFlags("audit verify", getenv, stderr)
-	var path, cpPath, pubPath string
-	f.str(&path, "db", "SHARESVC_DB", "sharesvc.db", "SQLite database file (a copy is fine)")
-	f.fs.StringVar(&cpPath, "checkpoint", "", "a checkpoint file, or a directory of them, all of which are checked (default: the database path + \"-checkpoints\" when it exists)")
-	f.fs.StringVar(&pubPath, "public-key", "", "the checkpoint key's public key (PEM, or 32 bytes in hex); without it the key inside each checkpoint is used")
-	var an anchorSettings
-	an.register(f)
-	var pathStyle bool
-	f.bool(&pathStyle, "s3-path-style", "SHARESVC_S3_PATH_STYLE", false, "address the anchor bucket as http://endpoint/bucket/key")
-	if _, err := parseFlags(f, args, 0, "sharesvc audit verify --db FILE [--checkpoint FILE|DIR] [--public-key FILE] [--anchor-bucket BUCKET]"); err != nil {
-		return err
-	}
+type auditVerifyCmd struct {
+	DB         string         `name:"db" envvar:"SHARESVC_DB" default:"sharesvc.db" help:"SQLite database file (a copy is fine)."`
+	Checkpoint string         `name:"checkpoint" placeholder:"FILE|DIR" help:"A checkpoint file, or a directory of them, all of which are checked (default: the database path + \"-checkpoints\" when it exists)."`
+	PublicKey  string         `name:"public-key" placeholder:"FILE" help:"The checkpoint key's public key (PEM, or 32 bytes in hex); without it the key inside each checkpoint is used."`
+	Anchor     anchorSettings `embed:""`
+	PathStyle  bool           `name:"s3-path-style" envvar:"SHARESVC_S3_PATH_STYLE" help:"Address the anchor bucket as http://endpoint/bucket/key."`
+}
+
+func (c *auditVerifyCmd) Run(e *runEnv) error {
+	ctx, stdout, getenv := e.ctx, e.stdout, e.getenv
+	path, cpPath, pubPath, pathStyle := c.DB, c.Checkpoint, c.PublicKey, c.PathStyle
+	an := c.Anchor
+	an.readEnv(getenv)
 	if err := an.validate(); err != nil {
 		return fmt.Errorf("audit verify: %w", err)
 	}
@@ -533,19 +493,28 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 	return nil
 }
 
-// filterFlags registers the audit filters.
-func filterFlags(f *flagSource, flt *audit.Filter, since, until *string, ip *auditSettings) {
-	f.fs.StringVar(&flt.LinkID, "link-id", "", "only this link (lnk_…)")
-	f.fs.StringVar(&flt.Actor, "actor", "", "only this actor (a token name, or client)")
-	f.fs.StringVar(&flt.Action, "action", "", "only this action (link.access, link.create, …)")
-	f.fs.StringVar(&flt.Outcome, "outcome", "", "only this outcome (minted, denied, nothing_minted, unavailable, ok)")
-	f.fs.StringVar(&flt.Reason, "reason", "", "only this reason (not_found, revoked, …)")
-	f.fs.StringVar(&flt.ClientIP, "client-ip", "", "only this client address (converted with -audit-ip-mode/-audit-ip-key, or give the stored form)")
-	f.fs.StringVar(&flt.RequestID, "request-id", "", "only the row of this X-Request-Id")
-	f.fs.StringVar(since, "since", "", "rows at or after this time (RFC 3339 or Unix seconds)")
-	f.fs.StringVar(until, "until", "", "rows before this time (RFC 3339 or Unix seconds)")
-	f.str(&ip.IPMode, "audit-ip-mode", "SHARESVC_AUDIT_IP_MODE", "full", "the server's client IP mode, to convert --client-ip")
-	f.str(&ip.IPKey, "audit-ip-key", "SHARESVC_AUDIT_IP_KEY", "", "the server's client IP key, for hash mode")
+// auditFilter is the filter flags of audit list and export.
+type auditFilter struct {
+	LinkID    string `name:"link-id" placeholder:"ID" help:"Only this link (lnk_…)."`
+	Actor     string `name:"actor" placeholder:"NAME" help:"Only this actor (a token name, or client)."`
+	Action    string `name:"action" placeholder:"ACTION" help:"Only this action (link.access, link.create, …)."`
+	Outcome   string `name:"outcome" placeholder:"OUTCOME" help:"Only this outcome (minted, denied, nothing_minted, unavailable, ok)."`
+	Reason    string `name:"reason" placeholder:"REASON" help:"Only this reason (not_found, revoked, …)."`
+	ClientIP  string `name:"client-ip" placeholder:"ADDR" help:"Only this client address (converted with --audit-ip-mode/--audit-ip-key, or give the stored form)."`
+	RequestID string `name:"request-id" placeholder:"ID" help:"Only the row of this X-Request-Id."`
+	Since     string `name:"since" placeholder:"TIME" help:"Rows at or after this time (RFC 3339 or Unix seconds)."`
+	Until     string `name:"until" placeholder:"TIME" help:"Rows before this time (RFC 3339 or Unix seconds)."`
+	IPMode    string `name:"audit-ip-mode" envvar:"SHARESVC_AUDIT_IP_MODE" default:"full" help:"The server's client IP mode, to convert --client-ip."`
+	IPKey     string `name:"audit-ip-key" envvar:"SHARESVC_AUDIT_IP_KEY" placeholder:"KEY" help:"The server's client IP key, for hash mode."`
+}
+
+// filter returns the audit filter the flags describe.
+// limit and before are list's page (0 for export).
+func (f *auditFilter) filter(limit int, before int64) (audit.Filter, error) {
+	flt := audit.Filter{LinkID: f.LinkID, Actor: f.Actor, Action: f.Action, Outcome: f.Outcome, Reason: f.Reason,
+		ClientIP: f.ClientIP, RequestID: f.RequestID, Limit: limit, Before: before}
+	err := finishFilter(&flt, f.Since, f.Until, &auditSettings{IPMode: f.IPMode, IPKey: f.IPKey})
+	return flt, err
 }
 
 func finishFilter(flt *audit.Filter, since, until string, ip *auditSettings) error {
@@ -566,23 +535,18 @@ func finishFilter(flt *audit.Filter, since, until string, ip *auditSettings) err
 	return flt.Validate()
 }
 
-func auditList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	f := newFlags("audit list", getenv, stderr)
-	var (
-		path, since, until string
-		flt                audit.Filter
-		ip                 auditSettings
-		asJSON             bool
-	)
-	f.str(&path, "db", "SHARESVC_DB", "sharesvc.db", "SQLite database file")
-	filterFlags(f, &flt, &since, &until, &ip)
-	f.fs.IntVar(&flt.Limit, "limit", 50, "rows to show (at most 1000)")
-	f.fs.Int64Var(&flt.Before, "cursor", 0, "show rows before this sequence number (from the previous page)")
-	f.fs.BoolVar(&asJSON, "json", false, "print JSON Lines instead of a table")
-	if _, err := parseFlags(f, args, 0, "sharesvc audit list --db FILE [filters] [--limit N] [--cursor SEQ] [--json]"); err != nil {
-		return err
-	}
-	if err := finishFilter(&flt, since, until, &ip); err != nil {
+type auditListCmd struct {
+	DB string `name:"db" envvar:"SHARESVC_DB" default:"sharesvc.db" help:"SQLite database file."`
+	auditFilter
+	Limit  int   `name:"limit" default:"50" help:"Rows to show (at most 1000)."`
+	Cursor int64 `name:"cursor" placeholder:"SEQ" help:"Show rows before this sequence number (from the previous page)."`
+	JSON   bool  `name:"json" help:"Print JSON Lines instead of a table."`
+}
+
+func (c *auditListCmd) Run(e *runEnv) error {
+	ctx, stdout, stderr, path, asJSON := e.ctx, e.stdout, e.stderr, c.DB, c.JSON
+	flt, err := c.filter(c.Limit, c.Cursor)
+	if err != nil {
 		return fmt.Errorf("audit list: %w", err)
 	}
 	d, err := openReadOnly(ctx, path)
@@ -625,25 +589,21 @@ func dash(s string) string {
 	return s
 }
 
-func auditExport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	f := newFlags("audit export", getenv, stderr)
-	var (
-		path, since, until, format, out string
-		flt                             audit.Filter
-		ip                              auditSettings
-	)
-	f.str(&path, "db", "SHARESVC_DB", "sharesvc.db", "SQLite database file")
-	filterFlags(f, &flt, &since, &until, &ip)
-	f.fs.StringVar(&format, "format", "jsonl", "csv or jsonl")
-	f.fs.StringVar(&out, "out", "", "write to this file instead of standard output")
-	if _, err := parseFlags(f, args, 0, "sharesvc audit export --db FILE [filters] [--format csv|jsonl] [--out FILE]"); err != nil {
-		return err
-	}
-	fm, err := audit.ParseFormat(format)
+type auditExportCmd struct {
+	DB string `name:"db" envvar:"SHARESVC_DB" default:"sharesvc.db" help:"SQLite database file."`
+	auditFilter
+	Format string `name:"format" default:"jsonl" help:"csv or jsonl."`
+	Out    string `name:"out" placeholder:"FILE" help:"Write to this file (created 0600; never overwritten) instead of standard output."`
+}
+
+func (c *auditExportCmd) Run(e *runEnv) error {
+	ctx, stdout, stderr, path, out := e.ctx, e.stdout, e.stderr, c.DB, c.Out
+	fm, err := audit.ParseFormat(c.Format)
 	if err != nil {
 		return fmt.Errorf("audit export: %w", err)
 	}
-	if err := finishFilter(&flt, since, until, &ip); err != nil {
+	flt, err := c.filter(0, 0)
+	if err != nil {
 		return fmt.Errorf("audit export: %w", err)
 	}
 	d, err := openReadOnly(ctx, path)
@@ -672,20 +632,16 @@ func auditExport(ctx context.Context, args []string, getenv func(string) string,
 	return nil
 }
 
-func auditPrune(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	f := newFlags("audit prune", getenv, stderr)
-	var (
-		path      string
-		olderThan time.Duration
-		a         auditSettings
-	)
-	f.str(&path, "db", "SHARESVC_DB", "sharesvc.db", "SQLite database file")
-	f.fs.Var((*durationFlag)(&olderThan), "older-than", "remove events older than this, e.g. 2160h (required)")
-	f.str(&a.CheckpointKey, "checkpoint-key", "SHARESVC_CHECKPOINT_KEY", "", "Ed25519 private key file that signs the anchor checkpoint (required)")
-	f.str(&a.CheckpointDir, "checkpoint-dir", "SHARESVC_CHECKPOINT_DIR", "", "directory for checkpoints (default: the database path + \"-checkpoints\")")
-	if _, err := parseFlags(f, args, 0, "sharesvc audit prune --db FILE --older-than DURATION --checkpoint-key FILE"); err != nil {
-		return err
-	}
+type auditPruneCmd struct {
+	DB            string        `name:"db" envvar:"SHARESVC_DB" default:"sharesvc.db" help:"SQLite database file."`
+	OlderThan     time.Duration `name:"older-than" help:"Remove events older than this, e.g. 2160h (required)."`
+	CheckpointKey string        `name:"checkpoint-key" envvar:"SHARESVC_CHECKPOINT_KEY" placeholder:"FILE" help:"Ed25519 private key file that signs the anchor checkpoint (required)."`
+	CheckpointDir string        `name:"checkpoint-dir" envvar:"SHARESVC_CHECKPOINT_DIR" placeholder:"DIR" help:"Directory for checkpoints (default: the database path + \"-checkpoints\")."`
+}
+
+func (c *auditPruneCmd) Run(e *runEnv) error {
+	ctx, stdout, path, olderThan := e.ctx, e.stdout, c.DB, c.OlderThan
+	a := auditSettings{CheckpointKey: c.CheckpointKey, CheckpointDir: c.CheckpointDir}
 	if olderThan < time.Hour {
 		return errors.New("audit prune: --older-than must be at least 1h (e.g. 2160h for 90 days)")
 	}

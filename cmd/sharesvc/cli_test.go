@@ -39,6 +39,8 @@ func s3env(s *seaweed.Server, bucket, db string) map[string]string {
 		"AWS_ENDPOINT_URL_S3": s.Endpoint, "AWS_ENDPOINT_URL_STS": s.Endpoint,
 		"SHARESVC_ROLE_ARN": s.RoleARN, "SHARESVC_BUCKET": bucket, "SHARESVC_S3_PATH_STYLE": "true",
 		"SHARESVC_DB": db,
+		// Sharers keep the reach they had before grants: the whole bucket.
+		"SHARESVC_DEFAULT_GRANT": "actions=download,upload,email",
 	}
 }
 

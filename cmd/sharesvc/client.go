@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,15 +20,17 @@ type apiClient struct {
 	http  *http.Client
 }
 
-// clientFlags returns the flags of an admin command: --url and --token,
-// defaulting from SHARESVC_URL and SHARESVC_TOKEN, fill the client, and
-// --json sets asJSON.
-func clientFlags(name string, getenv func(string) string, stderr io.Writer) (f *flagSource, c *apiClient, asJSON *bool) {
-	f, c = newFlags(name, getenv, stderr), &apiClient{}
-	f.str(&c.base, "url", "SHARESVC_URL", "", "base URL of the running sharesvc, e.g. https://share.example")
-	f.str(&c.token, "token", "SHARESVC_TOKEN", "", "API token (prefer the variable: flags show up in ps)")
-	asJSON = f.fs.Bool("json", false, "print JSON instead of a table")
-	return f, c, asJSON
+// clientFlags are the flags of every admin command: where the server is,
+// the token to use, and --json.
+type clientFlags struct {
+	URL   string `name:"url" envvar:"SHARESVC_URL" placeholder:"URL" help:"Base URL of the running sharesvc, e.g. https://share.example."`
+	Token string `name:"token" envvar:"SHARESVC_TOKEN" placeholder:"TOKEN" help:"API token (prefer the variable: flags show up in ps)."`
+	JSON  bool   `name:"json" help:"Print JSON instead of a table."`
+}
+
+// client returns the API client the flags describe.
+func (f *clientFlags) client() *apiClient {
+	return &apiClient{base: f.URL, token: f.Token}
 }
 
 func (c *apiClient) check() error {
@@ -115,32 +116,13 @@ func printJSON(w io.Writer, v any) error {
 // table writes rows aligned in columns.
 func table(w io.Writer, header []string, rows [][]string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	if header != nil {
+		fmt.Fprintln(tw, strings.Join(header, "\t"))
+	}
 	for _, r := range rows {
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
 	return tw.Flush()
-}
-
-// parseFlags parses args and refuses leftovers, reporting errors from
-// environment defaults too.
-func parseFlags(f *flagSource, args []string, wantArgs int, usage string) ([]string, error) {
-	if err := f.fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if len(f.errs) > 0 {
-		return nil, errors.Join(f.errs...)
-	}
-	if f.fs.NArg() != wantArgs {
-		return nil, fmt.Errorf("usage: %s", usage)
-	}
-	return f.fs.Args(), nil
-}
-
-func newFlags(name string, getenv func(string) string, stderr io.Writer) *flagSource {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return &flagSource{fs: fs, getenv: getenv}
 }
 
 func fmtTime(t *time.Time) string {

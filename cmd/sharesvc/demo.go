@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -27,19 +26,16 @@ const (
 	demoBody   = "Hello! This file came to you through a sharesvc link: a fresh presigned URL, signed a moment ago with STS session credentials.\n"
 )
 
-func runDemo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var (
-		dir, listen string
-		check       bool
-	)
-	fs.StringVar(&dir, "dir", ".sharesvc-demo", "directory for the demo's database and S3 data")
-	fs.StringVar(&listen, "listen", "127.0.0.1:8080", "address sharesvc listens on")
-	fs.BoolVar(&check, "check", false, "open the printed link once, check the bytes, and exit")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
+// demoCmd is "sharesvc demo".
+type demoCmd struct {
+	Dir    string `name:"dir" default:".sharesvc-demo" help:"Directory for the demo's database and S3 data."`
+	Listen string `name:"listen" default:"127.0.0.1:8080" help:"Address sharesvc listens on."`
+	Check  bool   `name:"check" help:"Open the printed link once, check the bytes, and exit."`
+}
+
+func (c *demoCmd) Run(e *runEnv) error {
+	ctx, getenv, stdout, stderr := e.ctx, e.getenv, e.stdout, e.stderr
+	dir, listen, check := c.Dir, c.Listen, c.Check
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
@@ -95,6 +91,8 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 		"SHARESVC_S3_PATH_STYLE": "true",
 		"SHARESVC_DB":            filepath.Join(dir, "sharesvc.db"),
 		"SHARESVC_LISTEN":        listen,
+		// Every sharer may share anything in the demo bucket.
+		"SHARESVC_DEFAULT_GRANT": "actions=download,upload,email",
 	}
 	if mp != nil {
 		// A fresh mail key each run: it seals the codes waiting in the
@@ -130,9 +128,9 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 		<-served
 		return fmt.Errorf("demo: %w", err)
 	}
-	c := &apiClient{base: settings.PublicURL, token: token}
+	client := &apiClient{base: settings.PublicURL, token: token}
 	var l server.LinkResponse
-	if err := c.do(ctx, "POST", "/api/v1/links", map[string]any{"key": demoKey, "expires_in": 86400, "note": "sharesvc demo"}, &l); err != nil {
+	if err := client.do(ctx, "POST", "/api/v1/links", map[string]any{"key": demoKey, "expires_in": 86400, "note": "sharesvc demo"}, &l); err != nil {
 		stop()
 		<-served
 		return fmt.Errorf("demo: create link: %w", err)

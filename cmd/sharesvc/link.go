@@ -6,175 +6,166 @@ import (
 	"io"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/sharesvc/sharesvc/internal/server"
 )
 
-const linkUsage = `usage:
-  sharesvc link create [--kind download|upload] [--bucket B] --key KEY [--expires-in DUR] [--max-uses N] [--presign-ttl DUR] [--note TEXT] [--filename NAME] [--max-bytes N] [--content-type T]
-                       [--recipient ADDR]... [--notify ADDR] [--notify-mode first|digest]
-  sharesvc link list [--state S] [--created-by NAME] [--bucket B] [--key-prefix P] [--kind K] [--limit N] [--all]
-  sharesvc link show ID
-  sharesvc link revoke ID|SHORT-URL [--reason TEXT]
-All talk to the server at $SHARESVC_URL with $SHARESVC_TOKEN; add --json for scripts.`
+// linkCmd is "sharesvc link create|list|show|revoke". All talk to the
+// server at $SHARESVC_URL with $SHARESVC_TOKEN.
+type linkCmd struct {
+	Create linkCreateCmd `cmd:"" help:"Create a link (or, with --recipient, a share mailed to each recipient)."`
+	List   linkListCmd   `cmd:"" help:"List links."`
+	Show   linkShowCmd   `cmd:"" help:"Show a link."`
+	Revoke linkRevokeCmd `cmd:"" help:"Revoke a link, by id or by its short URL."`
+}
 
-func runLink(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, linkUsage)
-		return fmt.Errorf("link: missing subcommand (create, list, show or revoke)")
+type linkCreateCmd struct {
+	Kind        string        `name:"kind" default:"download" help:"download or upload."`
+	Bucket      string        `name:"bucket" placeholder:"BUCKET" help:"Bucket (default: the server's)."`
+	Key         string        `name:"key" placeholder:"KEY" help:"Object key (required)."`
+	ExpiresIn   time.Duration `name:"expires-in" help:"Link lifetime, e.g. 24h (default: the server's)."`
+	PresignTTL  time.Duration `name:"presign-ttl" help:"Lifetime of each minted URL, e.g. 60s (default: the server's)."`
+	MaxUses     int           `name:"max-uses" default:"0" help:"Use cap (0: none)."`
+	Note        string        `name:"note" placeholder:"TEXT" help:"Note for the recipient."`
+	Filename    string        `name:"filename" placeholder:"NAME" help:"Download name (download links)."`
+	MaxBytes    int64         `name:"max-bytes" default:"0" help:"Size cap (upload links)."`
+	ContentType string        `name:"content-type" placeholder:"TYPE" help:"Required Content-Type (upload links)."`
+	Recipients  []string      `name:"recipient" sep:"none" placeholder:"ADDR" help:"Mail a link of their own to this address (repeat for more; the codes go only by mail)."`
+	Notify      string        `name:"notify" placeholder:"ADDR" help:"With --recipient: address told when a recipient first opens their link."`
+	NotifyMode  string        `name:"notify-mode" placeholder:"first|digest" help:"With --notify: first (a message per first open, the default) or digest."`
+	clientFlags
+}
+
+func (c *linkCreateCmd) Run(e *runEnv) error {
+	ctx, stdout, stderr := e.ctx, e.stdout, e.stderr
+	req := map[string]any{"kind": c.Kind, "key": c.Key}
+	for k, v := range map[string]string{"bucket": c.Bucket, "note": c.Note, "filename": c.Filename, "content_type": c.ContentType,
+		"notify": c.Notify, "notify_mode": c.NotifyMode} {
+		if v != "" {
+			req[k] = v
+		}
 	}
-	f, c, asJSON := clientFlags("link "+args[0], getenv, stderr)
-	switch args[0] {
-	case "create":
-		var (
-			kind, bucket, key, note, filename, ctype string
-			notify, notifyMode                       string
-			recipients                               stringsFlag
-			expiresIn, ttl                           time.Duration
-			maxUses                                  int
-			maxBytes                                 int64
-		)
-		f.fs.StringVar(&kind, "kind", "download", "download or upload")
-		f.fs.StringVar(&bucket, "bucket", "", "bucket (default: the server's)")
-		f.fs.StringVar(&key, "key", "", "object key (required)")
-		f.fs.Var((*durationFlag)(&expiresIn), "expires-in", "link lifetime, e.g. 24h (default: the server's)")
-		f.fs.Var((*durationFlag)(&ttl), "presign-ttl", "lifetime of each minted URL, e.g. 60s (default: the server's)")
-		f.fs.IntVar(&maxUses, "max-uses", 0, "use cap (0: none)")
-		f.fs.StringVar(&note, "note", "", "note for the recipient")
-		f.fs.StringVar(&filename, "filename", "", "download name (download links)")
-		f.fs.Int64Var(&maxBytes, "max-bytes", 0, "size cap (upload links)")
-		f.fs.StringVar(&ctype, "content-type", "", "required Content-Type (upload links)")
-		f.fs.Var(&recipients, "recipient", "mail a link of their own to this address (repeat for more; the codes go only by mail)")
-		f.fs.StringVar(&notify, "notify", "", "with --recipient: address told when a recipient first opens their link")
-		f.fs.StringVar(&notifyMode, "notify-mode", "", "with --notify: first (a message per first open, the default) or digest")
-		if _, err := parseFlags(f, args[1:], 0, "sharesvc link create --key KEY [flags]"); err != nil {
-			return err
-		}
-		req := map[string]any{"kind": kind, "key": key}
-		for k, v := range map[string]string{"bucket": bucket, "note": note, "filename": filename, "content_type": ctype,
-			"notify": notify, "notify_mode": notifyMode} {
-			if v != "" {
-				req[k] = v
-			}
-		}
-		if expiresIn > 0 {
-			req["expires_in"] = int64(expiresIn / time.Second)
-		}
-		if ttl > 0 {
-			req["presign_ttl"] = int64(ttl / time.Second)
-		}
-		if maxUses > 0 {
-			req["max_uses"] = maxUses
-		}
-		if maxBytes > 0 {
-			req["max_bytes"] = maxBytes
-		}
-		if len(recipients) > 0 {
-			req["recipients"] = []string(recipients)
-			return createShare(ctx, c, req, *asJSON, stdout, stderr)
-		}
-		var l server.LinkResponse
-		if err := c.do(ctx, "POST", "/api/v1/links", req, &l); err != nil {
-			return fmt.Errorf("link create: %w", err)
-		}
-		if *asJSON {
-			return printJSON(stdout, l)
-		}
-		fmt.Fprintln(stderr, "Created", l.ID, "expiring", fmtTime(&l.ExpiresAt)+". The short URL is shown once:")
-		fmt.Fprintln(stdout, l.URL)
-		return nil
-
-	case "list":
-		var (
-			state, by, bucket, prefix, kind string
-			limit                           int
-			all                             bool
-		)
-		f.fs.StringVar(&state, "state", "", "live, revoked, expired, used_up or not_yet_valid")
-		f.fs.StringVar(&by, "created-by", "", "creator's token name")
-		f.fs.StringVar(&bucket, "bucket", "", "bucket")
-		f.fs.StringVar(&prefix, "key-prefix", "", "key prefix")
-		f.fs.StringVar(&kind, "kind", "", "download or upload")
-		f.fs.IntVar(&limit, "limit", 100, "links per page (1-500)")
-		f.fs.BoolVar(&all, "all", false, "follow every page")
-		if _, err := parseFlags(f, args[1:], 0, "sharesvc link list [flags]"); err != nil {
-			return err
-		}
-		q := url.Values{}
-		for k, v := range map[string]string{"state": state, "created_by": by, "bucket": bucket, "key_prefix": prefix, "kind": kind} {
-			if v != "" {
-				q.Set(k, v)
-			}
-		}
-		q.Set("limit", strconv.Itoa(limit))
-		var out []server.LinkResponse
-		for {
-			var page server.LinkListResponse
-			if err := c.do(ctx, "GET", "/api/v1/links?"+q.Encode(), nil, &page); err != nil {
-				return fmt.Errorf("link list: %w", err)
-			}
-			out = append(out, page.Links...)
-			if !all || page.NextCursor == "" {
-				if page.NextCursor != "" {
-					fmt.Fprintln(stderr, "more links exist: add --all, or narrow the filter")
-				}
-				break
-			}
-			q.Set("cursor", page.NextCursor)
-		}
-		if *asJSON {
-			return printJSON(stdout, out)
-		}
-		rows := make([][]string, 0, len(out))
-		for _, l := range out {
-			uses := strconv.Itoa(l.Uses)
-			if l.MaxUses > 0 {
-				uses += "/" + strconv.Itoa(l.MaxUses)
-			}
-			rows = append(rows, []string{l.ID, l.Kind, l.State, uses, l.CreatedBy, fmtTime(&l.ExpiresAt), l.Bucket + "/" + l.Key})
-		}
-		return table(stdout, []string{"ID", "KIND", "STATE", "USES", "CREATED BY", "EXPIRES", "OBJECT"}, rows)
-
-	case "show":
-		a, err := parseFlags(f, args[1:], 1, "sharesvc link show ID")
-		if err != nil {
-			return err
-		}
-		var l server.LinkResponse
-		if err := c.do(ctx, "GET", "/api/v1/links/"+url.PathEscape(a[0]), nil, &l); err != nil {
-			return fmt.Errorf("link show: %w", err)
-		}
-		if *asJSON {
-			return printJSON(stdout, l)
-		}
-		return showLink(stdout, &l)
-
-	case "revoke":
-		var reason string
-		f.fs.StringVar(&reason, "reason", "", "why (recorded in the audit log)")
-		a, err := parseFlags(f, reorder(args[1:]), 1, "sharesvc link revoke ID|SHORT-URL [--reason TEXT]")
-		if err != nil {
-			return err
-		}
-		var l server.LinkResponse
-		if u, perr := url.Parse(a[0]); perr == nil && u.Scheme != "" {
-			err = c.do(ctx, "POST", "/api/v1/links/revoke-by-url", map[string]string{"url": a[0], "reason": reason}, &l)
-		} else {
-			err = c.do(ctx, "POST", "/api/v1/links/"+url.PathEscape(a[0])+"/revoke", map[string]string{"reason": reason}, &l)
-		}
-		if err != nil {
-			return fmt.Errorf("link revoke: %w", err)
-		}
-		if *asJSON {
-			return printJSON(stdout, l)
-		}
-		fmt.Fprintf(stdout, "revoked %s (%s/%s); URLs minted before now stay valid until they expire (at most %ds)\n", l.ID, l.Bucket, l.Key, l.PresignTTL)
-		return nil
+	if c.ExpiresIn > 0 {
+		req["expires_in"] = int64(c.ExpiresIn / time.Second)
 	}
-	fmt.Fprintln(stderr, linkUsage)
-	return fmt.Errorf("link: unknown subcommand %q", args[0])
+	if c.PresignTTL > 0 {
+		req["presign_ttl"] = int64(c.PresignTTL / time.Second)
+	}
+	if c.MaxUses > 0 {
+		req["max_uses"] = c.MaxUses
+	}
+	if c.MaxBytes > 0 {
+		req["max_bytes"] = c.MaxBytes
+	}
+	cl := c.client()
+	if len(c.Recipients) > 0 {
+		req["recipients"] = c.Recipients
+		return createShare(ctx, cl, req, c.JSON, stdout, stderr)
+	}
+	var l server.LinkResponse
+	if err := cl.do(ctx, "POST", "/api/v1/links", req, &l); err != nil {
+		return fmt.Errorf("link create: %w", err)
+	}
+	if c.JSON {
+		return printJSON(stdout, l)
+	}
+	fmt.Fprintln(stderr, "Created", l.ID, "expiring", fmtTime(&l.ExpiresAt)+". The short URL is shown once:")
+	fmt.Fprintln(stdout, l.URL)
+	return nil
+}
+
+type linkListCmd struct {
+	State     string `name:"state" placeholder:"STATE" help:"live, revoked, expired, used_up or not_yet_valid."`
+	CreatedBy string `name:"created-by" placeholder:"NAME" help:"Creator's token name."`
+	Bucket    string `name:"bucket" placeholder:"BUCKET" help:"Bucket."`
+	KeyPrefix string `name:"key-prefix" placeholder:"PREFIX" help:"Key prefix."`
+	Kind      string `name:"kind" placeholder:"KIND" help:"download or upload."`
+	Limit     int    `name:"limit" default:"100" help:"Links per page (1-500)."`
+	All       bool   `name:"all" help:"Follow every page."`
+	clientFlags
+}
+
+func (c *linkListCmd) Run(e *runEnv) error {
+	ctx, stdout, stderr := e.ctx, e.stdout, e.stderr
+	q := url.Values{}
+	for k, v := range map[string]string{"state": c.State, "created_by": c.CreatedBy, "bucket": c.Bucket, "key_prefix": c.KeyPrefix, "kind": c.Kind} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	q.Set("limit", strconv.Itoa(c.Limit))
+	cl := c.client()
+	var out []server.LinkResponse
+	for {
+		var page server.LinkListResponse
+		if err := cl.do(ctx, "GET", "/api/v1/links?"+q.Encode(), nil, &page); err != nil {
+			return fmt.Errorf("link list: %w", err)
+		}
+		out = append(out, page.Links...)
+		if !c.All || page.NextCursor == "" {
+			if page.NextCursor != "" {
+				fmt.Fprintln(stderr, "more links exist: add --all, or narrow the filter")
+			}
+			break
+		}
+		q.Set("cursor", page.NextCursor)
+	}
+	if c.JSON {
+		return printJSON(stdout, out)
+	}
+	rows := make([][]string, 0, len(out))
+	for _, l := range out {
+		uses := strconv.Itoa(l.Uses)
+		if l.MaxUses > 0 {
+			uses += "/" + strconv.Itoa(l.MaxUses)
+		}
+		rows = append(rows, []string{l.ID, l.Kind, l.State, uses, l.CreatedBy, fmtTime(&l.ExpiresAt), l.Bucket + "/" + l.Key})
+	}
+	return table(stdout, []string{"ID", "KIND", "STATE", "USES", "CREATED BY", "EXPIRES", "OBJECT"}, rows)
+}
+
+type linkShowCmd struct {
+	ID string `arg:"" help:"The link's id (lnk_…)."`
+	clientFlags
+}
+
+func (c *linkShowCmd) Run(e *runEnv) error {
+	var l server.LinkResponse
+	if err := c.client().do(e.ctx, "GET", "/api/v1/links/"+url.PathEscape(c.ID), nil, &l); err != nil {
+		return fmt.Errorf("link show: %w", err)
+	}
+	if c.JSON {
+		return printJSON(e.stdout, l)
+	}
+	return showLink(e.stdout, &l)
+}
+
+type linkRevokeCmd struct {
+	Link   string `arg:"" placeholder:"ID|SHORT-URL" help:"The link's id, or its short URL."`
+	Reason string `name:"reason" placeholder:"TEXT" help:"Why (recorded in the audit log)."`
+	clientFlags
+}
+
+func (c *linkRevokeCmd) Run(e *runEnv) error {
+	var (
+		l   server.LinkResponse
+		err error
+		cl  = c.client()
+	)
+	if u, perr := url.Parse(c.Link); perr == nil && u.Scheme != "" {
+		err = cl.do(e.ctx, "POST", "/api/v1/links/revoke-by-url", map[string]string{"url": c.Link, "reason": c.Reason}, &l)
+	} else {
+		err = cl.do(e.ctx, "POST", "/api/v1/links/"+url.PathEscape(c.Link)+"/revoke", map[string]string{"reason": c.Reason}, &l)
+	}
+	if err != nil {
+		return fmt.Errorf("link revoke: %w", err)
+	}
+	if c.JSON {
+		return printJSON(e.stdout, l)
+	}
+	fmt.Fprintf(e.stdout, "revoked %s (%s/%s); URLs minted before now stay valid until they expire (at most %ds)\n", l.ID, l.Bucket, l.Key, l.PresignTTL)
+	return nil
 }
 
 func showLink(w io.Writer, l *server.LinkResponse) error {
@@ -194,25 +185,6 @@ func showLink(w io.Writer, l *server.LinkResponse) error {
 		rows = append(rows, []string{"revoked", fmtTime(l.RevokedAt) + " by " + l.RevokedBy + ": " + l.RevokeReason})
 	}
 	return table(w, []string{"FIELD", "VALUE"}, rows)
-}
-
-// reorder moves flags after positional arguments to the front, so that
-// "revoke ID --reason x" works as people type it.
-func reorder(args []string) []string {
-	var flags, pos []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if len(a) > 1 && a[0] == '-' {
-			flags = append(flags, a)
-			if !strings.Contains(a, "=") && i+1 < len(args) && a != "--json" && a != "-json" {
-				flags = append(flags, args[i+1])
-				i++
-			}
-			continue
-		}
-		pos = append(pos, a)
-	}
-	return append(flags, pos...)
 }
 
 // createShare creates a link per recipient (POST /api/v1/links with
@@ -236,13 +208,4 @@ func createShare(ctx context.Context, c *apiClient, req map[string]any, asJSON b
 		rows = append(rows, []string{l.Recipient, l.ID, fmtTime(&l.ExpiresAt), state})
 	}
 	return table(stdout, []string{"RECIPIENT", "LINK", "EXPIRES", "MAIL"}, rows)
-}
-
-// stringsFlag collects every value of a repeated flag.
-type stringsFlag []string
-
-func (s *stringsFlag) String() string { return strings.Join(*s, ",") }
-func (s *stringsFlag) Set(v string) error {
-	*s = append(*s, v)
-	return nil
 }

@@ -18,35 +18,18 @@ import (
 // mailSettings configure sharing by email. With no SMTP host, mail is off
 // and create requests with recipients are refused.
 type mailSettings struct {
-	Host           string
-	Port           int
-	TLS            string
-	User           string
-	PasswordFile   string
-	password       string // from $SHARESVC_SMTP_PASSWORD only: never a flag, which ps would show
-	From           string
-	Key            string
-	Templates      string
-	MaxRecipients  int
-	DigestInterval time.Duration
-	MaxAttempts    int
-}
-
-// register adds the mail flags, defaulting from SHARESVC_SMTP_* and
-// SHARESVC_MAIL_*.
-func (m *mailSettings) register(f *flagSource) {
-	f.str(&m.Host, "smtp-host", "SHARESVC_SMTP_HOST", "", "SMTP server that sends share messages (empty: sharing by email is off)")
-	f.int(&m.Port, "smtp-port", "SHARESVC_SMTP_PORT", 0, "SMTP port (default 25, 587 or 465 by -smtp-tls)")
-	f.str(&m.TLS, "smtp-tls", "SHARESVC_SMTP_TLS", mail.TLSStartTLS, "SMTP encryption: starttls (required), tls (implicit) or none")
-	f.str(&m.User, "smtp-user", "SHARESVC_SMTP_USER", "", "SMTP user (empty: no authentication)")
-	f.str(&m.PasswordFile, "smtp-password-file", "SHARESVC_SMTP_PASSWORD_FILE", "", "file holding the SMTP password (or set $SHARESVC_SMTP_PASSWORD)")
-	m.password = f.getenv("SHARESVC_SMTP_PASSWORD")
-	f.str(&m.From, "mail-from", "SHARESVC_SMTP_FROM", "", "From address of every message, e.g. \"Files <files@example.org>\"")
-	f.str(&m.Key, "mail-key", "SHARESVC_MAIL_KEY", "", "key sealing codes in the mail queue: a file, or 64 hex digits (create with: openssl rand -hex 32)")
-	f.str(&m.Templates, "mail-templates", "SHARESVC_MAIL_TEMPLATES", "", "directory of message templates replacing the built-in ones")
-	f.int(&m.MaxRecipients, "max-recipients", "SHARESVC_MAX_RECIPIENTS", 50, "most recipients of one share")
-	f.dur(&m.DigestInterval, "mail-digest-interval", "SHARESVC_MAIL_DIGEST_INTERVAL", time.Hour, "how long first opens are gathered into one digest notice")
-	f.int(&m.MaxAttempts, "mail-max-attempts", "SHARESVC_MAIL_MAX_ATTEMPTS", 8, "SMTP attempts before a message fails for good")
+	Host           string        `name:"smtp-host" envvar:"SHARESVC_SMTP_HOST" placeholder:"HOST" help:"SMTP server that sends share messages (empty: sharing by email is off)."`
+	Port           int           `name:"smtp-port" envvar:"SHARESVC_SMTP_PORT" default:"0" help:"SMTP port (default 25, 587 or 465 by --smtp-tls)."`
+	TLS            string        `name:"smtp-tls" envvar:"SHARESVC_SMTP_TLS" default:"starttls" help:"SMTP encryption: starttls (required), tls (implicit) or none."`
+	User           string        `name:"smtp-user" envvar:"SHARESVC_SMTP_USER" placeholder:"USER" help:"SMTP user (empty: no authentication)."`
+	PasswordFile   string        `name:"smtp-password-file" envvar:"SHARESVC_SMTP_PASSWORD_FILE" placeholder:"FILE" help:"File holding the SMTP password (or set $$SHARESVC_SMTP_PASSWORD, never a flag)."`
+	password       string        // from $SHARESVC_SMTP_PASSWORD only: never a flag, which ps would show
+	From           string        `name:"mail-from" envvar:"SHARESVC_SMTP_FROM" placeholder:"ADDRESS" help:"From address of every message, e.g. \"Files <files@example.org>\"."`
+	Key            string        `name:"mail-key" envvar:"SHARESVC_MAIL_KEY" placeholder:"KEY" help:"Key sealing codes in the mail queue: a file, or 64 hex digits (create with: openssl rand -hex 32)."`
+	Templates      string        `name:"mail-templates" envvar:"SHARESVC_MAIL_TEMPLATES" placeholder:"DIR" help:"Directory of message templates replacing the built-in ones."`
+	MaxRecipients  int           `name:"max-recipients" envvar:"SHARESVC_MAX_RECIPIENTS" default:"50" help:"Most recipients of one share."`
+	DigestInterval time.Duration `name:"mail-digest-interval" envvar:"SHARESVC_MAIL_DIGEST_INTERVAL" default:"1h" help:"How long first opens are gathered into one digest notice."`
+	MaxAttempts    int           `name:"mail-max-attempts" envvar:"SHARESVC_MAIL_MAX_ATTEMPTS" default:"8" help:"SMTP attempts before a message fails for good."`
 }
 
 // validate checks what can be checked without touching files.

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,10 +22,11 @@ import (
 	awssts "github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sharesvc/sharesvc/internal/app"
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/auth"
-	"github.com/sharesvc/sharesvc/internal/clientip"
 	"github.com/sharesvc/sharesvc/internal/db"
+	"github.com/sharesvc/sharesvc/internal/grants"
 	"github.com/sharesvc/sharesvc/internal/health"
 	"github.com/sharesvc/sharesvc/internal/links"
 	"github.com/sharesvc/sharesvc/internal/logbuf"
@@ -38,156 +38,74 @@ import (
 )
 
 // serveSettings are the serve command's settings. Each flag defaults from
-// the environment variable named in its usage.
+// the environment variable named in its envvar tag.
 type serveSettings struct {
-	Listen          string
-	DB              string
-	PublicURL       string
-	RoleARN         string
-	Bucket          string
-	PresignTTL      time.Duration
-	MaxPresignTTL   time.Duration
-	Lifetime        time.Duration
-	MaxLifetime     time.Duration
-	MaxUses         int
-	PathStyle       bool
-	SessionDuration time.Duration
-	SessionName     string
-	LogFormat       string
-	LogLevel        string
-	RateIP          ratelimit.Limit
-	RateMiss        ratelimit.Limit
-	RateLink        ratelimit.Limit
-	RateToken       ratelimit.Limit
-	TrustedProxies  []netip.Prefix
-	MetricsListen   string
-	DebugListen     string
-	CanaryBucket    string
-	CanaryKey       string
-	CanaryInterval  time.Duration
-	Audit           auditSettings
-	Anchor          anchorSettings
-	Mail            mailSettings
+	Listen          string          `name:"listen" envvar:"SHARESVC_LISTEN" default:"127.0.0.1:8080" help:"Address to listen on."`
+	DB              string          `name:"db" envvar:"SHARESVC_DB" default:"sharesvc.db" help:"SQLite database file."`
+	PublicURL       string          `name:"public-url" envvar:"SHARESVC_PUBLIC_URL" placeholder:"URL" help:"Base of short URLs (default http://LISTEN)."`
+	RoleARN         string          `name:"role-arn" envvar:"SHARESVC_ROLE_ARN" placeholder:"ARN" help:"IAM role assumed to sign URLs (required)."`
+	Bucket          string          `name:"bucket" envvar:"SHARESVC_BUCKET" placeholder:"BUCKET" help:"Default bucket for new links."`
+	PresignTTL      time.Duration   `name:"presign-ttl" envvar:"SHARESVC_PRESIGN_TTL" default:"60s" help:"Default lifetime of each presigned URL (e.g. 60s, 15m, 24h; a bare number is seconds)."`
+	MaxPresignTTL   time.Duration   `name:"max-presign-ttl" envvar:"SHARESVC_MAX_PRESIGN_TTL" default:"5m" help:"Maximum presign TTL a link may ask for."`
+	Lifetime        time.Duration   `name:"link-lifetime" envvar:"SHARESVC_LINK_LIFETIME" default:"168h" help:"Default lifetime of a link."`
+	MaxLifetime     time.Duration   `name:"max-link-lifetime" envvar:"SHARESVC_MAX_LINK_LIFETIME" default:"2160h" help:"Maximum lifetime of a link."`
+	MaxUses         int             `name:"max-uses" envvar:"SHARESVC_MAX_USES" default:"0" help:"Maximum use cap a link may ask for (0: no maximum)."`
+	PathStyle       bool            `name:"s3-path-style" envvar:"SHARESVC_S3_PATH_STYLE" help:"Address buckets as http://endpoint/bucket/key."`
+	SessionDuration time.Duration   `name:"session-duration" envvar:"SHARESVC_SESSION_DURATION" default:"15m" help:"AssumeRole DurationSeconds (900s to the role's maximum)."`
+	SessionName     string          `name:"session-name" envvar:"SHARESVC_SESSION_NAME" default:"${session_name}" help:"AssumeRole RoleSessionName, shown in CloudTrail."`
+	LogFormat       string          `name:"log-format" envvar:"SHARESVC_LOG_FORMAT" default:"text" help:"Log format: text or json."`
+	LogLevel        string          `name:"log-level" envvar:"SHARESVC_LOG_LEVEL" default:"info" help:"Log level: debug, info, warn or error."`
+	RateIP          ratelimit.Limit `name:"rate-ip" envvar:"SHARESVC_RATE_IP" default:"10/s burst 50" help:"Requests per client address (IPv6: per /64) on the public routes (e.g. \"10/s burst 20\", \"600/m\" or \"off\")."`
+	RateMiss        ratelimit.Limit `name:"rate-miss" envvar:"SHARESVC_RATE_MISS" default:"20/m burst 20" help:"Unknown codes looked up per client address."`
+	RateLink        ratelimit.Limit `name:"rate-link" envvar:"SHARESVC_RATE_LINK" default:"2/s burst 60" help:"URLs minted per link."`
+	RateToken       ratelimit.Limit `name:"rate-token" envvar:"SHARESVC_RATE_TOKEN" default:"20/s burst 100" help:"API requests per token."`
+	TrustedProxies  []netip.Prefix  `name:"trusted-proxies" envvar:"SHARESVC_TRUSTED_PROXIES" placeholder:"PREFIXES" help:"Proxies whose X-Forwarded-For is believed, e.g. 10.0.0.0/8,192.0.2.7 (default none)."`
+	MetricsListen   string          `name:"metrics-listen" envvar:"SHARESVC_METRICS_LISTEN" placeholder:"ADDR" help:"Serve /metrics on this address instead of --listen."`
+	DebugListen     string          `name:"debug-listen" envvar:"SHARESVC_DEBUG_LISTEN" placeholder:"ADDR" help:"Serve Go's profiler (/debug/pprof/) on this private address; off by default."`
+	CanaryBucket    string          `name:"canary-bucket" envvar:"SHARESVC_CANARY_BUCKET" placeholder:"BUCKET" help:"Bucket of the canary object (with --canary-key)."`
+	CanaryKey       string          `name:"canary-key" envvar:"SHARESVC_CANARY_KEY" placeholder:"KEY" help:"Key of a small object the role may read; enables the canary."`
+	CanaryInterval  time.Duration   `name:"canary-interval" envvar:"SHARESVC_CANARY_INTERVAL" default:"1m" help:"Time between canary runs."`
+	DefaultGrant    string          `name:"default-grant" envvar:"SHARESVC_DEFAULT_GRANT" placeholder:"SPEC" help:"A grant for every sharer, created once (audited) at start unless it exists, e.g. \"prefix=home/{person}/ actions=download,upload,email\" (keys: bucket, prefix, actions, max_lifetime, max_uses, max_presign_ttl, domains). Without any grant sharers can create no link."`
+	MailQuota       int             `name:"mail-quota" envvar:"SHARESVC_MAIL_QUOTA" default:"200" help:"Share messages one person may queue in 24 hours (0: no quota)."`
+	Audit           auditSettings   `embed:"" group:"Audit"`
+	Anchor          anchorSettings  `embed:"" group:"Audit anchor"`
+	Mail            mailSettings    `embed:"" group:"Mail"`
+
+	defaultGrant *grants.Grant // DefaultGrant, parsed by validate
 }
 
-// flagSource registers flags whose defaults come from the environment and
-// remembers which environment values failed to parse.
-type flagSource struct {
-	fs     *flag.FlagSet
-	getenv func(string) string
-	errs   []error
+// serveCmd is "sharesvc serve".
+type serveCmd struct {
+	serveSettings
 }
 
-func (f *flagSource) str(p *string, name, env, def, usage string) {
-	if v := f.getenv(env); v != "" {
-		def = v
-	}
-	f.fs.StringVar(p, name, def, usage+" ($"+env+")")
-}
-
-func (f *flagSource) dur(p *time.Duration, name, env string, def time.Duration, usage string) {
-	if v := f.getenv(env); v != "" {
-		d, err := parseDuration(v)
-		if err != nil {
-			f.errs = append(f.errs, fmt.Errorf("$%s: %w", env, err))
-		} else {
-			def = d
-		}
-	}
-	f.fs.Var((*durationFlag)(p), name, usage+" ($"+env+", e.g. 60s, 15m, 24h; a bare number is seconds)")
-	*p = def
-}
-
-func (f *flagSource) int(p *int, name, env string, def int, usage string) {
-	if v := f.getenv(env); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			f.errs = append(f.errs, fmt.Errorf("$%s: %q is not an integer", env, v))
-		} else {
-			def = n
-		}
-	}
-	f.fs.IntVar(p, name, def, usage+" ($"+env+")")
-}
-
-func (f *flagSource) bool(p *bool, name, env string, def bool, usage string) {
-	if v := f.getenv(env); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			f.errs = append(f.errs, fmt.Errorf("$%s: %q is not true or false", env, v))
-		} else {
-			def = b
-		}
-	}
-	f.fs.BoolVar(p, name, def, usage+" ($"+env+")")
-}
-
-func (f *flagSource) limit(p *ratelimit.Limit, name, env, def, usage string) {
-	if v := f.getenv(env); v != "" {
-		def = v
-	}
-	l, err := ratelimit.ParseLimit(def)
-	if err != nil {
-		f.errs = append(f.errs, fmt.Errorf("$%s: %w", env, err))
-	}
-	*p = l
-	f.fs.Var((*limitFlag)(p), name, usage+" ($"+env+`, e.g. "10/s burst 20", "600/m" or "off")`)
-}
-
-func (f *flagSource) prefixes(p *[]netip.Prefix, name, env, usage string) {
-	if v := f.getenv(env); v != "" {
-		ps, err := clientip.ParsePrefixes(v)
-		if err != nil {
-			f.errs = append(f.errs, fmt.Errorf("$%s: %w", env, err))
-		}
-		*p = ps
-	}
-	f.fs.Var((*prefixesFlag)(p), name, usage+" ($"+env+", e.g. 10.0.0.0/8,192.0.2.7)")
-}
-
-// limitFlag reads a rate limit (see ratelimit.ParseLimit).
-type limitFlag ratelimit.Limit
-
-func (l *limitFlag) String() string { return ratelimit.Limit(*l).String() }
-func (l *limitFlag) Set(s string) error {
-	v, err := ratelimit.ParseLimit(s)
-	if err != nil {
+func (c *serveCmd) Run(e *runEnv) error {
+	if err := c.prepare(e.getenv); err != nil {
 		return err
 	}
-	*l = limitFlag(v)
-	return nil
+	return runServe(e.ctx, &c.serveSettings, e.getenv, e.stderr)
 }
 
-// prefixesFlag reads a list of CIDR prefixes.
-type prefixesFlag []netip.Prefix
-
-func (p *prefixesFlag) String() string {
-	var ss []string
-	for _, x := range *p {
-		ss = append(ss, x.String())
-	}
-	return strings.Join(ss, ",")
-}
-func (p *prefixesFlag) Set(s string) error {
-	v, err := clientip.ParsePrefixes(s)
+// serveFlags parses serve's command line with its variables from getenv and
+// checks the settings.
+func serveFlags(args []string, getenv func(string) string, stderr io.Writer) (*serveSettings, error) {
+	var c cli
+	p, err := newParser(&c, getenv, io.Discard, stderr)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	*p = v
-	return nil
+	if _, _, err := parse(p, append([]string{"serve"}, args...)); err != nil {
+		return nil, err
+	}
+	s := &c.Serve.serveSettings
+	return s, s.prepare(getenv)
 }
 
-// durationFlag accepts Go durations and bare seconds.
-type durationFlag time.Duration
-
-func (d *durationFlag) String() string { return time.Duration(*d).String() }
-func (d *durationFlag) Set(s string) error {
-	v, err := parseDuration(s)
-	if err != nil {
-		return err
-	}
-	*d = durationFlag(v)
-	return nil
+// prepare reads the settings that are never flags and checks them all.
+func (s *serveSettings) prepare(getenv func(string) string) error {
+	s.Mail.password = getenv("SHARESVC_SMTP_PASSWORD")
+	s.Anchor.readEnv(getenv)
+	return s.validate()
 }
 
 func parseDuration(s string) (time.Duration, error) {
@@ -204,53 +122,20 @@ func parseDuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
-func serveFlags(args []string, getenv func(string) string, stderr io.Writer) (*serveSettings, error) {
-	var s serveSettings
-	f := newFlags("serve", getenv, stderr)
-	f.str(&s.Listen, "listen", "SHARESVC_LISTEN", "127.0.0.1:8080", "address to listen on")
-	f.str(&s.DB, "db", "SHARESVC_DB", "sharesvc.db", "SQLite database file")
-	f.str(&s.PublicURL, "public-url", "SHARESVC_PUBLIC_URL", "", "base of short URLs (default http://LISTEN)")
-	f.str(&s.RoleARN, "role-arn", "SHARESVC_ROLE_ARN", "", "IAM role assumed to sign URLs (required)")
-	f.str(&s.Bucket, "bucket", "SHARESVC_BUCKET", "", "default bucket for new links")
-	f.dur(&s.PresignTTL, "presign-ttl", "SHARESVC_PRESIGN_TTL", 60*time.Second, "default lifetime of each presigned URL")
-	f.dur(&s.MaxPresignTTL, "max-presign-ttl", "SHARESVC_MAX_PRESIGN_TTL", 5*time.Minute, "maximum presign TTL a link may ask for")
-	f.dur(&s.Lifetime, "link-lifetime", "SHARESVC_LINK_LIFETIME", 7*24*time.Hour, "default lifetime of a link")
-	f.dur(&s.MaxLifetime, "max-link-lifetime", "SHARESVC_MAX_LINK_LIFETIME", 90*24*time.Hour, "maximum lifetime of a link")
-	f.int(&s.MaxUses, "max-uses", "SHARESVC_MAX_USES", 0, "maximum use cap a link may ask for (0: no maximum)")
-	f.bool(&s.PathStyle, "s3-path-style", "SHARESVC_S3_PATH_STYLE", false, "address buckets as http://endpoint/bucket/key")
-	f.dur(&s.SessionDuration, "session-duration", "SHARESVC_SESSION_DURATION", 15*time.Minute, "AssumeRole DurationSeconds (900s to the role's maximum)")
-	f.str(&s.SessionName, "session-name", "SHARESVC_SESSION_NAME", sts.DefaultSessionName(), "AssumeRole RoleSessionName, shown in CloudTrail")
-	f.str(&s.LogFormat, "log-format", "SHARESVC_LOG_FORMAT", "text", "log format: text or json")
-	f.str(&s.LogLevel, "log-level", "SHARESVC_LOG_LEVEL", "info", "log level: debug, info, warn or error")
-	f.limit(&s.RateIP, "rate-ip", "SHARESVC_RATE_IP", "10/s burst 50", "requests per client address (IPv6: per /64) on the public routes")
-	f.limit(&s.RateMiss, "rate-miss", "SHARESVC_RATE_MISS", "20/m burst 20", "unknown codes looked up per client address")
-	f.limit(&s.RateLink, "rate-link", "SHARESVC_RATE_LINK", "2/s burst 60", "URLs minted per link")
-	f.limit(&s.RateToken, "rate-token", "SHARESVC_RATE_TOKEN", "20/s burst 100", "API requests per token")
-	f.prefixes(&s.TrustedProxies, "trusted-proxies", "SHARESVC_TRUSTED_PROXIES", "proxies whose X-Forwarded-For is believed (default none)")
-	f.str(&s.MetricsListen, "metrics-listen", "SHARESVC_METRICS_LISTEN", "", "serve /metrics on this address instead of -listen")
-	f.str(&s.DebugListen, "debug-listen", "SHARESVC_DEBUG_LISTEN", "", "serve Go's profiler (/debug/pprof/) on this private address; off by default")
-	f.str(&s.CanaryBucket, "canary-bucket", "SHARESVC_CANARY_BUCKET", "", "bucket of the canary object (with -canary-key)")
-	f.str(&s.CanaryKey, "canary-key", "SHARESVC_CANARY_KEY", "", "key of a small object the role may read; enables the canary")
-	f.dur(&s.CanaryInterval, "canary-interval", "SHARESVC_CANARY_INTERVAL", time.Minute, "time between canary runs")
-	s.Audit.register(f)
-	s.Anchor.register(f)
-	s.Mail.register(f)
-	if err := f.fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if f.fs.NArg() > 0 {
-		return nil, fmt.Errorf("serve: unexpected argument %q", f.fs.Arg(0))
-	}
-	if len(f.errs) > 0 {
-		return nil, errors.Join(f.errs...)
-	}
-	return &s, s.validate()
-}
-
 // signMargin is how long before its session every URL expires.
 const signMargin = 15 * time.Second
 
 func (s *serveSettings) validate() error {
+	if s.DefaultGrant != "" {
+		g, err := grants.ParseDefault(s.DefaultGrant, s.Bucket)
+		if err != nil {
+			return fmt.Errorf("-default-grant ($SHARESVC_DEFAULT_GRANT): %w", err)
+		}
+		s.defaultGrant = g
+	}
+	if s.MailQuota < 0 {
+		return fmt.Errorf("-mail-quota ($SHARESVC_MAIL_QUOTA) %d must not be negative (0 turns the quota off)", s.MailQuota)
+	}
 	switch {
 	case s.RoleARN == "":
 		return errors.New("-role-arn ($SHARESVC_ROLE_ARN) is required: the IAM role sharesvc assumes to sign URLs")
@@ -500,10 +385,17 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 		Links: store, Tokens: auth.NewStore(d.Read), Audit: log, Signer: signer,
 		Metrics: m, Gatherer: reg, Logger: logger, Health: hc,
 		AuditDB: d.Read, Checkpointer: aud.checkpointer, Flood: aud.flood,
-		Mail: mailer, Deliveries: mail.NewDeliveries(d.Read),
+		Mail: mailer, Deliveries: mail.NewDeliveries(d.Read), MailQuota: s.MailQuota,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	if s.defaultGrant != nil {
+		g, created, err := srv.App().EnsureGrant(ctx, app.Actor{Name: "sharesvc-config"}, s.defaultGrant)
+		if err != nil {
+			return nil, fmt.Errorf("default grant: %w", err)
+		}
+		logger.Info("default grant for every sharer", "grant_id", g.ID, "bucket", g.Bucket, "key_prefix", g.KeyPrefix, "created", created)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
@@ -580,11 +472,7 @@ func (svc *service) serve(ctx context.Context, ln net.Listener) error {
 	return errors.Join(err, svc.close())
 }
 
-func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	s, err := serveFlags(args, getenv, stderr)
-	if err != nil {
-		return err
-	}
+func runServe(ctx context.Context, s *serveSettings, getenv func(string) string, stderr io.Writer) error {
 	// With a single P (Go sets GOMAXPROCS from a 1-CPU container limit or
 	// affinity mask), the audit writer blocked in fsync holds the only P and
 	// every request waits until the runtime takes it back; two Ps on one

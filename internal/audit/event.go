@@ -23,6 +23,8 @@ const (
 	ActionBulkRevoke  = "link.bulk_revoke"
 	ActionOffboard    = "person.offboard"
 	ActionKillSwitch  = "killswitch.set"
+	ActionGrantCreate = "grant.create"
+	ActionGrantRevoke = "grant.revoke"
 	// ActionAPIRequest records an API request refused before its handler
 	// ran (over the token's rate limit).
 	ActionAPIRequest = "api.request"

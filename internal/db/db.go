@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -40,9 +42,16 @@ func (d *DB) Path() string { return d.path }
 
 // Open opens (creating if needed) the SQLite database at path, sets WAL mode
 // with synchronous=FULL on every connection, and applies pending migrations.
+// A new database file is private to its owner (0600, whatever the umask),
+// and so are its -wal and -shm files, which SQLite creates with the mode of
+// the database file; a missing directory is created 0700. An existing file
+// keeps its mode.
 func Open(ctx context.Context, path string) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("open database: empty path")
+	}
+	if err := createPrivate(path); err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
 	dsn := DSN(path)
 	read, err := sql.Open("sqlite", dsn)
@@ -70,6 +79,31 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	write.SetConnMaxIdleTime(0)
 	write.SetConnMaxLifetime(0)
 	return &DB{Read: read, Write: write, path: path}, nil
+}
+
+// createPrivate creates the database file with mode 0600, and its
+// directory with mode 0700, unless they exist. SQLite would create the file
+// with 0644 less the umask, readable by every local user.
+func createPrivate(path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil // created meanwhile by another opener
+	}
+	if err != nil {
+		return err
+	}
+	// The umask can only take bits away; Chmod makes the mode exact.
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // DSN returns the modernc.org/sqlite data source name for path with the

@@ -3,8 +3,10 @@ package db
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -75,6 +77,40 @@ func TestAuditLogIsAppendOnly(t *testing.T) {
 	for _, q := range []string{`UPDATE audit_events SET actor = 'z'`, `DELETE FROM audit_events`} {
 		if _, err := d.Read.Exec(q); err == nil || !strings.Contains(err.Error(), "append-only") {
 			t.Errorf("%s = %v; want refused as append-only", q, err)
+		}
+	}
+}
+
+// The database and its -wal and -shm files hold link codes' hashes, token
+// hashes and the audit log: they are the owner's alone, as is a directory
+// Open creates for them, under the usual umask 022.
+func TestOpenCreatesPrivateFiles(t *testing.T) {
+	old := syscall.Umask(0o022)
+	t.Cleanup(func() { syscall.Umask(old) })
+	dir := filepath.Join(t.TempDir(), "var", "sharesvc")
+	path := filepath.Join(dir, "s.db")
+	d, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	// A write through each pool, so that the -wal and -shm exist.
+	if _, err := d.Write.Exec(`CREATE TABLE mode_probe (x INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Read.Exec(`INSERT INTO mode_probe VALUES (1)`); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]os.FileMode{
+		dir: 0o700 | os.ModeDir, path: 0o600, path + "-wal": 0o600, path + "-shm": 0o600,
+	} {
+		fi, err := os.Stat(name)
+		if err != nil {
+			t.Errorf("stat %s: %v", name, err)
+			continue
+		}
+		if fi.Mode() != want {
+			t.Errorf("mode of %s = %v; want %v", filepath.Base(name), fi.Mode(), want)
 		}
 	}
 }

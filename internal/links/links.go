@@ -90,6 +90,11 @@ type Link struct {
 	Notify      string    // address told about the first open; "" for none
 	NotifyMode  string    // NotifyFirst or NotifyDigest when Notify is set
 	FirstOpenAt time.Time // zero: no URL minted yet
+	// The grant the link was created under and the key prefix it gave;
+	// URLs are signed with that grant's scoped session. "" for links made
+	// by admins or before grants, signed with the role's own session.
+	GrantID     string
+	GrantPrefix string
 }
 
 // Notification modes of a share's first-open notices.

@@ -65,3 +65,18 @@ func MarkFirstOpen(ctx context.Context, q Querier, id string, at time.Time) (boo
 	}
 	return n == 1, nil
 }
+
+// RevokeByGrant revokes every unrevoked link created under grant grantID
+// and returns how many it revoked.
+func RevokeByGrant(ctx context.Context, q Querier, grantID, by, reason string, at time.Time) (int, error) {
+	res, err := q.ExecContext(ctx, `UPDATE links SET revoked_at = ?, revoked_by = ?, revoke_reason = ?
+        WHERE grant_id = ? AND revoked_at IS NULL`, ms(at), by, reason, grantID)
+	if err != nil {
+		return 0, fmt.Errorf("revoke links of grant %s: %w", grantID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("revoke links of grant %s: %w", grantID, err)
+	}
+	return int(n), nil
+}

@@ -33,7 +33,8 @@ func NewStore(db *sql.DB) *Store { return &Store{db: db} }
 
 const linkColumns = `id, kind, bucket, object_key, created_at, created_by, not_before, expires_at,
     max_uses, uses, presign_ttl_ms, note, filename, last_access_at, revoked_at, revoked_by, revoke_reason,
-    max_bytes, content_type, key_is_prefix, share_id, recipient, confirm, direct, notify, notify_mode, first_open_at`
+    max_bytes, content_type, key_is_prefix, share_id, recipient, confirm, direct, notify, notify_mode, first_open_at,
+    grant_id, grant_prefix`
 
 // Get returns the link with the given public id, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) (*Link, error) {
@@ -99,16 +100,20 @@ func Insert(ctx context.Context, q Querier, l *Link, codeHash []byte) error {
 	if l.ShareID != "" {
 		shareID = l.ShareID
 	}
+	var grantID, grantPrefix any
+	if l.GrantID != "" {
+		grantID, grantPrefix = l.GrantID, l.GrantPrefix
+	}
 	// Direct only matters on a link with Confirm; every other link
 	// redirects whoever asks.
 	_, err := q.ExecContext(ctx, `INSERT INTO links (id, code_hash, kind, bucket, object_key, created_at, created_by,
         not_before, expires_at, max_uses, uses, presign_ttl_ms, note, filename, max_bytes, content_type, key_is_prefix,
-        share_id, recipient, confirm, direct, notify, notify_mode)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        share_id, recipient, confirm, direct, notify, notify_mode, grant_id, grant_prefix)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		l.ID, codeHash, string(l.Kind), l.Bucket, l.Key, ms(l.CreatedAt), l.CreatedBy,
 		nullMS(l.NotBefore), ms(l.ExpiresAt), nullInt(l.MaxUses), l.PresignTTL.Milliseconds(), l.Note, l.Filename,
 		maxBytes, l.ContentType, prefix, shareID, l.Recipient, boolInt(l.Confirm), boolInt(l.Direct || !l.Confirm),
-		l.Notify, l.NotifyMode)
+		l.Notify, l.NotifyMode, grantID, grantPrefix)
 	if err != nil {
 		return fmt.Errorf("insert link: %w", err)
 	}
@@ -152,10 +157,12 @@ func scanLink(row rowScanner) (*Link, error) {
 		shareID                                   sql.NullString
 		confirm, direct                           int
 		firstOpen                                 sql.NullInt64
+		grantID, grantPrefix                      sql.NullString
 	)
 	err := row.Scan(&l.ID, &kind, &l.Bucket, &l.Key, &createdAt, &l.CreatedBy, &notBefore, &expiresAt,
 		&maxUses, &l.Uses, &ttl, &l.Note, &l.Filename, &lastAccess, &revokedAt, &revokedBy, &revokeReason,
-		&maxBytes, &l.ContentType, &prefix, &shareID, &l.Recipient, &confirm, &direct, &l.Notify, &l.NotifyMode, &firstOpen)
+		&maxBytes, &l.ContentType, &prefix, &shareID, &l.Recipient, &confirm, &direct, &l.Notify, &l.NotifyMode, &firstOpen,
+		&grantID, &grantPrefix)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -187,6 +194,7 @@ func scanLink(row rowScanner) (*Link, error) {
 	}
 	l.RevokedBy = revokedBy.String
 	l.RevokeReason = revokeReason.String
+	l.GrantID, l.GrantPrefix = grantID.String, grantPrefix.String
 	return &l, nil
 }
 

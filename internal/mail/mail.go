@@ -31,6 +31,9 @@ var (
 	ErrNotFound = errors.New("delivery not found")
 	// ErrLinkGone means a share message was not sent because its link was
 	// revoked or expired while it waited in the queue.
+	// ErrQuota means the person has queued as many share messages as the
+	// quota allows in 24 hours.
+	ErrQuota    = errors.New("mail quota reached")
 	ErrLinkGone = errors.New("link revoked or expired before the message was sent")
 )
 

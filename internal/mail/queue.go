@@ -124,3 +124,15 @@ func (s *Deliveries) Get(ctx context.Context, id string) (*Delivery, error) {
 	d.sealed = nil
 	return d, nil
 }
+
+// SharesSentBy counts the share messages queued since since for links
+// created by person, whatever became of them: the measure of a mail quota.
+func (s *Deliveries) SharesSentBy(ctx context.Context, person string, since time.Time) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM deliveries d JOIN links l ON l.id = d.link_id
+        WHERE d.kind = 'share' AND d.created_at >= ? AND l.created_by = ?`, since.UnixMilli(), person).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count share messages of %s: %w", person, err)
+	}
+	return n, nil
+}

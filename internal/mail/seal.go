@@ -5,7 +5,9 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 )
@@ -28,6 +30,11 @@ func LoadKey(spec string) ([]byte, error) {
 	}
 	b, err := os.ReadFile(spec)
 	if err != nil {
+		// Without the path: spec may be a mistyped key.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
 		return nil, fmt.Errorf("%w: not 64 hex digits, and not a readable file: %v", ErrKey, err)
 	}
 	if len(b) == KeySize {

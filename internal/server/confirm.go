@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sharesvc/sharesvc/internal/app"
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/links"
 	"github.com/sharesvc/sharesvc/internal/mail"
@@ -80,7 +81,7 @@ func (s *Server) confirmPage(w http.ResponseWriter, r *http.Request, l *links.Li
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	return confirmTemplate.Execute(w, confirmData{
-		Filename: displayName(l), Sharer: l.CreatedBy, ExpiresIn: mail.Humanize(l.ExpiresAt.Sub(s.now())),
+		Filename: app.DisplayName(l), Sharer: l.CreatedBy, ExpiresIn: mail.Humanize(l.ExpiresAt.Sub(s.now())),
 	})
 }
 
@@ -168,7 +169,7 @@ func (s *Server) firstOpen(ctx context.Context, tx *sql.Tx, l *links.Link, now t
 	}
 	err = s.mail.QueueNotify(ctx, tx, mail.NotifyMessage{
 		ShareID: l.ShareID, LinkID: l.ID, To: l.Notify, Mode: l.NotifyMode,
-		Sharer: l.CreatedBy, Filename: displayName(l), Recipient: l.Recipient, At: now.UTC(),
+		Sharer: l.CreatedBy, Filename: app.DisplayName(l), Recipient: l.Recipient, At: now.UTC(),
 	})
 	return err == nil, err
 }

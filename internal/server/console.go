@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/sharesvc/sharesvc/internal/app"
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/auth"
 	"github.com/sharesvc/sharesvc/internal/links"
@@ -228,6 +229,9 @@ func (s *Server) consoleRoutes(r *mux.Router) {
 	page(http.MethodPost, "/ui/links", s.createLinkForm, admin, sharer)
 	page(http.MethodGet, "/ui/links/{id}", s.linkPage, admin, sharer, auditor)
 	page(http.MethodPost, "/ui/links/{id}/revoke", s.revokeLinkForm, admin, sharer)
+	page(http.MethodGet, "/ui/grants", s.grantsPage, admin, sharer, auditor)
+	page(http.MethodPost, "/ui/grants", s.createGrantForm, admin)
+	page(http.MethodPost, "/ui/grants/{id}/revoke", s.revokeGrantForm, admin)
 	page(http.MethodGet, "/ui/admin", s.adminPage, admin)
 	page(http.MethodPost, "/ui/admin/bulk-revoke", s.bulkRevokeForm, admin)
 	page(http.MethodPost, "/ui/admin/offboard", s.offboardForm, admin)
@@ -401,7 +405,7 @@ func (s *Server) createLinkForm(w http.ResponseWriter, r *http.Request, c *conso
 // linkPage shows one link and, to those who may read the audit log, its
 // timeline.
 func (s *Server) linkPage(w http.ResponseWriter, r *http.Request, c *consoleCtx) error {
-	l, err := s.visible(r.Context(), c.tok, mux.Vars(r)["id"])
+	l, err := s.app.Link(r.Context(), s.actor(r), mux.Vars(r)["id"])
 	if err != nil {
 		return err
 	}
@@ -422,9 +426,10 @@ func (s *Server) linkPage(w http.ResponseWriter, r *http.Request, c *consoleCtx)
 }
 
 func (s *Server) revokeLinkForm(w http.ResponseWriter, r *http.Request, c *consoleCtx) error {
-	if _, err := s.revokeOne(r, mux.Vars(r)["id"], r.PostForm.Get("reason")); err != nil {
+	if _, err := s.app.RevokeLink(r.Context(), s.actor(r), mux.Vars(r)["id"], r.PostForm.Get("reason")); err != nil {
 		return err
 	}
+	info(r).outcome = "revoked"
 	http.Redirect(w, r, "/ui/links", http.StatusSeeOther)
 	return nil
 }
@@ -466,7 +471,7 @@ type confirmStep struct {
 // filter matches) and revokes only when the preview's button is pressed.
 func (s *Server) bulkRevokeForm(w http.ResponseWriter, r *http.Request, c *consoleCtx) error {
 	f := r.PostForm
-	req := bulkRevokeRequest{CreatedBy: strings.TrimSpace(f.Get("created_by")), Bucket: strings.TrimSpace(f.Get("bucket")),
+	req := app.BulkRevokeRequest{CreatedBy: strings.TrimSpace(f.Get("created_by")), Bucket: strings.TrimSpace(f.Get("bucket")),
 		KeyPrefix: f.Get("key_prefix"), Kind: f.Get("kind"), All: f.Get("all") != "", Reason: f.Get("reason")}
 	for _, t := range []struct {
 		name string
@@ -481,11 +486,12 @@ func (s *Server) bulkRevokeForm(w http.ResponseWriter, r *http.Request, c *conso
 		}
 	}
 	req.DryRun = f.Get("step") != "revoke"
-	n, err := s.bulkRevokeLinks(r, &req)
+	n, err := s.app.BulkRevoke(r.Context(), s.actor(r), req)
 	if err != nil {
 		return err
 	}
 	if !req.DryRun {
+		info(r).outcome = "revoked"
 		return s.renderAdmin(w, r, c, http.StatusOK, fmt.Sprintf("Revoked %d links.", n))
 	}
 	step := confirmStep{Heading: "Bulk revoke", Action: "/ui/admin/bulk-revoke",
@@ -501,11 +507,12 @@ func (s *Server) bulkRevokeForm(w http.ResponseWriter, r *http.Request, c *conso
 }
 
 func (s *Server) offboardForm(w http.ResponseWriter, r *http.Request, c *consoleCtx) error {
-	req := offboardRequest{Name: strings.TrimSpace(r.PostForm.Get("name")), Reason: r.PostForm.Get("reason")}
-	nl, nt, err := s.offboardPerson(r, &req)
+	req := app.OffboardRequest{Name: strings.TrimSpace(r.PostForm.Get("name")), Reason: r.PostForm.Get("reason")}
+	nl, nt, err := s.app.Offboard(r.Context(), s.actor(r), req)
 	if err != nil {
 		return err
 	}
+	info(r).outcome = "offboarded"
 	return s.renderAdmin(w, r, c, http.StatusOK, fmt.Sprintf("Offboarded %s: %d links revoked, %d tokens disabled.", req.Name, nl, nt))
 }
 
@@ -513,29 +520,30 @@ func (s *Server) offboardForm(w http.ResponseWriter, r *http.Request, c *console
 func (s *Server) killSwitchForm(w http.ResponseWriter, r *http.Request, c *consoleCtx) error {
 	f := r.PostForm
 	on := f.Get("on") == "1"
-	req := killSwitchRequest{On: &on, Reason: f.Get("reason")}
+	reason := f.Get("reason")
 	if f.Get("confirmed") != "1" {
-		if on && strings.TrimSpace(req.Reason) == "" {
-			return fmt.Errorf("%w: a reason is required to turn the kill switch on", links.ErrInvalid)
+		if err := app.CheckKillSwitch(on, reason); err != nil {
+			return err
 		}
 		step := confirmStep{Heading: "Kill switch", Action: "/ui/admin/killswitch",
 			Message: "Lift the kill switch: links mint URLs again.", Button: "Lift the kill switch",
-			Fields: []confirmField{{"on", f.Get("on")}, {"reason", req.Reason}, {"confirmed", "1"}}}
+			Fields: []confirmField{{"on", f.Get("on")}, {"reason", reason}, {"confirmed", "1"}}}
 		if on {
 			step.Message = "Every link on every instance stops minting URLs until the switch is lifted, and the cached STS session is dropped."
 			step.Button = "Stop every link"
 		}
 		return web.Render(w, http.StatusOK, "confirm", c.page("Kill switch", "admin", step))
 	}
-	if err := s.switchKill(r, &req); err != nil {
+	if err := s.app.SetKillSwitch(r.Context(), s.actor(r), on, reason); err != nil {
 		return err
 	}
+	info(r).outcome = killSwitchOutcome(on)
 	return s.renderAdmin(w, r, c, http.StatusOK, "The kill switch is "+map[bool]string{true: "on", false: "off"}[on]+".")
 }
 
 func (s *Server) createTokenForm(w http.ResponseWriter, r *http.Request, c *consoleCtx) error {
 	f := r.PostForm
-	req := createTokenRequest{Name: strings.TrimSpace(f.Get("name")), Role: f.Get("role")}
+	req := app.TokenRequest{Name: strings.TrimSpace(f.Get("name")), Role: f.Get("role")}
 	if v := strings.TrimSpace(f.Get("expires_in_days")); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 1 || n > 10000 {
@@ -544,20 +552,22 @@ func (s *Server) createTokenForm(w http.ResponseWriter, r *http.Request, c *cons
 		n *= 86400
 		req.ExpiresIn = &n
 	}
-	t, secret, err := s.newToken(r, &req)
+	t, secret, err := s.app.CreateToken(r.Context(), s.actor(r), req)
 	if err != nil {
 		return err
 	}
+	info(r).outcome = "created"
 	resp := toTokenResponse(t)
 	resp.Token = secret
 	return web.Render(w, http.StatusCreated, "token_created", c.page("Token created", "admin", resp))
 }
 
 func (s *Server) revokeTokenForm(w http.ResponseWriter, r *http.Request, c *consoleCtx) error {
-	t, err := s.revokeTokenID(r, mux.Vars(r)["id"], "")
+	t, err := s.app.RevokeToken(r.Context(), s.actor(r), mux.Vars(r)["id"], "")
 	if err != nil {
 		return err
 	}
+	info(r).outcome = "revoked"
 	return s.renderAdmin(w, r, c, http.StatusOK, "Revoked the token of "+t.Name+".")
 }
 

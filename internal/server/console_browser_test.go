@@ -149,13 +149,17 @@ func waitFile(t *testing.T, dir string) []byte {
 
 // consoleServer is a sharesvc whose public URL is where the browser
 // reaches it (the console checks Origin against it).
-func consoleServer(t *testing.T) (*env, string) {
+func consoleServer(t *testing.T) (*env, string) { return consoleServerWith(t, envOptions{}) }
+
+// consoleServerWith is consoleServer with options.
+func consoleServerWith(t *testing.T, o envOptions) (*env, string) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
-	e := newEnv(t, envOptions{cfg: func(c *server.Config) { c.PublicURL = base }})
+	o.cfg = func(c *server.Config) { c.PublicURL = base }
+	e := newEnv(t, o)
 	hs := &http.Server{Handler: e.srv, ReadHeaderTimeout: 10 * time.Second}
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Close() })

@@ -22,6 +22,7 @@ import (
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/auth"
 	"github.com/sharesvc/sharesvc/internal/db"
+	"github.com/sharesvc/sharesvc/internal/grants"
 	"github.com/sharesvc/sharesvc/internal/health"
 	"github.com/sharesvc/sharesvc/internal/links"
 	"github.com/sharesvc/sharesvc/internal/metrics"
@@ -109,6 +110,9 @@ type envOptions struct {
 	signer func(*sts.SignerOptions) // adjusts the signer's options
 	audit  func(*audit.Options)     // adjusts the audit log's options
 	deps   func(*server.Deps)       // adjusts the server's dependencies
+	// noGrants leaves out the grant that otherwise lets every sharer share
+	// anything in the test bucket (the reach sharers had before grants).
+	noGrants bool
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -191,6 +195,14 @@ func newEnv(t testing.TB, o envOptions) *env {
 	})
 	e.admin = e.token("admin-"+strings.ReplaceAll(t.Name(), "/", "-"), auth.RoleAdmin)
 	e.sharer = e.token("sharer-"+strings.ReplaceAll(t.Name(), "/", "-"), auth.RoleSharer)
+	if !o.noGrants {
+		g := &grants.Grant{ID: grants.NewID(), Role: auth.RoleSharer, Bucket: testBucket,
+			Actions:   []grants.Action{grants.ActionDownload, grants.ActionEmail, grants.ActionUpload},
+			CreatedAt: time.Now(), CreatedBy: "test"}
+		if err := grants.Insert(context.Background(), d.Read, g); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return e
 }
 

@@ -9,9 +9,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sharesvc/sharesvc/internal/app"
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/auth"
+	"github.com/sharesvc/sharesvc/internal/grants"
 	"github.com/sharesvc/sharesvc/internal/links"
+	"github.com/sharesvc/sharesvc/internal/mail"
 	"github.com/sharesvc/sharesvc/internal/ratelimit"
 	"github.com/sharesvc/sharesvc/internal/sts"
 )
@@ -52,6 +55,11 @@ var errorTable = []struct {
 	title  string
 	reason string
 }{
+	// First: a grant's refusal may wrap the link rule its ceiling broke.
+	{grants.ErrNoGrant, http.StatusForbidden, "missing-grant", "No grant allows this", ""},
+	{grants.ErrInvalid, http.StatusBadRequest, "invalid-grant", "Invalid grant request", ""},
+	{grants.ErrNotFound, http.StatusNotFound, "grant-not-found", "No such grant", ""},
+	{mail.ErrQuota, http.StatusTooManyRequests, "mail-quota", "Mail quota reached; retry later", ""},
 	{links.ErrNotFound, http.StatusNotFound, "link-not-found", "No such link", "not_found"},
 	{links.ErrRevoked, http.StatusGone, "link-revoked", "This link was revoked", "revoked"},
 	{links.ErrExpired, http.StatusGone, "link-expired", "This link has expired", "expired"},
@@ -63,7 +71,7 @@ var errorTable = []struct {
 	{errLengthRequired, http.StatusLengthRequired, "length-required", "Content-Length required", ""},
 	{errTooBig, http.StatusRequestEntityTooLarge, "upload-too-large", "Upload larger than this link allows", "too_large"},
 	{errWrongType, http.StatusUnsupportedMediaType, "upload-wrong-type", "Upload has the wrong Content-Type", "wrong_content_type"},
-	{errS3, http.StatusBadGateway, "storage-unreachable", "Object storage could not be reached; retry shortly", ""},
+	{app.ErrS3, http.StatusBadGateway, "storage-unreachable", "Object storage could not be reached; retry shortly", ""},
 	{auth.ErrNotFound, http.StatusNotFound, "token-not-found", "No such token", ""},
 	{auth.ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated", "Missing or invalid API token", ""},
 	{auth.ErrForbidden, http.StatusForbidden, "forbidden", "Not allowed for this token's role", ""},

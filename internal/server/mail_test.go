@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/sharesvc/sharesvc/internal/clocktest"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sharesvc/sharesvc/internal/clocktest"
 
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/auth"
@@ -47,6 +48,14 @@ func startMailpit(t testing.TB) *mailpit.Server {
 
 func newMailEnv(t testing.TB, adjust func(*mail.Options)) *mailEnv {
 	t.Helper()
+	return newMailEnvWith(t, adjust, envOptions{})
+}
+
+// newMailEnvWith is newMailEnv with the env's options; its deps function,
+// if any, runs after the mailer is set.
+func newMailEnvWith(t testing.TB, adjust func(*mail.Options), o envOptions) *mailEnv {
+	t.Helper()
+	more := o.deps
 	me := &mailEnv{mp: startMailpit(t), clock: clocktest.New(time.Now())}
 	sender, err := mail.NewSMTP(mail.SMTPConfig{Host: me.mp.SMTPHost, Port: me.mp.SMTPPort, TLS: mail.TLSNone})
 	if err != nil {
@@ -56,7 +65,8 @@ func newMailEnv(t testing.TB, adjust func(*mail.Options)) *mailEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	me.env = newEnv(t, envOptions{clock: me.clock.Now, deps: func(d *server.Deps) {
+	o.clock = me.clock.Now
+	o.deps = func(d *server.Deps) {
 		me.opts = mail.Options{DB: d.AuditDB, Audit: d.Audit, Sender: sender, Key: key,
 			From: "sharesvc <noreply@share.example>", PublicURL: "http://share.example", Clock: me.clock.Now,
 			Backoff: func(int) time.Duration { return time.Minute }, MaxAttempts: 3, DigestInterval: 10 * time.Minute,
@@ -69,7 +79,11 @@ func newMailEnv(t testing.TB, adjust func(*mail.Options)) *mailEnv {
 		}
 		d.Mail, d.Deliveries = me.mailer, mail.NewDeliveries(d.AuditDB)
 		d.Metrics.WatchMailQueue(func() (int, error) { return me.mailer.QueueDepth(context.Background()) })
-	}})
+		if more != nil {
+			more(d)
+		}
+	}
+	me.env = newEnv(t, o)
 	return me
 }
 

@@ -2,13 +2,14 @@ package server_test
 
 import (
 	"context"
-	"github.com/sharesvc/sharesvc/internal/clocktest"
 	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sharesvc/sharesvc/internal/clocktest"
 
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/links"

@@ -16,9 +16,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sharesvc/sharesvc/internal/app"
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/auth"
 	"github.com/sharesvc/sharesvc/internal/clientip"
+	"github.com/sharesvc/sharesvc/internal/grants"
 	"github.com/sharesvc/sharesvc/internal/health"
 	"github.com/sharesvc/sharesvc/internal/links"
 	"github.com/sharesvc/sharesvc/internal/mail"
@@ -117,6 +119,8 @@ type Server struct {
 	deliveries *mail.Deliveries // the mail queue, for the shares API
 
 	sessions *web.Sessions // the web console's sign-ins, in the database (console.go)
+
+	app *app.App // the verbs; handlers decode, call it, and encode
 }
 
 // Deps are what a Server is built from; main owns them all.
@@ -149,6 +153,12 @@ type Deps struct {
 	Mail *mail.Mailer
 	// Deliveries reads the mail queue for the shares API; nil with Mail.
 	Deliveries *mail.Deliveries
+	// Grants reads the grants that decide what sharers may share; nil
+	// means a store on AuditDB.
+	Grants *grants.Store
+	// MailQuota bounds the share messages one person may queue in 24
+	// hours; 0 means no quota.
+	MailQuota int
 }
 
 // New returns a Server. It returns an error naming the first bad setting.
@@ -182,9 +192,24 @@ func New(cfg Config, d Deps) (*Server, error) {
 		s.cfg.MaxRecipients = 50
 	}
 	s.sessions = web.NewSessions(d.AuditDB, maxSessions, sessionTTL, d.Clock)
+	if d.Grants == nil && d.AuditDB != nil {
+		d.Grants = grants.NewStore(d.AuditDB)
+	}
+	a, err := app.New(app.Config{Links: cfg.limits(), MaxRecipients: s.cfg.MaxRecipients, MailQuota: d.MailQuota}, app.Deps{
+		Links: d.Links, Tokens: d.Tokens, Audit: d.Audit, Signer: d.Signer, Grants: d.Grants, Mail: d.Mail, Deliveries: d.Deliveries,
+		HTTPClient: d.HTTPClient, Clock: d.Clock, OnKillSwitch: s.setSuspended,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.app = a
 	s.handler = s.routes()
 	return s, nil
 }
+
+// App returns the verbs the server serves, for callers outside HTTP (the
+// configured default grant at start).
+func (s *Server) App() *app.App { return s.app }
 
 // Router returns the route table, for tests that check it against the
 // OpenAPI document.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/sharesvc/sharesvc/internal/clocktest"
 	"net/http"
 	"net/url"
 	"os"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sharesvc/sharesvc/internal/clocktest"
 
 	"github.com/sharesvc/sharesvc/internal/audit"
 )

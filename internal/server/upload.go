@@ -79,9 +79,9 @@ func (s *Server) mintUpload(w http.ResponseWriter, r *http.Request, size int64, 
 	}
 	preq := sts.Request{Method: http.MethodPut, Bucket: l.Bucket, Key: key, ContentType: l.ContentType}
 	if l.MaxBytes > 0 {
-		// Signing the exact length makes S3 refuse any other size; an empty
-		// upload cannot be signed this way, and needs no cap.
-		preq.ContentLength = size
+		// Signing the exact length makes S3 refuse any other size; a
+		// declared 0 is signed too, or it would leave the size unchecked.
+		preq.ContentLength, preq.ExactLength = size, true
 	}
 	loc, err := s.signer.Presign(g, preq)
 	if err != nil {

@@ -24,15 +24,23 @@ type AssumeRole struct {
 	RoleARN     string
 	SessionName string        // RoleSessionName; see DefaultSessionName
 	Duration    time.Duration // DurationSeconds; 900s .. the role's maximum
+	// Policy, when set, is the session policy (JSON) passed to AssumeRole:
+	// the session may do only what both the role and this policy allow.
+	// See Scope.Policy.
+	Policy string
 }
 
 // Retrieve assumes the role and returns the session credentials.
 func (a *AssumeRole) Retrieve(ctx context.Context) (Credentials, error) {
-	out, err := a.Client.AssumeRole(ctx, &awssts.AssumeRoleInput{
+	in := &awssts.AssumeRoleInput{
 		RoleArn:         aws.String(a.RoleARN),
 		RoleSessionName: aws.String(a.SessionName),
 		DurationSeconds: aws.Int32(int32(a.Duration / time.Second)),
-	})
+	}
+	if a.Policy != "" {
+		in.Policy = aws.String(a.Policy)
+	}
+	out, err := a.Client.AssumeRole(ctx, in)
 	if err != nil {
 		return Credentials{}, fmt.Errorf("assume role %s: %w", a.RoleARN, err)
 	}

@@ -29,9 +29,15 @@ package sts
 //   - Query: the canonical (sorted, RFC 3986 encoded, space as %20) query
 //     string is the URL's query string, followed by &X-Amz-Signature=...;
 //     the SDK adds x-id=GetObject / x-id=PutObject (nothing for HEAD).
-//   - Signed headers: host, plus content-length when > 0 and content-type
-//     when set (PUT); the host is signed without a default port (:80 for
-//     http, :443 for https), while the URL keeps the port as configured.
+//   - Signed headers: host, plus content-length when > 0, content-type when
+//     set and if-none-match ("*") with NoOverwrite (PUT); the host is signed
+//     without a default port (:80 for http, :443 for https), while the URL
+//     keeps the port as configured.
+//
+// One deliberate departure: Request.ExactLength signs content-length even
+// when it is 0, which the SDK never does (it signs only a positive length).
+// The result is still a valid SigV4 URL; it binds an empty upload to an empty
+// body.
 
 import (
 	"crypto/sha256"
@@ -79,6 +85,14 @@ type Request struct {
 	ContentType string
 	// PUT only: when > 0, Content-Length becomes a signed header (exact size).
 	ContentLength int64
+	// PUT only: sign Content-Length even when ContentLength is 0, so that S3
+	// refuses a body of any other size. Set it whenever a size cap applies;
+	// without it a declared size of 0 would leave the size unsigned.
+	ExactLength bool
+	// PUT only: sign "If-None-Match: *", so that S3 refuses the upload (412
+	// Precondition Failed) when the key already exists. The client must send
+	// that header.
+	NoOverwrite bool
 }
 
 // Presigner builds SigV4 query-presigned S3 URLs.
@@ -251,6 +265,16 @@ func NewPresigner(endpoint, region string, pathStyle bool) (*Presigner, error) {
 	return p, nil
 }
 
+// clone returns a Presigner for the same endpoint with an empty key cache.
+func (p *Presigner) clone() *Presigner {
+	return &Presigner{
+		region: p.region, forcePath: p.forcePath,
+		scheme: p.scheme, host: p.host, signHost: p.signHost,
+		virtualPrefix: p.virtualPrefix, pathPrefix: p.pathPrefix,
+		scope: p.scope, scopeEnc: p.scopeEnc, regionB: p.regionB,
+	}
+}
+
 // validHostLabel reports whether s is a valid RFC 1123 host label, as the SDK's endpoint rules check the region.
 func validHostLabel(s string) bool {
 	if len(s) == 0 || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
@@ -389,8 +413,8 @@ func (p *Presigner) Presign(c Credentials, r Request) (string, error) {
 	if r.ResponseContentDisposition != "" && method != "GET" {
 		return "", invalid("response content disposition: only allowed for GET")
 	}
-	if (r.ContentType != "" || r.ContentLength != 0) && method != "PUT" {
-		return "", invalid("content type/length: only allowed for PUT")
+	if (r.ContentType != "" || r.ContentLength != 0 || r.ExactLength || r.NoOverwrite) && method != "PUT" {
+		return "", invalid("content type/length/no overwrite: only allowed for PUT")
 	}
 	if r.ContentLength < 0 {
 		return "", invalid("content length %d: must not be negative", r.ContentLength)
@@ -409,15 +433,18 @@ func (p *Presigner) Presign(c Credentials, r Request) (string, error) {
 	date := (*[8]byte)(amzDate[:8])
 	st := p.signingState(&c, date)
 
-	signedHeaders, signedHeadersEnc := "host", "host"
-	switch {
-	case r.ContentLength > 0 && r.ContentType != "":
-		signedHeaders, signedHeadersEnc = "content-length;content-type;host", "content-length%3Bcontent-type%3Bhost"
-	case r.ContentLength > 0:
-		signedHeaders, signedHeadersEnc = "content-length;host", "content-length%3Bhost"
-	case r.ContentType != "":
-		signedHeaders, signedHeadersEnc = "content-type;host", "content-type%3Bhost"
+	signLength := r.ContentLength > 0 || r.ExactLength
+	var hdrs uint8
+	if signLength {
+		hdrs |= hdrContentLength
 	}
+	if r.ContentType != "" {
+		hdrs |= hdrContentType
+	}
+	if r.NoOverwrite {
+		hdrs |= hdrIfNoneMatch
+	}
+	signedHeaders, signedHeadersEnc := signedHeaderLists[hdrs][0], signedHeaderLists[hdrs][1]
 	virtual := !p.forcePath && strings.IndexByte(r.Bucket, '.') < 0
 
 	bp := bufPool.Get().(*[]byte)
@@ -476,7 +503,7 @@ func (p *Presigner) Presign(c Credentials, r Request) (string, error) {
 	buf = append(buf, '\n')
 	buf = append(buf, buf[queryStart:urlEnd]...)
 	buf = append(buf, '\n')
-	if r.ContentLength > 0 {
+	if signLength {
 		buf = append(buf, "content-length:"...)
 		buf = strconv.AppendInt(buf, r.ContentLength, 10)
 		buf = append(buf, '\n')
@@ -492,7 +519,11 @@ func (p *Presigner) Presign(c Credentials, r Request) (string, error) {
 		buf = append(buf, '.')
 	}
 	buf = append(buf, p.signHost...)
-	buf = append(buf, "\n\n"...)
+	buf = append(buf, '\n')
+	if r.NoOverwrite {
+		buf = append(buf, "if-none-match:*\n"...)
+	}
+	buf = append(buf, '\n')
 	buf = append(buf, signedHeaders...)
 	buf = append(buf, "\n"+unsignedHash...)
 	crHash := sha256.Sum256(buf[urlEnd:])
@@ -522,6 +553,34 @@ func (p *Presigner) Presign(c Credentials, r Request) (string, error) {
 	}
 	return sb.String(), nil
 }
+
+// The headers a URL may sign besides host, as bits indexing signedHeaderLists.
+const (
+	hdrContentLength = 1 << iota
+	hdrContentType
+	hdrIfNoneMatch
+)
+
+// signedHeaderLists holds, for each combination of hdr* bits, the
+// SignedHeaders list (sorted, ';'-separated) and its query encoding.
+var signedHeaderLists = func() (t [8][2]string) {
+	for bits := range t {
+		var names []string
+		if bits&hdrContentLength != 0 {
+			names = append(names, "content-length")
+		}
+		if bits&hdrContentType != 0 {
+			names = append(names, "content-type")
+		}
+		names = append(names, "host")
+		if bits&hdrIfNoneMatch != 0 {
+			names = append(names, "if-none-match")
+		}
+		list := strings.Join(names, ";")
+		t[bits] = [2]string{list, strings.ReplaceAll(list, ";", "%3B")}
+	}
+	return t
+}()
 
 // signingState returns the signing key and encoded credential values for c
 // on date (and p's region), from the cache when possible. Concurrent misses

@@ -90,6 +90,9 @@ func sdkPresignWith(pc *s3.PresignClient, r Request) (string, error) {
 		if r.ContentLength > 0 {
 			in.ContentLength = aws.Int64(r.ContentLength)
 		}
+		if r.NoOverwrite {
+			in.IfNoneMatch = aws.String("*")
+		}
 		res, err = pc.PresignPutObject(ctx, in)
 	case http.MethodHead:
 		res, err = pc.PresignHeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(r.Bucket), Key: aws.String(r.Key)})
@@ -251,6 +254,11 @@ func TestGoldenRequestVariants(t *testing.T) {
 		{Method: http.MethodPut, ContentLength: 1},
 		{Method: http.MethodPut, ContentLength: 5 << 40},
 		{Method: http.MethodPut, ContentType: "application/octet-stream", ContentLength: 123456789},
+		{Method: http.MethodPut, NoOverwrite: true},
+		{Method: http.MethodPut, NoOverwrite: true, ContentLength: 42},
+		{Method: http.MethodPut, NoOverwrite: true, ContentType: "image/png"},
+		{Method: http.MethodPut, NoOverwrite: true, ContentType: "application/pdf", ContentLength: 1 << 20, ExactLength: true},
+		{Method: http.MethodPut, ContentLength: 7, ExactLength: true},
 		{Method: http.MethodPut, Expires: 3600 * time.Second, Now: time.Date(2024, 12, 31, 23, 59, 59, 999999999, time.UTC)},
 		{Method: http.MethodGet, Now: time.Date(2025, 1, 1, 1, 2, 3, 0, time.FixedZone("CET", 3600))}, // previous UTC day
 		{Method: http.MethodGet, Bucket: "my.dotted.bucket"},
@@ -356,6 +364,7 @@ func TestGoldenSDKDefaultPresigner(t *testing.T) {
 		for _, r := range []Request{
 			{Method: http.MethodGet, Key: "a b/ü+%2F", ResponseContentDisposition: `attachment; filename="x y.pdf"`},
 			{Method: http.MethodPut, Key: "up/load.bin", ContentType: "application/pdf", ContentLength: 42},
+			{Method: http.MethodPut, Key: "up/load.bin", ContentType: "application/pdf", ContentLength: 42, NoOverwrite: true},
 		} {
 			r.Bucket, r.Expires = "share-bucket-01", 5*time.Minute
 			want, err := sdkPresignWith(sdkPresignClient(tg, sessionCreds, r.Expires, nil), r)
@@ -461,6 +470,8 @@ func TestPresignInvalidRequests(t *testing.T) {
 		{"disposition on PUT", "disposition", func(r *Request) { r.Method, r.ResponseContentDisposition = http.MethodPut, "inline" }, nil},
 		{"content type on GET", "content type", func(r *Request) { r.ContentType = "text/plain" }, nil},
 		{"content length on GET", "content", func(r *Request) { r.ContentLength = 1 }, nil},
+		{"exact length on GET", "length", func(r *Request) { r.ExactLength = true }, nil},
+		{"no overwrite on HEAD", "overwrite", func(r *Request) { r.Method, r.NoOverwrite = http.MethodHead, true }, nil},
 		{"negative content length", "content length", func(r *Request) { r.Method, r.ContentLength = http.MethodPut, -1 }, nil},
 		{"content type with newline", "content type", func(r *Request) { r.Method, r.ContentType = http.MethodPut, "text/plain\r\nX-Evil: 1" }, nil},
 		{"no access key", "credentials", func(*Request) {}, &Credentials{SecretAccessKey: "s"}},
@@ -646,6 +657,19 @@ func BenchmarkPresignGetSDK(b *testing.B) {
 	for b.Loop() {
 		if _, err := sdkPresignWith(pc, r); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestPresignerClone checks that a clone signs exactly as its original.
+func TestPresignerClone(t *testing.T) {
+	for _, tg := range []target{{"http://127.0.0.1:18333/base", "us-east-1", true}, {"", "eu-west-1", false}, {"https://s3.example.com", "garage", false}} {
+		p := mustPresigner(t, tg)
+		r := Request{Method: http.MethodPut, Bucket: "share-bucket-01", Key: "a b/c", Expires: time.Hour, Now: testNow, ContentType: "text/plain", NoOverwrite: true}
+		want, err1 := p.Presign(sessionCreds, r)
+		got, err2 := p.clone().Presign(sessionCreds, r)
+		if err1 != nil || err2 != nil || got != want {
+			t.Errorf("%v: clone signs %s (%v); original %s (%v)", tg, got, err2, want, err1)
 		}
 	}
 }

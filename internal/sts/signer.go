@@ -144,6 +144,7 @@ func (s *Signer) Session() (Credentials, bool) {
 // Grant is permission to sign one URL: which session, from when, for how long.
 type Grant struct {
 	creds   *Credentials
+	scoped  *scoped       // set by ScopedSigner.Grant; nil for the unscoped Signer
 	Now     time.Time     // signing time
 	TTL     time.Duration // X-Amz-Expires, whole seconds
 	Expires time.Time     // Now + TTL

@@ -1,0 +1,107 @@
+package app
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/sharesvc/sharesvc/internal/audit"
+	"github.com/sharesvc/sharesvc/internal/auth"
+	"github.com/sharesvc/sharesvc/internal/links"
+)
+
+// OffboardRequest names the person to offboard. Its JSON form is the API's
+// request body.
+type OffboardRequest struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
+}
+
+// Offboard revokes every link req.Name created and disables their token,
+// in one transaction, and reports how many of each it ended. A name with
+// no links or token ends nothing and is not an error. Admins only, and
+// never their own name. Errors: auth.ErrInvalid (bad name, self),
+// links.ErrInvalid (reason too long), auth.ErrForbidden.
+func (a *App) Offboard(ctx context.Context, actor Actor, req OffboardRequest) (linksRevoked, tokensRevoked int, err error) {
+	if err := allow(actor, "offboarding", auth.RoleAdmin); err != nil {
+		return 0, 0, err
+	}
+	if err := auth.ValidateName(req.Name); err != nil {
+		return 0, 0, err
+	}
+	if err := checkReason(req.Reason); err != nil {
+		return 0, 0, err
+	}
+	if req.Name == actor.Name {
+		return 0, 0, fmt.Errorf("%w: an admin cannot offboard themselves", auth.ErrInvalid)
+	}
+	now := a.now().UTC()
+	detail, _ := json.Marshal(map[string]any{"name": req.Name, "reason": req.Reason})
+	ev := a.event(actor, audit.ActionOffboard, string(detail))
+	if _, err := a.audit.Append(ctx, ev, func(ctx context.Context, tx *sql.Tx, ev *audit.Event) error {
+		var err error
+		reason := req.Reason
+		if reason == "" {
+			reason = "offboarding " + req.Name
+		}
+		if linksRevoked, err = links.BulkRevoke(ctx, tx, links.Filter{CreatedBy: req.Name}, false, actor.Name, reason, now); err != nil {
+			return err
+		}
+		if tokensRevoked, err = auth.RevokeByName(ctx, tx, req.Name, now); err != nil {
+			return err
+		}
+		ev.Detail = withCount(withCount(ev.Detail, "links_revoked", linksRevoked), "tokens_revoked", tokensRevoked)
+		return nil
+	}); err != nil {
+		return 0, 0, err
+	}
+	return linksRevoked, tokensRevoked, nil
+}
+
+// CheckKillSwitch checks a change of the kill switch by the rules
+// SetKillSwitch applies, for a form that asks for confirmation first.
+// Errors: links.ErrInvalid (no reason to turn it on, reason too long).
+func CheckKillSwitch(on bool, reason string) error {
+	if on && strings.TrimSpace(reason) == "" {
+		return fmt.Errorf("%w: a reason is required to turn the kill switch on", links.ErrInvalid)
+	}
+	return checkReason(reason)
+}
+
+// SetKillSwitch turns the kill switch on (every link on every instance
+// stops minting URLs; a reason is required) or off. Once committed it tells
+// Deps.OnKillSwitch, and on turning off sends the mail held meanwhile.
+// Setting it to what it already is records the act (already_on or
+// already_off) and changes nothing. Admins only. Errors: links.ErrInvalid
+// (no reason to turn it on, reason too long), auth.ErrForbidden.
+func (a *App) SetKillSwitch(ctx context.Context, actor Actor, on bool, reason string) error {
+	if err := allow(actor, "the kill switch", auth.RoleAdmin); err != nil {
+		return err
+	}
+	if err := CheckKillSwitch(on, reason); err != nil {
+		return err
+	}
+	now := a.now().UTC()
+	state := "off"
+	if on {
+		state = "on"
+	}
+	detail, _ := json.Marshal(map[string]any{"state": state, "reason": reason})
+	ev := a.event(actor, audit.ActionKillSwitch, string(detail))
+	if _, err := a.audit.Append(ctx, ev, func(ctx context.Context, tx *sql.Tx, ev *audit.Event) error {
+		changed, err := links.SetKillSwitch(ctx, tx, on, reason, actor.Name, now)
+		if err == nil && !changed {
+			ev.Reason = "already_" + state
+		}
+		return err
+	}); err != nil {
+		return err
+	}
+	a.onKill(on)
+	if !on && a.mail != nil {
+		a.mail.Kick() // mail held while it was on goes out now
+	}
+	return nil
+}

@@ -1,0 +1,194 @@
+package grants_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/sharesvc/sharesvc/internal/auth"
+	"github.com/sharesvc/sharesvc/internal/db"
+	"github.com/sharesvc/sharesvc/internal/grants"
+	"github.com/sharesvc/sharesvc/internal/links"
+)
+
+func grant(edit func(*grants.Grant)) *grants.Grant {
+	g := &grants.Grant{Role: auth.RoleSharer, Bucket: "team-files", KeyPrefix: "home/{person}/",
+		Actions: []grants.Action{grants.ActionDownload, grants.ActionUpload}}
+	if edit != nil {
+		edit(g)
+	}
+	return g
+}
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*grants.Grant)
+		ok   bool
+	}{
+		{"role grant", nil, true},
+		{"person grant", func(g *grants.Grant) { g.Role, g.Person = "", "alice" }, true},
+		{"whole bucket", func(g *grants.Grant) { g.KeyPrefix = "" }, true},
+		{"both subjects", func(g *grants.Grant) { g.Person = "alice" }, false},
+		{"no subject", func(g *grants.Grant) { g.Role = "" }, false},
+		{"unknown role", func(g *grants.Grant) { g.Role = "root" }, false},
+		{"bad person", func(g *grants.Grant) { g.Role, g.Person = "", "a b" }, false},
+		{"reserved bucket", func(g *grants.Grant) { g.Bucket = "foo-s3alias" }, false},
+		{"IP bucket", func(g *grants.Grant) { g.Bucket = "192.168.1.1" }, false},
+		{"wildcard prefix", func(g *grants.Grant) { g.KeyPrefix = "home/*" }, false},
+		{"IAM variable", func(g *grants.Grant) { g.KeyPrefix = "home/${aws:username}/" }, false},
+		{"dot-dot prefix", func(g *grants.Grant) { g.KeyPrefix = "home/.." }, false},
+		{"bidi prefix", func(g *grants.Grant) { g.KeyPrefix = "home/\u202e/" }, false},
+		{"no actions", func(g *grants.Grant) { g.Actions = nil }, false},
+		{"unknown action", func(g *grants.Grant) { g.Actions = []grants.Action{"delete"} }, false},
+		{"email without download", func(g *grants.Grant) { g.Actions = []grants.Action{grants.ActionEmail} }, false},
+		{"domains without email", func(g *grants.Grant) { g.RecipientDomains = []string{"example.com"} }, false},
+		{"bad domain", func(g *grants.Grant) {
+			g.Actions = append(g.Actions, grants.ActionEmail)
+			g.RecipientDomains = []string{"exa mple.com"}
+		}, false},
+		{"domains", func(g *grants.Grant) {
+			g.Actions = append(g.Actions, grants.ActionEmail)
+			g.RecipientDomains = []string{"@Example.COM"}
+		}, true},
+		{"negative uses", func(g *grants.Grant) { g.MaxUses = -1 }, false},
+		{"sub-second lifetime", func(g *grants.Grant) { g.MaxLifetime = time.Millisecond }, false},
+		{"control in reason", func(g *grants.Grant) { g.Reason = "a\x1bb" }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := grant(tc.edit).Validate()
+			if tc.ok && err != nil {
+				t.Fatalf("Validate() = %v; want nil", err)
+			}
+			if !tc.ok && !errors.Is(err, grants.ErrInvalid) {
+				t.Fatalf("Validate() = %v; want ErrInvalid", err)
+			}
+		})
+	}
+}
+
+func TestMatch(t *testing.T) {
+	home := grant(nil)
+	home.ID = "grt_home"
+	shared := grant(func(g *grants.Grant) {
+		g.Role, g.Person, g.KeyPrefix, g.Actions = "", "bob", "shared/", []grants.Action{grants.ActionDownload}
+	})
+	shared.ID = "grt_shared"
+	revoked := grant(func(g *grants.Grant) { g.KeyPrefix, g.RevokedAt = "", time.Now() })
+	all := []*grants.Grant{home, shared, revoked}
+	for _, tc := range []struct {
+		name string
+		ask  grants.Ask
+		want string // grant id, or "" for ErrNoGrant
+	}{
+		{"own home", grants.Ask{Person: "alice", Role: auth.RoleSharer, Action: grants.ActionDownload, Bucket: "team-files", Key: "home/alice/a.pdf"}, "grt_home"},
+		{"other's home", grants.Ask{Person: "alice", Role: auth.RoleSharer, Action: grants.ActionDownload, Bucket: "team-files", Key: "home/bob/a.pdf"}, ""},
+		{"prefix is not a path", grants.Ask{Person: "al", Role: auth.RoleSharer, Action: grants.ActionDownload, Bucket: "team-files", Key: "home/alice/a.pdf"}, ""},
+		{"other bucket", grants.Ask{Person: "alice", Role: auth.RoleSharer, Action: grants.ActionDownload, Bucket: "hr-private", Key: "home/alice/a"}, ""},
+		{"action missing", grants.Ask{Person: "alice", Role: auth.RoleSharer, Action: grants.ActionEmail, Bucket: "team-files", Key: "home/alice/a"}, ""},
+		{"person grant", grants.Ask{Person: "bob", Role: auth.RoleSharer, Action: grants.ActionDownload, Bucket: "team-files", Key: "shared/x"}, "grt_shared"},
+		{"person grant, other person", grants.Ask{Person: "carol", Role: auth.RoleSharer, Action: grants.ActionDownload, Bucket: "team-files", Key: "shared/x"}, ""},
+		{"revoked grant", grants.Ask{Person: "carol", Role: auth.RoleSharer, Action: grants.ActionDownload, Bucket: "team-files", Key: "other"}, ""},
+		{"auditor role", grants.Ask{Person: "alice", Role: auth.RoleAuditor, Action: grants.ActionDownload, Bucket: "team-files", Key: "home/alice/a"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := grants.Match(all, tc.ask)
+			if tc.want == "" {
+				if !errors.Is(err, grants.ErrNoGrant) {
+					t.Fatalf("Match(%+v) = %v, %v; want ErrNoGrant", tc.ask, got, err)
+				}
+				return
+			}
+			if err != nil || len(got) == 0 || got[0].ID != tc.want {
+				t.Fatalf("Match(%+v) = %v, %v; want %s", tc.ask, got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestCeilingsAndDomains(t *testing.T) {
+	g := grant(func(g *grants.Grant) {
+		g.MaxLifetime, g.MaxUses, g.MaxPresignTTL = time.Hour, 3, 10*time.Second
+		g.Actions = append(g.Actions, grants.ActionEmail)
+		g.RecipientDomains = []string{"example.com"}
+	})
+	if err := g.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	lim := g.Limits(links.Limits{DefaultLifetime: 24 * time.Hour, MaxLifetime: 90 * 24 * time.Hour,
+		DefaultPresignTTL: time.Minute, MaxPresignTTL: 5 * time.Minute, MaxUploadBytes: 1 << 20})
+	if lim.MaxLifetime != time.Hour || lim.DefaultLifetime != time.Hour || lim.MaxUses != 3 ||
+		lim.MaxPresignTTL != 10*time.Second || lim.DefaultPresignTTL != 10*time.Second {
+		t.Fatalf("Limits = %+v; want the grant's ceilings", lim)
+	}
+	for addr, want := range map[string]bool{
+		"a@example.com": true, "a@mail.example.com": true, "a@badexample.com": false, "a@example.com.evil": false,
+	} {
+		if got := g.DomainAllowed(addr); got != want {
+			t.Errorf("DomainAllowed(%q) = %v; want %v", addr, got, want)
+		}
+	}
+}
+
+func TestStoreRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	d, err := db.Open(ctx, filepath.Join(t.TempDir(), "g.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	g := grant(func(g *grants.Grant) { g.MaxUses, g.MaxLifetime = 5, time.Hour })
+	if err := g.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	g.ID, g.CreatedAt, g.CreatedBy, g.Reason = grants.NewID(), time.UnixMilli(1_700_000_000_000).UTC(), "root", "team folders"
+	if err := grants.Insert(ctx, d.Write, g); err != nil {
+		t.Fatal(err)
+	}
+	s := grants.NewStore(d.Read)
+	got, err := s.Get(ctx, g.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.KeyPrefix != g.KeyPrefix || got.MaxUses != 5 || got.MaxLifetime != time.Hour || len(got.Actions) != 2 ||
+		!got.CreatedAt.Equal(g.CreatedAt) || got.Reason != "team folders" || !got.Live() {
+		t.Fatalf("Get = %+v; want %+v", got, g)
+	}
+	for_, err := s.For(ctx, "alice", auth.RoleSharer)
+	if err != nil || len(for_) != 1 {
+		t.Fatalf("For(alice, sharer) = %v, %v; want the role's grant", for_, err)
+	}
+	if _, changed, err := grants.Revoke(ctx, d.Write, g.ID, "root", "moved", time.Now()); err != nil || !changed {
+		t.Fatalf("Revoke = %v, %v", changed, err)
+	}
+	if _, changed, err := grants.Revoke(ctx, d.Write, g.ID, "root", "again", time.Now()); err != nil || changed {
+		t.Fatalf("second Revoke = %v, %v; want no change", changed, err)
+	}
+	if live, _ := s.For(ctx, "alice", auth.RoleSharer); len(live) != 0 {
+		t.Fatalf("For after revoke = %v; want none", live)
+	}
+	if _, err := s.Get(ctx, "grt_nope"); !errors.Is(err, grants.ErrNotFound) {
+		t.Fatalf("Get(unknown) = %v; want ErrNotFound", err)
+	}
+}
+
+func TestParseDefault(t *testing.T) {
+	g, err := grants.ParseDefault("prefix=home/{person}/ actions=download+upload max_uses=10 max_lifetime=72h", "team-files")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Role != auth.RoleSharer || g.Bucket != "team-files" || g.KeyPrefix != "home/{person}/" || len(g.Actions) != 2 ||
+		g.MaxUses != 10 || g.MaxLifetime != 72*time.Hour {
+		t.Fatalf("ParseDefault = %+v", g)
+	}
+	for _, bad := range []string{"", "prefix=x", "actions=delete", "actions=download colour=red", "actions=download max_uses=x", "actions=download bucket=Bad_Bucket", "nokey"} {
+		if _, err := grants.ParseDefault(bad, "team-files"); !errors.Is(err, grants.ErrInvalid) {
+			t.Errorf("ParseDefault(%q) = %v; want ErrInvalid", bad, err)
+		}
+	}
+	if _, err := grants.ParseDefault("actions=download", ""); !errors.Is(err, grants.ErrInvalid) {
+		t.Errorf("ParseDefault without any bucket = %v; want ErrInvalid", err)
+	}
+}

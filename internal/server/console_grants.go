@@ -1,0 +1,98 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/sharesvc/sharesvc/internal/grants"
+	"github.com/sharesvc/sharesvc/internal/web"
+)
+
+// grantsPage lists the grants in force: every grant to admins and
+// auditors, a sharer's own to a sharer; admins also get the form.
+func (s *Server) grantsPage(w http.ResponseWriter, r *http.Request, c *consoleCtx) error {
+	return s.renderGrants(w, r, c, http.StatusOK, "")
+}
+
+func (s *Server) renderGrants(w http.ResponseWriter, r *http.Request, c *consoleCtx, status int, notice string) error {
+	gs, err := s.app.Grants(r.Context(), s.actor(r), grants.Filter{})
+	if err != nil {
+		return err
+	}
+	d := struct {
+		Grants        []GrantResponse
+		DefaultBucket string
+	}{DefaultBucket: s.cfg.DefaultBucket}
+	for _, g := range gs {
+		d.Grants = append(d.Grants, ToGrantResponse(g))
+	}
+	p := c.page("Grants", "grants", d)
+	p.Notice = notice
+	return web.Render(w, status, "grants", p)
+}
+
+// createGrantForm creates a grant from the console's form, through the
+// same verb as the API.
+func (s *Server) createGrantForm(w http.ResponseWriter, r *http.Request, c *consoleCtx) error {
+	f := r.PostForm
+	req := GrantRequest{Bucket: strings.TrimSpace(f.Get("bucket")), KeyPrefix: f.Get("key_prefix"),
+		Actions: f["action"], Reason: strings.TrimSpace(f.Get("reason"))}
+	subject := strings.TrimSpace(f.Get("subject"))
+	switch f.Get("who") {
+	case "person":
+		req.Person = subject
+	case "role":
+		req.Role = subject
+	default:
+		return fmt.Errorf("%w: say whether the grant is for a role or a person", grants.ErrInvalid)
+	}
+	num := func(name string, scale int64) (*int64, error) {
+		v := strings.TrimSpace(f.Get(name))
+		if v == "" {
+			return nil, nil
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 || n > 1<<40/scale {
+			return nil, fmt.Errorf("%w: %s must be a positive whole number", grants.ErrInvalid, name)
+		}
+		n *= scale
+		return &n, nil
+	}
+	var err error
+	if req.MaxLifetime, err = num("max_lifetime_hours", int64(time.Hour/time.Second)); err != nil {
+		return err
+	}
+	if req.MaxUses, err = num("max_uses", 1); err != nil {
+		return err
+	}
+	for _, d := range strings.Split(f.Get("recipient_domains"), ",") {
+		if d = strings.TrimSpace(d); d != "" {
+			req.RecipientDomains = append(req.RecipientDomains, d)
+		}
+	}
+	g, err := req.Grant()
+	if err != nil {
+		return err
+	}
+	if g, err = s.app.CreateGrant(r.Context(), s.actor(r), g); err != nil {
+		return err
+	}
+	info(r).outcome = "created"
+	return s.renderGrants(w, r, c, http.StatusCreated, "Grant "+g.ID+" created for "+g.Subject()+".")
+}
+
+// revokeGrantForm revokes a grant, and its links when the box is ticked.
+func (s *Server) revokeGrantForm(w http.ResponseWriter, r *http.Request, c *consoleCtx) error {
+	id := mux.Vars(r)["id"]
+	g, n, err := s.app.RevokeGrant(r.Context(), s.actor(r), id, "", r.PostForm.Get("revoke_links") != "")
+	if err != nil {
+		return err
+	}
+	info(r).outcome = "revoked"
+	return s.renderGrants(w, r, c, http.StatusOK, fmt.Sprintf("Grant %s revoked; %d links revoked with it.", g.ID, n))
+}
