@@ -254,13 +254,20 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 		}
 		return 0
 	})
-	signer = sts.NewSigner(&sts.AssumeRole{
-		Client: stsClient, RoleARN: s.RoleARN, SessionName: s.SessionName, Duration: s.SessionDuration,
-	}, presigner, sts.SignerOptions{
+	role := sts.AssumeRole{Client: stsClient, RoleARN: s.RoleARN, SessionName: s.SessionName, Duration: s.SessionDuration}
+	signer = sts.NewSigner(&role, presigner, sts.SignerOptions{
 		Margin:       signMargin,
 		RefreshAhead: s.MaxPresignTTL + signMargin + time.Minute,
 		OnRefresh:    m.ObserveSTSRefresh,
 	})
+	// Links made under a grant are signed with a session of that grant's
+	// alone, whose policy allows only its bucket and prefix.
+	scoped := sts.NewScopedSigner(role, presigner, sts.ScopedOptions{Signer: sts.SignerOptions{
+		Margin:       signMargin,
+		RefreshAhead: s.MaxPresignTTL + signMargin + time.Minute,
+		OnRefresh:    m.ObserveScopedRefresh,
+	}})
+	m.WatchScopedSessions(scoped.Len)
 
 	d, err := db.Open(ctx, s.DB)
 	if err != nil {
@@ -333,7 +340,7 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 		TrustedProxies: s.TrustedProxies, RateIP: s.RateIP, RateMiss: s.RateMiss, RateLink: s.RateLink,
 		RateToken: s.RateToken, HideMetrics: s.MetricsListen != "", MaxRecipients: s.Mail.MaxRecipients,
 	}, server.Deps{
-		Links: store, Tokens: auth.NewStore(d.Read), Audit: log, Signer: signer,
+		Links: store, Tokens: auth.NewStore(d.Read), Audit: log, Signer: signer, Scoped: scoped,
 		Metrics: m, Gatherer: reg, Logger: logger, Health: hc,
 		AuditDB: d.Read, Checkpointer: aud.checkpointer, Flood: aud.flood,
 		Mail: mailer, Deliveries: mail.NewDeliveries(d.Read), MailQuota: s.MailQuota,

@@ -27,6 +27,9 @@ type Metrics struct {
 	STSRefreshes    *prometheus.CounterVec   // result
 	STSDuration     prometheus.Histogram
 	STSSessionLeft  prometheus.GaugeFunc
+	// Grants' own sessions (scoped by a session policy to the grant).
+	ScopedRefreshes *prometheus.CounterVec // result
+	ScopedSessions  prometheus.GaugeFunc
 	AuditCommits    *prometheus.CounterVec // result
 	AuditBatchRows  prometheus.Histogram
 	AuditCommitTime prometheus.Histogram
@@ -42,6 +45,7 @@ type Metrics struct {
 	MailQueue       prometheus.GaugeFunc   // reads the function given to WatchMailQueue
 
 	auditQueue atomic.Pointer[func() int]
+	scoped     atomic.Pointer[func() int]
 	mailQueue  atomic.Pointer[func() (int, error)]
 }
 
@@ -74,6 +78,10 @@ func New(reg prometheus.Registerer, sessionLeft func() float64) *Metrics {
 		STSRefreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "sts_refreshes_total",
 			Help: "AssumeRole calls by result (ok, error).",
+		}, []string{"result"}),
+		ScopedRefreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "sts_scoped_refreshes_total",
+			Help: "AssumeRole calls for grants' scoped sessions, by result (ok, error).",
 		}, []string{"result"}),
 		STSDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "sts_refresh_duration_seconds",
@@ -155,6 +163,16 @@ func New(reg prometheus.Registerer, sessionLeft func() float64) *Metrics {
 		}
 		return float64(n)
 	})
+	m.ScopedSessions = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "sts_scoped_sessions",
+		Help: "Grants' scoped STS sessions held in the cache.",
+	}, func() float64 {
+		if f := m.scoped.Load(); f != nil {
+			return float64((*f)())
+		}
+		return 0
+	})
+	reg.MustRegister(m.ScopedRefreshes, m.ScopedSessions)
 	reg.MustRegister(m.Requests, m.RequestDuration, m.InFlight, m.Mints, m.Denials, m.STSRefreshes, m.STSDuration,
 		m.STSSessionLeft, m.AuditCommits, m.AuditBatchRows, m.AuditCommitTime,
 		m.AuditQueueDepth, m.RateLimited, m.DBErrors, m.CanaryRuns, m.CanaryDuration, m.CanaryLastOK,
@@ -162,6 +180,20 @@ func New(reg prometheus.Registerer, sessionLeft func() float64) *Metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector())
 	return m
+}
+
+// WatchScopedSessions makes sharesvc_sts_scoped_sessions report n(), e.g.
+// a sts.ScopedSigner's Len.
+func (m *Metrics) WatchScopedSessions(n func() int) { m.scoped.Store(&n) }
+
+// ObserveScopedRefresh records one AssumeRole call of a grant's session.
+func (m *Metrics) ObserveScopedRefresh(d time.Duration, err error) {
+	if err != nil {
+		m.ScopedRefreshes.WithLabelValues("error").Inc()
+	} else {
+		m.ScopedRefreshes.WithLabelValues("ok").Inc()
+	}
+	m.STSDuration.Observe(d.Seconds())
 }
 
 // WatchAuditQueue makes sharesvc_audit_queue_depth report depth(), e.g.

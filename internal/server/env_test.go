@@ -154,8 +154,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatal(err)
 	}
 	src := o.source
+	role := sts.AssumeRole{Client: stsClient(s3), RoleARN: s3.RoleARN, SessionName: "sharesvc-test", Duration: 15 * time.Minute}
 	if src == nil {
-		src = &sts.AssumeRole{Client: stsClient(s3), RoleARN: s3.RoleARN, SessionName: "sharesvc-test", Duration: 15 * time.Minute}
+		src = &role
 	}
 	so := sts.SignerOptions{Clock: o.clock, OnRefresh: m.ObserveSTSRefresh}
 	if o.signer != nil {
@@ -175,8 +176,12 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if o.cfg != nil {
 		o.cfg(&cfg)
 	}
+	var scoped *sts.ScopedSigner
+	if o.source == nil { // a fake STS signs everything with the role's session
+		scoped = sts.NewScopedSigner(role, presigner, sts.ScopedOptions{Signer: so})
+	}
 	deps := server.Deps{
-		Links: links.NewStore(d.Read), Tokens: auth.NewStore(d.Read), Audit: log, Signer: signer,
+		Links: links.NewStore(d.Read), Tokens: auth.NewStore(d.Read), Audit: log, Signer: signer, Scoped: scoped,
 		Metrics: m, Gatherer: reg, Clock: o.clock, Logger: o.logger, Health: hc, AuditDB: d.Read,
 	}
 	if o.deps != nil {

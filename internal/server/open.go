@@ -80,10 +80,10 @@ func (s *Server) denyOpen(r *http.Request, ev audit.Event, reason string, err er
 	return err
 }
 
-// grant asks the signer for a URL lifetime of want; when it cannot give one
+// grant asks the signer of l's URLs for a lifetime of want; when it cannot give one
 // (no session with enough life), the refusal is audited and returned.
-func (s *Server) grant(r *http.Request, ev audit.Event, want time.Duration) (sts.Grant, error) {
-	g, err := s.signer.Grant(r.Context(), want)
+func (s *Server) grant(r *http.Request, ev audit.Event, l *links.Link, want time.Duration) (sts.Grant, error) {
+	g, err := s.signerGrant(r.Context(), l, want)
 	if err != nil && errors.Is(err, sts.ErrUnavailable) {
 		info(r).outcome = "signer_unavailable"
 		s.metrics.Denials.WithLabelValues("signer_unavailable").Inc()

@@ -99,6 +99,7 @@ type Server struct {
 	tokens   *auth.Store
 	audit    *audit.Log
 	signer   *sts.Signer
+	scoped   *sts.ScopedSigner // signs links made under grants; nil: the role's session signs them
 	metrics  *metrics.Metrics
 	gatherer prometheus.Gatherer
 	log      *slog.Logger
@@ -152,6 +153,10 @@ type Deps struct {
 	Mail *mail.Mailer
 	// Deliveries reads the mail queue for the shares API; nil with Mail.
 	Deliveries *mail.Deliveries
+	// Scoped signs the URLs of links made under a grant, each with a
+	// session whose policy allows only that grant's bucket and prefix; nil
+	// leaves them to Signer (tests whose STS is a fake).
+	Scoped *sts.ScopedSigner
 	// Grants reads the grants that decide what sharers may share; nil
 	// means a store on AuditDB.
 	Grants *grants.Store
@@ -183,6 +188,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s.ipSource = clientip.NewResolver(cfg.TrustedProxies)
 	s.health = d.Health
 	s.auditDB, s.checkpointer, s.flood = d.AuditDB, d.Checkpointer, d.Flood
+	s.scoped = d.Scoped
 	s.mail, s.deliveries = d.Mail, d.Deliveries
 	if s.cfg.MaxRecipients <= 0 {
 		s.cfg.MaxRecipients = 50
@@ -192,7 +198,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		d.Grants = grants.NewStore(d.AuditDB)
 	}
 	a, err := app.New(app.Config{Links: cfg.limits(), MaxRecipients: s.cfg.MaxRecipients, MailQuota: d.MailQuota}, app.Deps{
-		Links: d.Links, Tokens: d.Tokens, Audit: d.Audit, Signer: d.Signer, Grants: d.Grants, Mail: d.Mail, Deliveries: d.Deliveries,
+		Links: d.Links, Tokens: d.Tokens, Audit: d.Audit, Signer: d.Signer, Scoped: d.Scoped, Grants: d.Grants, Mail: d.Mail, Deliveries: d.Deliveries,
 		HTTPClient: d.HTTPClient, Clock: d.Clock, OnKillSwitch: s.setSuspended,
 	})
 	if err != nil {
