@@ -20,7 +20,8 @@ func (s *Server) routes() http.Handler {
 	r.MethodNotAllowedHandler = s.adapt("notallowed", func(w http.ResponseWriter, r *http.Request) error { return errMethod })
 
 	// Public: opening a link. The code is the credential. public() applies
-	// the per-address and unknown-code limits before any lookup.
+	// the per-address limit before any lookup; an unknown code is charged to
+	// the address's miss budget after it (openLink).
 	// POST is the confirmation page's button (confirm.go): it mints and 303s.
 	r.Handle("/s/{code}", s.adapt("/s/{code}", s.public(s.openDownload))).Methods(http.MethodGet, http.MethodHead, http.MethodPost)
 	r.Handle("/u/{code}", s.adapt("/u/{code}", s.public(s.openUpload))).Methods(http.MethodPut)
