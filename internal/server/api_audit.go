@@ -14,17 +14,17 @@ import (
 	"github.com/sharesvc/sharesvc/internal/audit"
 )
 
-// Denial reasons that a client can cause without holding a code, and that
-// therefore go through the flood budget.
-var floodReasons = map[string]bool{"not_found": true, "rate_limited": true}
-
-// appendDenial writes a denial row for a public request. Unknown codes and
-// rate-limited requests count against the client's flood budget: past it
-// they are folded into periodic summary rows instead (audit.Flood), so that
-// a flood cannot grow the log without bound. ev.ClientIP is the raw address
-// here; the log applies the privacy mode.
+// appendDenial writes the row of a public request that minted nothing:
+// a denial (unknown, revoked, expired or rate-limited code, …) or a page
+// instead of a URL (HEAD, preview, confirmation page). Whoever holds a code,
+// even a dead one, can cause these at will, so all of them count against
+// the client's flood budget: past it they are counted in metrics and
+// folded into periodic summary rows (audit.Flood), so that a flood cannot
+// grow the log without bound. ev.ClientIP is the raw address here; the log
+// applies the privacy mode.
 func (s *Server) appendDenial(ctx context.Context, ev audit.Event) error {
-	if floodReasons[ev.Reason] && !s.flood.Admit(audit.FloodKey(ev.ClientIP), ev.Reason) {
+	if !s.flood.AdmitOutcome(audit.FloodKey(ev.ClientIP), ev.Outcome, ev.Reason) {
+		s.metrics.AuditSummarised.WithLabelValues(ev.Reason).Inc()
 		return nil
 	}
 	_, err := s.audit.Append(ctx, ev, nil)

@@ -140,8 +140,9 @@ type Deps struct {
 	// Checkpointer signs audit checkpoints on demand and anchors verify;
 	// nil when no checkpoint key is configured.
 	Checkpointer *audit.Checkpointer
-	// Flood is the per-client budget for denial rows of unknown codes and
-	// rate-limited requests; nil logs every one.
+	// Flood is the per-client budget for the rows of public requests that
+	// mint nothing (denials, HEAD, previews, confirmation pages); nil logs
+	// every one.
 	Flood *audit.Flood
 	// Mail queues messages for shares sent by email and first-open
 	// notices; nil turns sharing by email off (recipients are refused).
