@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -153,21 +154,39 @@ func (s *Server) exportAudit(w http.ResponseWriter, r *http.Request) error {
 	if s.auditDB == nil {
 		return errNoAuditDB
 	}
-	// A large export outlives the server's write timeout.
+	// A large export outlives the server's write timeout; instead each
+	// chunk must be taken by the client within exportWriteTimeout, so that a
+	// client that stops reading is cut off. audit.Export holds no database
+	// connection while it writes.
 	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{})
 	h := w.Header()
 	h.Set("Content-Type", format.ContentType())
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="sharesvc-audit-%s.%s"`,
 		s.now().UTC().Format("20060102T150405Z"), format))
-	n, err := audit.Export(r.Context(), s.auditDB, f, format, w)
+	n, err := audit.Export(r.Context(), s.auditDB, f, format, deadlineWriter{w, rc})
 	info(r).outcome = "exported"
 	if err != nil {
 		return fmt.Errorf("audit export after %d rows: %w", n, err)
 	}
 	return nil
+}
+
+// exportWriteTimeout is how long a client of an export may take to accept
+// each chunk written to it (at most 64 KiB, audit.Export's buffer).
+const exportWriteTimeout = 30 * time.Second
+
+// deadlineWriter moves the connection's write deadline forward before each
+// write, so that a long response lives as long as its client keeps reading.
+type deadlineWriter struct {
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+func (d deadlineWriter) Write(p []byte) (int, error) {
+	_ = d.rc.SetWriteDeadline(time.Now().Add(exportWriteTimeout))
+	return d.w.Write(p)
 }
 
 // verifyResponse is the answer of GET /api/v1/audit/verify.
