@@ -226,7 +226,7 @@ func serveFlags(args []string, getenv func(string) string, stderr io.Writer) (*s
 	f.limit(&s.RateLink, "rate-link", "SHARESVC_RATE_LINK", "2/s burst 60", "URLs minted per link")
 	f.limit(&s.RateToken, "rate-token", "SHARESVC_RATE_TOKEN", "20/s burst 100", "API requests per token")
 	f.prefixes(&s.TrustedProxies, "trusted-proxies", "SHARESVC_TRUSTED_PROXIES", "proxies whose X-Forwarded-For is believed (default none)")
-	f.str(&s.MetricsListen, "metrics-listen", "SHARESVC_METRICS_LISTEN", "", "serve /metrics on this address instead of -listen")
+	f.str(&s.MetricsListen, "metrics-listen", "SHARESVC_METRICS_LISTEN", defaultMetricsListen, "private address for /metrics and the readiness report (/readyz), never the public one; off for none")
 	f.str(&s.DebugListen, "debug-listen", "SHARESVC_DEBUG_LISTEN", "", "serve Go's profiler (/debug/pprof/) on this private address; off by default")
 	f.str(&s.CanaryBucket, "canary-bucket", "SHARESVC_CANARY_BUCKET", "", "bucket of the canary object (with -canary-key)")
 	f.str(&s.CanaryKey, "canary-key", "SHARESVC_CANARY_KEY", "", "key of a small object the role may read; enables the canary")
@@ -244,6 +244,11 @@ func serveFlags(args []string, getenv func(string) string, stderr io.Writer) (*s
 	}
 	return &s, s.validate()
 }
+
+// defaultMetricsListen is where the metrics and the readiness report are
+// served unless told otherwise: loopback only, and not 9090, which a
+// Prometheus on the same host listens on itself.
+const defaultMetricsListen = "127.0.0.1:9464"
 
 // signMargin is how long before its session every URL expires.
 const signMargin = 15 * time.Second
@@ -268,11 +273,12 @@ func (s *serveSettings) validate() error {
 	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
 		return fmt.Errorf("-listen ($SHARESVC_LISTEN) %q must be host:port", s.Listen)
 	}
-	if s.MetricsListen != "" {
-		if _, _, err := net.SplitHostPort(s.MetricsListen); err != nil {
-			return fmt.Errorf("-metrics-listen ($SHARESVC_METRICS_LISTEN) %q must be host:port", s.MetricsListen)
+	if s.MetricsListen != "off" {
+		_, port, err := net.SplitHostPort(s.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("-metrics-listen ($SHARESVC_METRICS_LISTEN) %q must be host:port or off", s.MetricsListen)
 		}
-		if s.MetricsListen == s.Listen {
+		if s.MetricsListen == s.Listen && port != "0" {
 			return fmt.Errorf("-metrics-listen ($SHARESVC_METRICS_LISTEN) %q must differ from -listen", s.MetricsListen)
 		}
 	}
@@ -339,7 +345,8 @@ type service struct {
 	canary    *health.Canary // nil when not configured
 	auditJobs *auditSetup
 	mailer    *mail.Mailer // nil when sharing by email is off
-	// metricsLn, when set, serves /metrics apart from the public listener.
+	// metricsLn, when set, serves the operators' routes (/metrics, the
+	// readiness report) apart from the public listener.
 	metricsLn net.Listener
 }
 
@@ -446,7 +453,7 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 		DefaultLifetime: s.Lifetime, MaxLifetime: s.MaxLifetime,
 		DefaultPresignTTL: s.PresignTTL, MaxPresignTTL: s.MaxPresignTTL, MaxUses: s.MaxUses,
 		TrustedProxies: s.TrustedProxies, RateIP: s.RateIP, RateMiss: s.RateMiss, RateLink: s.RateLink,
-		RateToken: s.RateToken, HideMetrics: s.MetricsListen != "", MaxRecipients: s.Mail.MaxRecipients,
+		RateToken: s.RateToken, MaxRecipients: s.Mail.MaxRecipients,
 	}, server.Deps{
 		Links: store, Tokens: auth.NewStore(d.Read), Audit: log, Signer: signer,
 		Metrics: m, Gatherer: reg, Logger: logger, Health: hc,
@@ -488,7 +495,7 @@ func (svc *service) serve(ctx context.Context, ln net.Listener) error {
 	wg.Go(func() { svc.auditJobs.run(bg, svc.audit, svc.db.Read, svc.log) })
 	if svc.metricsLn != nil {
 		ms := &http.Server{
-			Handler: svc.handler.MetricsHandler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+			Handler: svc.handler.OpsHandler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 			WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 16 << 10,
 			ErrorLog: slog.NewLogLogger(svc.log.Handler(), slog.LevelWarn),
 		}
@@ -556,7 +563,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		svc.close()
 		return fmt.Errorf("-listen ($SHARESVC_LISTEN): %w", err)
 	}
-	if s.MetricsListen != "" {
+	if s.MetricsListen != "off" {
 		if svc.metricsLn, err = net.Listen("tcp", s.MetricsListen); err != nil {
 			ln.Close()
 			svc.close()

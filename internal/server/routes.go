@@ -64,11 +64,10 @@ func (s *Server) routes() http.Handler {
 	// The web console: pages and forms under /ui/ (console.go).
 	s.consoleRoutes(r)
 
-	// Operations.
+	// Operations. /readyz here says ready or not and nothing more; the
+	// metrics and the readiness report are on the private listener
+	// (OpsHandler, ops.go).
 	r.Handle("/healthz", s.adapt("/healthz", s.healthz)).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/readyz", s.adapt("/readyz", s.readyz)).Methods(http.MethodGet, http.MethodHead)
-	if !s.cfg.HideMetrics { // else served by MetricsHandler on its own listener
-		r.Handle("/metrics", s.MetricsHandler()).Methods(http.MethodGet)
-	}
 	return r
 }

@@ -54,9 +54,6 @@ type Config struct {
 	// RateTableSize bounds the keys each limiter remembers; 0 means
 	// ratelimit.DefaultCapacity.
 	RateTableSize int
-	// HideMetrics leaves /metrics off this handler, for when it is served
-	// on a separate listener (see MetricsHandler).
-	HideMetrics bool
 	// MaxRecipients bounds the recipients of one share sent by email; 0
 	// means 50.
 	MaxRecipients int
