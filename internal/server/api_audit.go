@@ -235,6 +235,12 @@ func (s *Server) verifyChain(r *http.Request) (verifyResponse, error) {
 	if s.auditDB == nil {
 		return verifyResponse{}, errNoAuditDB
 	}
+	select {
+	case s.longReads <- struct{}{}:
+		defer func() { <-s.longReads }()
+	case <-r.Context().Done():
+		return verifyResponse{}, r.Context().Err()
+	}
 	var o audit.VerifyOptions
 	var cp *checkpointResponse
 	if s.checkpointer != nil {

@@ -84,6 +84,12 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// maxLongReads is how many requests at once may hold a read connection for
+// as long as the audit log is long (a verify), so that however many are
+// asked for, most of the read pool is left to opens, auth and readiness.
+// Exports hold no connection while they write (audit.Export).
+const maxLongReads = 2
+
 // maxPutBytes is the largest object a single presigned PUT can upload.
 const maxPutBytes = 5 << 30
 
@@ -106,6 +112,7 @@ type Server struct {
 	health   *health.Checker
 
 	auditDB      *sql.DB
+	longReads    chan struct{} // slots for reads that take as long as the log is long (verifyChain)
 	checkpointer *audit.Checkpointer
 	flood        *audit.Flood
 
@@ -171,6 +178,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s.ipSource = clientip.NewResolver(cfg.TrustedProxies)
 	s.health = d.Health
 	s.auditDB, s.checkpointer, s.flood = d.AuditDB, d.Checkpointer, d.Flood
+	s.longReads = make(chan struct{}, maxLongReads)
 	s.mail, s.deliveries = d.Mail, d.Deliveries
 	if s.cfg.MaxRecipients <= 0 {
 		s.cfg.MaxRecipients = 50
