@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sharesvc/sharesvc/internal/health"
@@ -14,21 +13,6 @@ import (
 // MetricsHandler serves the Prometheus metrics alone.
 func (s *Server) MetricsHandler() http.Handler {
 	return promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{ErrorLog: slogPrinter{s}})
-}
-
-// OpsHandler serves the operators' routes, for a private listener that only
-// the monitoring system can reach: GET /metrics, GET /readyz with each
-// check's result, and GET /healthz. The public handler has /healthz and a
-// /readyz that says ready or not and nothing else.
-func (s *Server) OpsHandler() http.Handler {
-	r := mux.NewRouter()
-	r.SkipClean(true)
-	r.NotFoundHandler = s.adapt("notfound", func(w http.ResponseWriter, r *http.Request) error { return errNoRoute })
-	r.MethodNotAllowedHandler = s.adapt("notallowed", func(w http.ResponseWriter, r *http.Request) error { return errMethod })
-	r.Handle("/metrics", s.MetricsHandler()).Methods(http.MethodGet)
-	r.Handle("/readyz", s.adapt("ops:/readyz", s.readyzReport)).Methods(http.MethodGet, http.MethodHead)
-	r.Handle("/healthz", s.adapt("ops:/healthz", s.healthz)).Methods(http.MethodGet, http.MethodHead)
-	return r
 }
 
 type slogPrinter struct{ s *Server }

@@ -66,8 +66,23 @@ func (s *Server) routes() http.Handler {
 
 	// Operations. /readyz here says ready or not and nothing more; the
 	// metrics and the readiness report are on the private listener
-	// (OpsHandler, ops.go).
+	// (OpsHandler, below).
 	r.Handle("/healthz", s.adapt("/healthz", s.healthz)).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/readyz", s.adapt("/readyz", s.readyz)).Methods(http.MethodGet, http.MethodHead)
+	return r
+}
+
+// OpsHandler serves the operators' routes, for a private listener that only
+// the monitoring system can reach: GET /metrics, GET /readyz with each
+// check's result, and GET /healthz. The public handler has /healthz and a
+// /readyz that says ready or not and nothing else.
+func (s *Server) OpsHandler() http.Handler {
+	r := mux.NewRouter()
+	r.SkipClean(true)
+	r.NotFoundHandler = s.adapt("notfound", func(w http.ResponseWriter, r *http.Request) error { return errNoRoute })
+	r.MethodNotAllowedHandler = s.adapt("notallowed", func(w http.ResponseWriter, r *http.Request) error { return errMethod })
+	r.Handle("/metrics", s.MetricsHandler()).Methods(http.MethodGet)
+	r.Handle("/readyz", s.adapt("ops:/readyz", s.readyzReport)).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/healthz", s.adapt("ops:/healthz", s.healthz)).Methods(http.MethodGet, http.MethodHead)
 	return r
 }
