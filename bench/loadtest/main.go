@@ -142,7 +142,10 @@ func run(ctx context.Context, o options) error {
 		// otherwise be throttled, which is the limiter working, not the
 		// redirect path. -env can override these (or set them to "off").
 		"SHARESVC_RATE_IP=1000000/s burst 1000000", "SHARESVC_RATE_LINK=1000000/s burst 1000000",
-		"SHARESVC_RATE_MISS=1000000/s burst 1000000")
+		"SHARESVC_RATE_MISS=1000000/s burst 1000000",
+		// Any free port for the private listener, so runs side by side
+		// do not collide on its default.
+		"SHARESVC_METRICS_LISTEN=127.0.0.1:0")
 	if o.clients > 1 {
 		// wrk's connections come through loopback, standing in for a proxy.
 		env = append(env, "SHARESVC_TRUSTED_PROXIES=127.0.0.1")

@@ -24,6 +24,7 @@ type Metrics struct {
 	InFlight        prometheus.Gauge         // requests being handled
 	Mints           *prometheus.CounterVec   // kind
 	Denials         *prometheus.CounterVec   // reason
+	AuditSummarised *prometheus.CounterVec   // reason: denials past a client's audit budget, in summary rows
 	STSRefreshes    *prometheus.CounterVec   // result
 	STSDuration     prometheus.Histogram
 	STSSessionLeft  prometheus.GaugeFunc
@@ -74,6 +75,10 @@ func New(reg prometheus.Registerer, sessionLeft func() float64) *Metrics {
 		Denials: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "denials_total",
 			Help: "Link requests that minted nothing, by reason.",
+		}, []string{"reason"}),
+		AuditSummarised: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "audit_summarised_total",
+			Help: "Link requests past their client's audit budget, counted in a summary row instead of a row each, by reason.",
 		}, []string{"reason"}),
 		STSRefreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "sts_refreshes_total",
@@ -173,7 +178,7 @@ func New(reg prometheus.Registerer, sessionLeft func() float64) *Metrics {
 		return 0
 	})
 	reg.MustRegister(m.ScopedRefreshes, m.ScopedSessions)
-	reg.MustRegister(m.Requests, m.RequestDuration, m.InFlight, m.Mints, m.Denials, m.STSRefreshes, m.STSDuration,
+	reg.MustRegister(m.Requests, m.RequestDuration, m.InFlight, m.Mints, m.Denials, m.AuditSummarised, m.STSRefreshes, m.STSDuration,
 		m.STSSessionLeft, m.AuditCommits, m.AuditBatchRows, m.AuditCommitTime,
 		m.AuditQueueDepth, m.RateLimited, m.DBErrors, m.CanaryRuns, m.CanaryDuration, m.CanaryLastOK,
 		m.Ready, m.ReadyChecks, m.MailAttempts, m.MailQueue,

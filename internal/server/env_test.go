@@ -93,8 +93,9 @@ type env struct {
 	signer  *sts.Signer
 	srv     *server.Server
 	http    *httptest.Server
-	admin   string // admin token secret
-	sharer  string // sharer token secret
+	ops     *httptest.Server // the private listener: metrics, readiness report
+	admin   string           // admin token secret
+	sharer  string           // sharer token secret
 	now     func() time.Time
 	reg     *prometheus.Registry
 	metrics *metrics.Metrics
@@ -193,7 +194,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	e := &env{t: t, s3: s3, db: d, audit: log, signer: signer, srv: srv, http: httptest.NewServer(srv), now: o.clock,
 		reg: reg, metrics: m, health: hc}
+	e.ops = httptest.NewServer(srv.OpsHandler())
 	t.Cleanup(func() {
+		e.ops.Close()
 		e.http.Close()
 		log.Close()
 		d.Close()

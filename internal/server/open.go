@@ -49,6 +49,9 @@ func (s *Server) openLink(w http.ResponseWriter, r *http.Request, kind links.Kin
 		l, err = s.links.ByCode(r.Context(), code)
 	}
 	if errors.Is(err, links.ErrNotFound) {
+		if lerr := s.chargeMiss(r); lerr != nil {
+			return nil, ev, time.Time{}, s.limitedPublic(w, r, "", lerr)
+		}
 		return nil, ev, time.Time{}, s.denyOpen(r, ev, "not_found", links.ErrNotFound)
 	}
 	if err != nil {

@@ -56,9 +56,6 @@ type Config struct {
 	// RateTableSize bounds the keys each limiter remembers; 0 means
 	// ratelimit.DefaultCapacity.
 	RateTableSize int
-	// HideMetrics leaves /metrics off this handler, for when it is served
-	// on a separate listener (see MetricsHandler).
-	HideMetrics bool
 	// MaxRecipients bounds the recipients of one share sent by email; 0
 	// means 50.
 	MaxRecipients int
@@ -89,6 +86,12 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// maxLongReads is how many requests at once may hold a read connection for
+// as long as the audit log is long (a verify), so that however many are
+// asked for, most of the read pool is left to opens, auth and readiness.
+// Exports hold no connection while they write (audit.Export).
+const maxLongReads = 2
+
 // maxPutBytes is the largest object a single presigned PUT can upload.
 const maxPutBytes = 5 << 30
 
@@ -112,6 +115,7 @@ type Server struct {
 	health   *health.Checker
 
 	auditDB      *sql.DB
+	longReads    chan struct{} // slots for reads that take as long as the log is long (verifyChain)
 	checkpointer *audit.Checkpointer
 	flood        *audit.Flood
 
@@ -145,8 +149,9 @@ type Deps struct {
 	// Checkpointer signs audit checkpoints on demand and anchors verify;
 	// nil when no checkpoint key is configured.
 	Checkpointer *audit.Checkpointer
-	// Flood is the per-client budget for denial rows of unknown codes and
-	// rate-limited requests; nil logs every one.
+	// Flood is the per-client budget for the rows of public requests that
+	// mint nothing (denials, HEAD, previews, confirmation pages); nil logs
+	// every one.
 	Flood *audit.Flood
 	// Mail queues messages for shares sent by email and first-open
 	// notices; nil turns sharing by email off (recipients are refused).
@@ -189,6 +194,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s.health = d.Health
 	s.auditDB, s.checkpointer, s.flood = d.AuditDB, d.Checkpointer, d.Flood
 	s.scoped = d.Scoped
+	s.longReads = make(chan struct{}, maxLongReads)
 	s.mail, s.deliveries = d.Mail, d.Deliveries
 	if s.cfg.MaxRecipients <= 0 {
 		s.cfg.MaxRecipients = 50
