@@ -27,6 +27,7 @@ func (s *Server) uploadCSP() string {
 type uploadPageData struct {
 	Sharer, ExpiresIn, ContentType string
 	MaxBytes                       int64
+	OneName                        bool // an upload to one name: curl must send If-None-Match: *
 }
 
 // uploadPage answers GET /u/{code}: for a live upload link, the page (it
@@ -43,7 +44,7 @@ func (s *Server) uploadPage(w http.ResponseWriter, r *http.Request) error {
 	h := w.Header()
 	h.Set("Content-Security-Policy", s.uploadCSP())
 	h.Set("X-Frame-Options", "DENY")
-	d := uploadPageData{Sharer: l.CreatedBy, ExpiresIn: mail.Humanize(l.ExpiresAt.Sub(now)), ContentType: l.ContentType}
+	d := uploadPageData{Sharer: l.CreatedBy, ExpiresIn: mail.Humanize(l.ExpiresAt.Sub(now)), ContentType: l.ContentType, OneName: !l.KeyIsPrefix}
 	if l.MaxBytes < s.cfg.MaxUploadBytes {
 		d.MaxBytes = l.MaxBytes
 	}
