@@ -338,6 +338,11 @@ func (a *App) checkObject(ctx context.Context, l *links.Link) error {
 		return nil
 	case resp.StatusCode == http.StatusNotFound:
 		return fmt.Errorf("%w: object %q does not exist in bucket %q", links.ErrInvalid, l.Key, l.Bucket)
+	case resp.StatusCode == http.StatusForbidden && upload && l.GrantID != "":
+		// A grant's session may not list the bucket, so AWS answers 403
+		// for a missing key as well as a forbidden one. The PUT's signed
+		// If-None-Match: * still keeps S3 from replacing an object.
+		return nil
 	case resp.StatusCode == http.StatusForbidden && upload:
 		return fmt.Errorf("%w: whether object %q exists in bucket %q cannot be checked with the signing role (access denied)", links.ErrInvalid, l.Key, l.Bucket)
 	case resp.StatusCode == http.StatusForbidden:
