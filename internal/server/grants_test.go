@@ -237,3 +237,16 @@ func TestGrantLinksSignWithTheGrantsSession(t *testing.T) {
 		t.Fatalf("uploaded object = %q, %v", b, err)
 	}
 }
+
+// Offboarding a person ends their grants too, so that a later token of the
+// same name inherits nothing.
+func TestOffboardEndsPersonGrants(t *testing.T) {
+	e := newEnv(t, envOptions{noGrants: true})
+	id := e.grant("bob", "bob/")
+	if r := e.do("POST", "/api/v1/offboard", e.admin, `{"name":"bob","reason":"left"}`); r.StatusCode != http.StatusOK {
+		t.Fatalf("offboard = %s", fmtResp(r, readAll(t, r.Body)))
+	}
+	if g := decode[server.GrantResponse](t, e.do("GET", "/api/v1/grants/"+id, e.admin, "")); g.State != "revoked" || g.RevokeReason != "left" {
+		t.Fatalf("bob's grant after offboarding = %+v; want revoked", g)
+	}
+}
