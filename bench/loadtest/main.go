@@ -45,6 +45,7 @@ import (
 func main() {
 	var o options
 	flag.IntVar(&o.links, "links", 10, "links in the database")
+	flag.IntVar(&o.grants, "grants", 0, "make the links under this many grants (round robin), so each grant's URLs are signed with its own scoped STS session; 0: the role's session signs all")
 	flag.IntVar(&o.hot, "hot", 1000, "distinct links the load cycles through (at most -links)")
 	flag.IntVar(&o.auditRows, "audit-rows", 0, "audit rows to seed before measuring")
 	flag.IntVar(&o.reps, "reps", 5, "interleaved repetitions per server")
@@ -63,6 +64,7 @@ func main() {
 
 type options struct {
 	links, hot, auditRows, reps, conns int
+	grants                             int
 	clients                            int
 	duration                           time.Duration
 	profile, dir, extraEnv             string
@@ -117,7 +119,7 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("%s already exists: give -dir an empty or new directory (seeding needs a fresh database)", dbPath)
 	}
 	log.Printf("seeding %d links and %d audit rows", o.links, o.auditRows)
-	codes, err := seed(ctx, dbPath, o.links, min(o.hot, o.links), o.auditRows)
+	codes, err := seed(ctx, dbPath, o.links, min(o.hot, o.links), o.auditRows, o.grants)
 	if err != nil {
 		return err
 	}
@@ -142,7 +144,10 @@ func run(ctx context.Context, o options) error {
 		// otherwise be throttled, which is the limiter working, not the
 		// redirect path. -env can override these (or set them to "off").
 		"SHARESVC_RATE_IP=1000000/s burst 1000000", "SHARESVC_RATE_LINK=1000000/s burst 1000000",
-		"SHARESVC_RATE_MISS=1000000/s burst 1000000")
+		"SHARESVC_RATE_MISS=1000000/s burst 1000000",
+		// Any free port for the private listener, so runs side by side
+		// do not collide on its default.
+		"SHARESVC_METRICS_LISTEN=127.0.0.1:0")
 	if o.clients > 1 {
 		// wrk's connections come through loopback, standing in for a proxy.
 		env = append(env, "SHARESVC_TRUSTED_PROXIES=127.0.0.1")
@@ -257,9 +262,10 @@ func run(ctx context.Context, o options) error {
 	return nil
 }
 
-// seed writes n links (codes known to us) and auditRows chained audit rows,
-// and returns the codes of hot of the links spread over the table.
-func seed(ctx context.Context, path string, n, hot, auditRows int) ([]string, error) {
+// seed writes n links (codes known to us, under nGrants grants in turn when
+// nGrants > 0) and auditRows chained audit rows, and returns the codes of
+// hot of the links spread over the table.
+func seed(ctx context.Context, path string, n, hot, auditRows, nGrants int) ([]string, error) {
 	d, err := db.Open(ctx, path)
 	if err != nil {
 		return nil, err
@@ -280,6 +286,11 @@ func seed(ctx context.Context, path string, n, hot, auditRows int) ([]string, er
 		h := links.HashCode(code)
 		l := &links.Link{ID: links.NewID(), Kind: links.KindDownload, Bucket: "bench", Key: "object.bin",
 			CreatedAt: now, CreatedBy: "bench", ExpiresAt: now.Add(24 * time.Hour), PresignTTL: time.Minute}
+		if nGrants > 0 {
+			// Links under grant i%nGrants, whose whole-bucket scope gives
+			// each grant a session of its own.
+			l.GrantID = fmt.Sprintf("grt_bench%07d", i%nGrants)
+		}
 		if err := links.Insert(ctx, tx, l, h[:]); err != nil {
 			return nil, err
 		}

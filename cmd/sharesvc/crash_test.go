@@ -115,7 +115,7 @@ func TestCrashKeepsEveryRedirectAudited(t *testing.T) {
 	}
 	env := s3env(s3, bucket, dbPath)
 	for k, v := range map[string]string{
-		"SHARESVC_LISTEN": addr, "SHARESVC_LOG_LEVEL": "warn",
+		"SHARESVC_LISTEN": addr, "SHARESVC_METRICS_LISTEN": "127.0.0.1:0", "SHARESVC_LOG_LEVEL": "warn",
 		// This test is about durability, not limits.
 		"SHARESVC_RATE_IP": "off", "SHARESVC_RATE_MISS": "off", "SHARESVC_RATE_LINK": "off", "SHARESVC_RATE_TOKEN": "off",
 		"SHARESVC_CHECKPOINT_KEY": keyPath, "SHARESVC_CHECKPOINT_DIR": filepath.Join(dir, "checkpoints"),

@@ -61,6 +61,9 @@ func TestServeOperationsSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if host, _, _ := net.SplitHostPort(d.MetricsListen); host != "127.0.0.1" || d.MetricsListen == d.Listen {
+		t.Errorf("default -metrics-listen %q; want a loopback address apart from -listen %q", d.MetricsListen, d.Listen)
+	}
 	for name, l := range map[string]ratelimit.Limit{"ip": d.RateIP, "miss": d.RateMiss, "link": d.RateLink, "token": d.RateToken} {
 		if l.Off() {
 			t.Errorf("default %s limit is off; want a limit on by default", name)
@@ -138,12 +141,18 @@ func TestServeOperations(t *testing.T) {
 	if code, _ := get(base + "/metrics"); code != http.StatusNotFound {
 		t.Errorf("/metrics on the public listener = %d; want 404 when SHARESVC_METRICS_LISTEN is set", code)
 	}
-	// Ready once the canary (run at start) has fetched its object.
+	// Ready once the canary (run at start) has fetched its object. The
+	// public /readyz says so in one word; the report is on the private
+	// listener.
 	var body string
 	deadline := time.Now().Add(30 * time.Second)
 	for code := 0; code != http.StatusOK && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		code, body = get(base + "/readyz")
 	}
+	if body != "ready\n" {
+		t.Errorf("public /readyz = %q; want only \"ready\"", body)
+	}
+	_, body = get(mbase + "/readyz")
 	var rep struct {
 		Ready  bool
 		Checks []struct {

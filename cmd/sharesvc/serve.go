@@ -60,7 +60,7 @@ type serveSettings struct {
 	RateLink        ratelimit.Limit `name:"rate-link" envvar:"SHARESVC_RATE_LINK" default:"2/s burst 60" help:"URLs minted per link."`
 	RateToken       ratelimit.Limit `name:"rate-token" envvar:"SHARESVC_RATE_TOKEN" default:"20/s burst 100" help:"API requests per token."`
 	TrustedProxies  []netip.Prefix  `name:"trusted-proxies" envvar:"SHARESVC_TRUSTED_PROXIES" placeholder:"PREFIXES" help:"Proxies whose X-Forwarded-For is believed, e.g. 10.0.0.0/8,192.0.2.7 (default none)."`
-	MetricsListen   string          `name:"metrics-listen" envvar:"SHARESVC_METRICS_LISTEN" placeholder:"ADDR" help:"Serve /metrics on this address instead of --listen."`
+	MetricsListen   string          `name:"metrics-listen" envvar:"SHARESVC_METRICS_LISTEN" default:"127.0.0.1:9464" placeholder:"ADDR" help:"Private address for /metrics and the readiness report (/readyz), never the public one; off for none."`
 	DebugListen     string          `name:"debug-listen" envvar:"SHARESVC_DEBUG_LISTEN" placeholder:"ADDR" help:"Serve Go's profiler (/debug/pprof/) on this private address; off by default."`
 	CanaryBucket    string          `name:"canary-bucket" envvar:"SHARESVC_CANARY_BUCKET" placeholder:"BUCKET" help:"Bucket of the canary object (with --canary-key)."`
 	CanaryKey       string          `name:"canary-key" envvar:"SHARESVC_CANARY_KEY" placeholder:"KEY" help:"Key of a small object the role may read; enables the canary."`
@@ -155,11 +155,12 @@ func (s *serveSettings) validate() error {
 	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
 		return fmt.Errorf("-listen ($SHARESVC_LISTEN) %q must be host:port", s.Listen)
 	}
-	if s.MetricsListen != "" {
-		if _, _, err := net.SplitHostPort(s.MetricsListen); err != nil {
-			return fmt.Errorf("-metrics-listen ($SHARESVC_METRICS_LISTEN) %q must be host:port", s.MetricsListen)
+	if s.MetricsListen != "off" {
+		_, port, err := net.SplitHostPort(s.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("-metrics-listen ($SHARESVC_METRICS_LISTEN) %q must be host:port or off", s.MetricsListen)
 		}
-		if s.MetricsListen == s.Listen {
+		if s.MetricsListen == s.Listen && port != "0" {
 			return fmt.Errorf("-metrics-listen ($SHARESVC_METRICS_LISTEN) %q must differ from -listen", s.MetricsListen)
 		}
 	}
@@ -229,7 +230,8 @@ type service struct {
 	canary    *health.Canary // nil when not configured
 	auditJobs *auditSetup
 	mailer    *mail.Mailer // nil when sharing by email is off
-	// metricsLn, when set, serves /metrics apart from the public listener.
+	// metricsLn, when set, serves the operators' routes (/metrics, the
+	// readiness report) apart from the public listener.
 	metricsLn net.Listener
 }
 
@@ -259,13 +261,20 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 		}
 		return 0
 	})
-	signer = sts.NewSigner(&sts.AssumeRole{
-		Client: stsClient, RoleARN: s.RoleARN, SessionName: s.SessionName, Duration: s.SessionDuration,
-	}, presigner, sts.SignerOptions{
+	role := sts.AssumeRole{Client: stsClient, RoleARN: s.RoleARN, SessionName: s.SessionName, Duration: s.SessionDuration}
+	signer = sts.NewSigner(&role, presigner, sts.SignerOptions{
 		Margin:       signMargin,
 		RefreshAhead: s.MaxPresignTTL + signMargin + time.Minute,
 		OnRefresh:    m.ObserveSTSRefresh,
 	})
+	// Links made under a grant are signed with a session of that grant's
+	// alone, whose policy allows only its bucket and prefix.
+	scoped := sts.NewScopedSigner(role, presigner, sts.ScopedOptions{Signer: sts.SignerOptions{
+		Margin:       signMargin,
+		RefreshAhead: s.MaxPresignTTL + signMargin + time.Minute,
+		OnRefresh:    m.ObserveScopedRefresh,
+	}})
+	m.WatchScopedSessions(scoped.Len)
 
 	if err := s.Audit.validate(); err != nil {
 		return nil, err
@@ -380,9 +389,9 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 		DefaultLifetime: s.Lifetime, MaxLifetime: s.MaxLifetime,
 		DefaultPresignTTL: s.PresignTTL, MaxPresignTTL: s.MaxPresignTTL, MaxUses: s.MaxUses,
 		TrustedProxies: s.TrustedProxies, RateIP: s.RateIP, RateMiss: s.RateMiss, RateLink: s.RateLink,
-		RateToken: s.RateToken, HideMetrics: s.MetricsListen != "", MaxRecipients: s.Mail.MaxRecipients,
+		RateToken: s.RateToken, MaxRecipients: s.Mail.MaxRecipients,
 	}, server.Deps{
-		Links: store, Tokens: auth.NewStore(d.Read), Audit: log, Signer: signer,
+		Links: store, Tokens: auth.NewStore(d.Read), Audit: log, Signer: signer, Scoped: scoped,
 		Metrics: m, Gatherer: reg, Logger: logger, Health: hc,
 		AuditDB: d.Read, Checkpointer: aud.checkpointer, Flood: aud.flood,
 		Mail: mailer, Deliveries: mail.NewDeliveries(d.Read), MailQuota: s.MailQuota,
@@ -429,7 +438,7 @@ func (svc *service) serve(ctx context.Context, ln net.Listener) error {
 	wg.Go(func() { svc.auditJobs.run(bg, svc.audit, svc.db.Read, svc.log) })
 	if svc.metricsLn != nil {
 		ms := &http.Server{
-			Handler: svc.handler.MetricsHandler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+			Handler: svc.handler.OpsHandler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 			WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 16 << 10,
 			ErrorLog: slog.NewLogLogger(svc.log.Handler(), slog.LevelWarn),
 		}
@@ -493,7 +502,7 @@ func runServe(ctx context.Context, s *serveSettings, getenv func(string) string,
 		svc.close()
 		return fmt.Errorf("-listen ($SHARESVC_LISTEN): %w", err)
 	}
-	if s.MetricsListen != "" {
+	if s.MetricsListen != "off" {
 		if svc.metricsLn, err = net.Listen("tcp", s.MetricsListen); err != nil {
 			ln.Close()
 			svc.close()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/auth"
+	"github.com/sharesvc/sharesvc/internal/grants"
 	"github.com/sharesvc/sharesvc/internal/links"
 )
 
@@ -52,7 +53,16 @@ func (a *App) Offboard(ctx context.Context, actor Actor, req OffboardRequest) (l
 		if tokensRevoked, err = auth.RevokeByName(ctx, tx, req.Name, now); err != nil {
 			return err
 		}
+		// A later token of the same name must not inherit the person's
+		// grants.
+		grantsRevoked, err := grants.RevokePerson(ctx, tx, req.Name, actor.Name, reason, now)
+		if err != nil {
+			return err
+		}
 		ev.Detail = withCount(withCount(ev.Detail, "links_revoked", linksRevoked), "tokens_revoked", tokensRevoked)
+		if grantsRevoked > 0 {
+			ev.Detail = withCount(ev.Detail, "grants_revoked", grantsRevoked)
+		}
 		return nil
 	}); err != nil {
 		return 0, 0, err

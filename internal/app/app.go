@@ -52,10 +52,13 @@ type Config struct {
 
 // Deps are what an App is built from; main owns them all.
 type Deps struct {
-	Links      *links.Store
-	Tokens     *auth.Store
-	Audit      *audit.Log
-	Signer     *sts.Signer
+	Links  *links.Store
+	Tokens *auth.Store
+	Audit  *audit.Log
+	Signer *sts.Signer
+	// Scoped checks objects for links made under a grant with that grant's
+	// own session; nil leaves it to Signer.
+	Scoped     *sts.ScopedSigner
 	Grants     *grants.Store
 	Mail       *mail.Mailer     // nil: sharing by email is off
 	Deliveries *mail.Deliveries // the mail queue; nil with Mail
@@ -76,6 +79,7 @@ type App struct {
 	tokens     *auth.Store
 	audit      *audit.Log
 	signer     *sts.Signer
+	scoped     *sts.ScopedSigner
 	grants     *grants.Store
 	mail       *mail.Mailer
 	deliveries *mail.Deliveries
@@ -101,7 +105,7 @@ func New(cfg Config, d Deps) (*App, error) {
 	if cfg.MaxRecipients <= 0 {
 		cfg.MaxRecipients = 50
 	}
-	return &App{cfg: cfg, links: d.Links, tokens: d.Tokens, audit: d.Audit, signer: d.Signer, grants: d.Grants,
+	return &App{cfg: cfg, links: d.Links, tokens: d.Tokens, audit: d.Audit, signer: d.Signer, scoped: d.Scoped, grants: d.Grants,
 		mail: d.Mail, deliveries: d.Deliveries, client: d.HTTPClient, now: d.Clock, onKill: d.OnKillSwitch}, nil
 }
 

@@ -292,13 +292,31 @@ func (a *App) checkObject(ctx context.Context, l *links.Link) error {
 	if l.KeyIsPrefix {
 		return nil // every upload gets a new generated name
 	}
-	g, err := a.signer.Grant(ctx, 30*time.Second)
-	if err != nil {
-		return err
-	}
-	u, err := a.signer.Presign(g, sts.Request{Method: http.MethodHead, Bucket: l.Bucket, Key: l.Key})
-	if err != nil {
-		return fmt.Errorf("%w: %v", links.ErrInvalid, err)
+	head := sts.Request{Method: http.MethodHead, Bucket: l.Bucket, Key: l.Key}
+	var u string
+	if l.GrantID != "" && a.scoped != nil {
+		// The grant's own session: what it cannot reach, no URL of the
+		// link could. An upload link's session may only PUT, so its check
+		// asks with a session of the same grant that may also read.
+		sc := sts.Scope{Bucket: l.Bucket, Prefix: l.GrantPrefix, Actions: sts.Download}
+		if l.Kind == links.KindUpload {
+			sc.Actions |= sts.Upload
+		}
+		g, err := a.scoped.Grant(ctx, sc, l.GrantID, 30*time.Second)
+		if err != nil {
+			return err
+		}
+		if u, err = a.scoped.Presign(g, head); err != nil {
+			return fmt.Errorf("%w: %v", links.ErrInvalid, err)
+		}
+	} else {
+		g, err := a.signer.Grant(ctx, 30*time.Second)
+		if err != nil {
+			return err
+		}
+		if u, err = a.signer.Presign(g, head); err != nil {
+			return fmt.Errorf("%w: %v", links.ErrInvalid, err)
+		}
 	}
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodHead, u, nil)
 	if err != nil {
@@ -320,6 +338,11 @@ func (a *App) checkObject(ctx context.Context, l *links.Link) error {
 		return nil
 	case resp.StatusCode == http.StatusNotFound:
 		return fmt.Errorf("%w: object %q does not exist in bucket %q", links.ErrInvalid, l.Key, l.Bucket)
+	case resp.StatusCode == http.StatusForbidden && upload && l.GrantID != "":
+		// A grant's session may not list the bucket, so AWS answers 403
+		// for a missing key as well as a forbidden one. The PUT's signed
+		// If-None-Match: * still keeps S3 from replacing an object.
+		return nil
 	case resp.StatusCode == http.StatusForbidden && upload:
 		return fmt.Errorf("%w: whether object %q exists in bucket %q cannot be checked with the signing role (access denied)", links.ErrInvalid, l.Key, l.Bucket)
 	case resp.StatusCode == http.StatusForbidden:

@@ -55,10 +55,18 @@ const (
 	timeMillis = "2006-01-02T15:04:05.000Z07:00"
 )
 
+// exportPageRows is how many rows Export reads per query. No database
+// connection is held while a page is written, so that a client that reads
+// slowly (or never) holds none of the pool that other requests need.
+const exportPageRows = 500
+
 // Export writes the events matching f (Limit and Before are ignored) to w in
-// chain order, oldest first, one row at a time: memory does not grow with
-// the number of rows. It returns the rows written. Errors:
-// ErrInvalidFilter (wrapped), or the database or write error.
+// chain order, oldest first, as they were when it started (rows appended
+// meanwhile are left for the next export). It reads a page of rows at a
+// time by seq and holds no database connection while it writes: memory does
+// not grow with the number of rows, and a slow w holds nothing but itself.
+// It returns the rows written. Errors: ErrInvalidFilter (wrapped), or the
+// database or write error.
 func Export(ctx context.Context, db *sql.DB, f Filter, format Format, w io.Writer) (int64, error) {
 	f.Limit, f.Before = 0, 0
 	if err := f.Validate(); err != nil {
@@ -67,18 +75,20 @@ func Export(ctx context.Context, db *sql.DB, f Filter, format Format, w io.Write
 	if format != FormatCSV && format != FormatJSONL {
 		return 0, fmt.Errorf("%w: format %q must be csv or jsonl", ErrInvalidFilter, format)
 	}
-	cond, args := f.where()
-	rows, err := db.QueryContext(ctx, `SELECT `+eventColumns+` FROM audit_events WHERE `+cond+` ORDER BY seq`, args...)
-	if err != nil {
+	var last int64
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_events`).Scan(&last); err != nil {
 		return 0, fmt.Errorf("export audit events: %w", err)
 	}
-	defer rows.Close()
+	cond, args := f.where()
+	query := `SELECT ` + eventColumns + ` FROM audit_events WHERE ` + cond + ` AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var (
 		n    int64
 		cw   *csv.Writer
 		rec  []string
 		line []byte
+		page []Event
+		err  error
 	)
 	if format == FormatCSV {
 		cw = csv.NewWriter(bw)
@@ -87,25 +97,27 @@ func Export(ctx context.Context, db *sql.DB, f Filter, format Format, w io.Write
 		}
 		rec = make([]string, len(csvHeader))
 	}
-	for rows.Next() {
-		ev, err := scanEvent(rows)
+	for after := int64(0); after < last; after = page[len(page)-1].Seq {
+		page, err = exportPage(ctx, db, query, append(args[:len(args):len(args)], after, last, exportPageRows), page[:0])
 		if err != nil {
-			return n, fmt.Errorf("export audit events: %w", err)
+			return n, err
 		}
-		if cw != nil {
-			ev.csvRecord(rec)
-			err = cw.Write(rec)
-		} else {
-			line = append(ev.AppendJSON(line[:0]), '\n')
-			_, err = bw.Write(line)
+		for i := range page {
+			if cw != nil {
+				page[i].csvRecord(rec)
+				err = cw.Write(rec)
+			} else {
+				line = append(page[i].AppendJSON(line[:0]), '\n')
+				_, err = bw.Write(line)
+			}
+			if err != nil {
+				return n, fmt.Errorf("export audit events: %w", err)
+			}
+			n++
 		}
-		if err != nil {
-			return n, fmt.Errorf("export audit events: %w", err)
+		if len(page) < exportPageRows {
+			break
 		}
-		n++
-	}
-	if err := rows.Err(); err != nil {
-		return n, fmt.Errorf("export audit events: %w", err)
 	}
 	if cw != nil {
 		cw.Flush()
@@ -117,6 +129,27 @@ func Export(ctx context.Context, db *sql.DB, f Filter, format Format, w io.Write
 		return n, fmt.Errorf("export audit events: %w", err)
 	}
 	return n, nil
+}
+
+// exportPage reads one page of Export's query into buf, releasing the
+// connection before it returns.
+func exportPage(ctx context.Context, db *sql.DB, query string, args []any, buf []Event) ([]Event, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return buf, fmt.Errorf("export audit events: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		ev, err := scanEvent(rows)
+		if err != nil {
+			return buf, fmt.Errorf("export audit events: %w", err)
+		}
+		buf = append(buf, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return buf, fmt.Errorf("export audit events: %w", err)
+	}
+	return buf, nil
 }
 
 func (e *Event) csvRecord(rec []string) {

@@ -698,3 +698,56 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestExportPages exports more rows than one page, through a read pool of
+// one connection that the writer itself needs: Export must hold no
+// connection while it writes. Rows appended during the export are left
+// for the next one.
+func TestExportPages(t *testing.T) {
+	for _, rows := range []int{1000, 1201} { // a whole number of pages, and not
+		t.Run(fmt.Sprint(rows), func(t *testing.T) {
+			d, l := openLog(t)
+			var wg sync.WaitGroup
+			for g := range 50 {
+				wg.Go(func() {
+					for i := g; i < rows; i += 50 {
+						if _, err := l.Append(context.Background(), audit.Event{Action: "x", Actor: "y", Outcome: "ok"}, nil); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			d.Read.SetMaxOpenConns(1)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			var buf bytes.Buffer
+			writes := 0
+			w := writerFunc(func(p []byte) (int, error) {
+				writes++
+				var n int
+				if err := d.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_events`).Scan(&n); err != nil {
+					return 0, err
+				}
+				if writes == 1 {
+					mustAppend(t, l, audit.Event{Action: "late", Actor: "y", Outcome: "ok"})
+				}
+				return buf.Write(p)
+			})
+			n, err := audit.Export(ctx, d.Read, audit.Filter{}, audit.FormatJSONL, w)
+			if err != nil || n != int64(rows) {
+				t.Fatalf("Export = %d, %v; want %d rows", n, err, rows)
+			}
+			for i, line := range strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n") {
+				if want := fmt.Sprintf(`{"seq":%d,`, i+1); !strings.HasPrefix(line, want) {
+					t.Fatalf("line %d = %.40s; want it to start %s", i, line, want)
+				}
+			}
+		})
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

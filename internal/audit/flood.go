@@ -10,9 +10,10 @@ import (
 	"time"
 )
 
-// ActionAccessSummary is the action of a row that stands for many denied
-// requests from one client: Reason says which denial, and Detail holds
-// {"count": N, "first_at": …, "last_at": …}.
+// ActionAccessSummary is the action of a row that stands for many refused
+// requests from one client: Outcome and Reason say which refusal (denied,
+// or nothing_minted for HEAD, preview and confirmation pages), and Detail
+// holds {"count": N, "first_at": …, "last_at": …}.
 const ActionAccessSummary = "link.access.summary"
 
 // FloodOptions tune a Flood. Zero values take the defaults.
@@ -33,11 +34,12 @@ type FloodOptions struct {
 	Clock func() time.Time
 }
 
-// Flood is a per-client budget for rows that a client can cause without
-// holding any secret (unknown codes, rate-limited requests), so that a flood
-// of them cannot grow the log without bound: the first PerClient of a
-// window are logged individually, the rest are counted and written as
-// summary rows. Memory is bounded by MaxClients and MaxPending. It is safe
+// Flood is a per-client budget for rows that a client can cause at will:
+// without holding any secret (unknown codes, rate-limited requests), or
+// with a code that mints nothing (a revoked or expired link, HEAD, preview
+// and confirmation pages), so that a flood of them cannot grow the log
+// without bound: the first PerClient of a window are logged individually,
+// the rest are counted and written as summary rows. Memory is bounded by MaxClients and MaxPending. It is safe
 // for concurrent use.
 type Flood struct {
 	o FloodOptions
@@ -46,14 +48,17 @@ type Flood struct {
 	clients map[string]*list.Element // of *floodClient
 	lru     *list.List               // front: most recently seen
 	pending []Event
-	merged  map[string]*tally // reason -> tally, once pending is full
+	merged  map[floodKind]*tally // once pending is full
 }
+
+// floodKind is what a summary row stands for: one outcome and reason.
+type floodKind struct{ outcome, reason string }
 
 type floodClient struct {
 	key        string
 	start      time.Time
 	n          int
-	suppressed map[string]*tally // reason -> tally; reasons are a small fixed set
+	suppressed map[floodKind]*tally // reasons are a small fixed set
 }
 
 type tally struct {
@@ -79,13 +84,20 @@ func NewFlood(o FloodOptions) *Flood {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
-	return &Flood{o: o, clients: make(map[string]*list.Element), lru: list.New(), merged: make(map[string]*tally)}
+	return &Flood{o: o, clients: make(map[string]*list.Element), lru: list.New(), merged: make(map[floodKind]*tally)}
 }
 
 // Admit reports whether a denial for reason from client (see FloodKey)
 // should be logged as its own row. When it returns false the denial is
 // counted, and a summary row will carry it.
 func (f *Flood) Admit(client, reason string) bool {
+	return f.AdmitOutcome(client, OutcomeDenied, reason)
+}
+
+// AdmitOutcome is Admit for a row of any outcome (OutcomeDenied,
+// OutcomeNothingMinted): all of a client's rows share one budget, and the
+// summary of those it refuses keeps outcome and reason.
+func (f *Flood) AdmitOutcome(client, outcome, reason string) bool {
 	if f == nil {
 		return true
 	}
@@ -116,12 +128,13 @@ func (f *Flood) Admit(client, reason string) bool {
 		return true
 	}
 	if c.suppressed == nil {
-		c.suppressed = make(map[string]*tally)
+		c.suppressed = make(map[floodKind]*tally)
 	}
-	t := c.suppressed[reason]
+	k := floodKind{outcome, reason}
+	t := c.suppressed[k]
 	if t == nil {
 		t = &tally{first: now, clients: 1}
-		c.suppressed[reason] = t
+		c.suppressed[k] = t
 	}
 	t.count++
 	t.last = now
@@ -130,12 +143,7 @@ func (f *Flood) Admit(client, reason string) bool {
 
 // flushClient moves c's counts to pending summaries. f.mu is held.
 func (f *Flood) flushClient(c *floodClient) {
-	reasons := make([]string, 0, len(c.suppressed))
-	for r := range c.suppressed {
-		reasons = append(reasons, r)
-	}
-	sort.Strings(reasons)
-	for _, r := range reasons {
+	for _, r := range sortedKinds(c.suppressed) {
 		t := c.suppressed[r]
 		if len(f.pending) < f.o.MaxPending {
 			f.pending = append(f.pending, summaryEvent(c.key, r, t))
@@ -158,7 +166,23 @@ func (f *Flood) flushClient(c *floodClient) {
 	c.suppressed = nil
 }
 
-func summaryEvent(client, reason string, t *tally) Event {
+// sortedKinds returns m's keys in a fixed order, so that summaries are
+// written in the same order every time.
+func sortedKinds(m map[floodKind]*tally) []floodKind {
+	ks := make([]floodKind, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Slice(ks, func(i, j int) bool {
+		if ks[i].reason != ks[j].reason {
+			return ks[i].reason < ks[j].reason
+		}
+		return ks[i].outcome < ks[j].outcome
+	})
+	return ks
+}
+
+func summaryEvent(client string, k floodKind, t *tally) Event {
 	d := map[string]any{
 		"count":    t.count,
 		"first_at": t.first.UTC().Format(time.RFC3339Nano),
@@ -168,7 +192,7 @@ func summaryEvent(client, reason string, t *tally) Event {
 		d["clients"] = t.clients
 	}
 	b, _ := json.Marshal(d)
-	return Event{Action: ActionAccessSummary, Actor: ActorClient, Outcome: OutcomeDenied, Reason: reason,
+	return Event{Action: ActionAccessSummary, Actor: ActorClient, Outcome: k.outcome, Reason: k.reason,
 		ClientIP: client, Detail: string(b)}
 }
 
@@ -189,13 +213,8 @@ func (f *Flood) Drain(all bool) []Event {
 	}
 	out := f.pending
 	f.pending = nil
-	reasons := make([]string, 0, len(f.merged))
-	for r := range f.merged {
-		reasons = append(reasons, r)
-	}
-	sort.Strings(reasons)
-	for _, r := range reasons {
-		out = append(out, summaryEvent("", r, f.merged[r]))
+	for _, k := range sortedKinds(f.merged) {
+		out = append(out, summaryEvent("", k, f.merged[k]))
 	}
 	clear(f.merged)
 	return out

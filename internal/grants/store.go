@@ -186,3 +186,18 @@ func nullDur(d time.Duration) any {
 	}
 	return d.Milliseconds()
 }
+
+// RevokePerson ends every grant in force that names person and returns how
+// many it ended (offboarding: a new token of the same name inherits none).
+func RevokePerson(ctx context.Context, q Querier, person, by, reason string, at time.Time) (int, error) {
+	res, err := q.ExecContext(ctx, `UPDATE grants SET revoked_at = ?, revoked_by = ?, revoke_reason = ?
+        WHERE person = ? AND revoked_at IS NULL`, at.UnixMilli(), by, reason, person)
+	if err != nil {
+		return 0, fmt.Errorf("revoke grants of %s: %w", person, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("revoke grants of %s: %w", person, err)
+	}
+	return int(n), nil
+}

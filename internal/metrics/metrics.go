@@ -24,9 +24,13 @@ type Metrics struct {
 	InFlight        prometheus.Gauge         // requests being handled
 	Mints           *prometheus.CounterVec   // kind
 	Denials         *prometheus.CounterVec   // reason
+	AuditSummarised *prometheus.CounterVec   // reason: denials past a client's audit budget, in summary rows
 	STSRefreshes    *prometheus.CounterVec   // result
 	STSDuration     prometheus.Histogram
 	STSSessionLeft  prometheus.GaugeFunc
+	// Grants' own sessions (scoped by a session policy to the grant).
+	ScopedRefreshes *prometheus.CounterVec // result
+	ScopedSessions  prometheus.GaugeFunc
 	AuditCommits    *prometheus.CounterVec // result
 	AuditBatchRows  prometheus.Histogram
 	AuditCommitTime prometheus.Histogram
@@ -44,6 +48,7 @@ type Metrics struct {
 
 	auditQueue atomic.Pointer[func() int]
 	auditChain atomic.Pointer[func() bool]
+	scoped     atomic.Pointer[func() int]
 	mailQueue  atomic.Pointer[func() (int, error)]
 }
 
@@ -73,9 +78,17 @@ func New(reg prometheus.Registerer, sessionLeft func() float64) *Metrics {
 			Namespace: Namespace, Name: "denials_total",
 			Help: "Link requests that minted nothing, by reason.",
 		}, []string{"reason"}),
+		AuditSummarised: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "audit_summarised_total",
+			Help: "Link requests past their client's audit budget, counted in a summary row instead of a row each, by reason.",
+		}, []string{"reason"}),
 		STSRefreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "sts_refreshes_total",
 			Help: "AssumeRole calls by result (ok, error).",
+		}, []string{"result"}),
+		ScopedRefreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "sts_scoped_refreshes_total",
+			Help: "AssumeRole calls for grants' scoped sessions, by result (ok, error).",
 		}, []string{"result"}),
 		STSDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "sts_refresh_duration_seconds",
@@ -166,13 +179,37 @@ func New(reg prometheus.Registerer, sessionLeft func() float64) *Metrics {
 		}
 		return 0
 	})
-	reg.MustRegister(m.Requests, m.RequestDuration, m.InFlight, m.Mints, m.Denials, m.STSRefreshes, m.STSDuration,
+	m.ScopedSessions = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "sts_scoped_sessions",
+		Help: "Grants' scoped STS sessions held in the cache.",
+	}, func() float64 {
+		if f := m.scoped.Load(); f != nil {
+			return float64((*f)())
+		}
+		return 0
+	})
+	reg.MustRegister(m.ScopedRefreshes, m.ScopedSessions)
+	reg.MustRegister(m.Requests, m.RequestDuration, m.InFlight, m.Mints, m.Denials, m.AuditSummarised, m.STSRefreshes, m.STSDuration,
 		m.STSSessionLeft, m.AuditCommits, m.AuditBatchRows, m.AuditCommitTime,
 		m.AuditQueueDepth, m.RateLimited, m.DBErrors, m.CanaryRuns, m.CanaryDuration, m.CanaryLastOK,
 		m.Ready, m.ReadyChecks, m.MailAttempts, m.MailQueue, m.AuditChain,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector())
 	return m
+}
+
+// WatchScopedSessions makes sharesvc_sts_scoped_sessions report n(), e.g.
+// a sts.ScopedSigner's Len.
+func (m *Metrics) WatchScopedSessions(n func() int) { m.scoped.Store(&n) }
+
+// ObserveScopedRefresh records one AssumeRole call of a grant's session.
+func (m *Metrics) ObserveScopedRefresh(d time.Duration, err error) {
+	if err != nil {
+		m.ScopedRefreshes.WithLabelValues("error").Inc()
+	} else {
+		m.ScopedRefreshes.WithLabelValues("ok").Inc()
+	}
+	m.STSDuration.Observe(d.Seconds())
 }
 
 // WatchAuditQueue makes sharesvc_audit_queue_depth report depth(), e.g.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,17 +15,17 @@ import (
 	"github.com/sharesvc/sharesvc/internal/audit"
 )
 
-// Denial reasons that a client can cause without holding a code, and that
-// therefore go through the flood budget.
-var floodReasons = map[string]bool{"not_found": true, "rate_limited": true}
-
-// appendDenial writes a denial row for a public request. Unknown codes and
-// rate-limited requests count against the client's flood budget: past it
-// they are folded into periodic summary rows instead (audit.Flood), so that
-// a flood cannot grow the log without bound. ev.ClientIP is the raw address
-// here; the log applies the privacy mode.
+// appendDenial writes the row of a public request that minted nothing:
+// a denial (unknown, revoked, expired or rate-limited code, …) or a page
+// instead of a URL (HEAD, preview, confirmation page). Whoever holds a code,
+// even a dead one, can cause these at will, so all of them count against
+// the client's flood budget: past it they are counted in metrics and
+// folded into periodic summary rows (audit.Flood), so that a flood cannot
+// grow the log without bound. ev.ClientIP is the raw address here; the log
+// applies the privacy mode.
 func (s *Server) appendDenial(ctx context.Context, ev audit.Event) error {
-	if floodReasons[ev.Reason] && !s.flood.Admit(audit.FloodKey(ev.ClientIP), ev.Reason) {
+	if !s.flood.AdmitOutcome(audit.FloodKey(ev.ClientIP), ev.Outcome, ev.Reason) {
+		s.metrics.AuditSummarised.WithLabelValues(ev.Reason).Inc()
 		return nil
 	}
 	_, err := s.audit.Append(ctx, ev, nil)
@@ -153,21 +154,39 @@ func (s *Server) exportAudit(w http.ResponseWriter, r *http.Request) error {
 	if s.auditDB == nil {
 		return errNoAuditDB
 	}
-	// A large export outlives the server's write timeout.
+	// A large export outlives the server's write timeout; instead each
+	// chunk must be taken by the client within exportWriteTimeout, so that a
+	// client that stops reading is cut off. audit.Export holds no database
+	// connection while it writes.
 	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{})
 	h := w.Header()
 	h.Set("Content-Type", format.ContentType())
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="sharesvc-audit-%s.%s"`,
 		s.now().UTC().Format("20060102T150405Z"), format))
-	n, err := audit.Export(r.Context(), s.auditDB, f, format, w)
+	n, err := audit.Export(r.Context(), s.auditDB, f, format, deadlineWriter{w, rc})
 	info(r).outcome = "exported"
 	if err != nil {
 		return fmt.Errorf("audit export after %d rows: %w", n, err)
 	}
 	return nil
+}
+
+// exportWriteTimeout is how long a client of an export may take to accept
+// each chunk written to it (at most 64 KiB, audit.Export's buffer).
+const exportWriteTimeout = 30 * time.Second
+
+// deadlineWriter moves the connection's write deadline forward before each
+// write, so that a long response lives as long as its client keeps reading.
+type deadlineWriter struct {
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+func (d deadlineWriter) Write(p []byte) (int, error) {
+	_ = d.rc.SetWriteDeadline(time.Now().Add(exportWriteTimeout))
+	return d.w.Write(p)
 }
 
 // verifyResponse is the answer of GET /api/v1/audit/verify.
@@ -222,6 +241,12 @@ func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) verifyChain(r *http.Request) (verifyResponse, error) {
 	if s.auditDB == nil {
 		return verifyResponse{}, errNoAuditDB
+	}
+	select {
+	case s.longReads <- struct{}{}:
+		defer func() { <-s.longReads }()
+	case <-r.Context().Done():
+		return verifyResponse{}, r.Context().Err()
 	}
 	var (
 		res    audit.VerifyResult

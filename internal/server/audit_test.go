@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -231,7 +233,16 @@ func TestAuditHoldsNoSecrets(t *testing.T) {
 		haystacks["database file "+filepath.Base(f)] = b
 	}
 	for _, p := range []string{"/metrics", "/api/v1/audit?limit=1000", "/api/v1/audit/export?format=jsonl", "/api/v1/audit/export?format=csv"} {
-		r := e.do("GET", p, auditor, "")
+		var r *http.Response
+		if p == "/metrics" { // on the private listener
+			var err error
+			if r, err = http.Get(e.ops.URL + p); err != nil {
+				t.Fatal(err)
+			}
+			defer r.Body.Close()
+		} else {
+			r = e.do("GET", p, auditor, "")
+		}
 		if r.StatusCode != 200 {
 			t.Fatalf("GET %s = %d", p, r.StatusCode)
 		}
@@ -546,5 +557,80 @@ func TestClientIPPrivacyModes(t *testing.T) {
 				t.Fatalf("client_ip filter found %d rows; want 1", len(got.Events))
 			}
 		})
+	}
+}
+
+// TestAuditBudgetBoundsEveryDenial repeats each kind of request that mints
+// nothing, each from an address of its own: whoever holds a dead code (or
+// none) must not be able to write a row per request. Past the per-client
+// budget the requests are counted in metrics and in one summary row.
+func TestAuditBudgetBoundsEveryDenial(t *testing.T) {
+	const budget, n = 5, 12
+	clk := clocktest.New(time.Now())
+	flood := audit.NewFlood(audit.FloodOptions{PerClient: budget, Clock: clk.Now})
+	e := newEnv(t, envOptions{clock: clk.Now,
+		cfg: func(c *server.Config) {
+			c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+		},
+		deps: func(d *server.Deps) { d.Flood = flood },
+	})
+	e.put("fl.txt", "fl")
+	live := e.createLink(e.admin, `{"key":"fl.txt"}`)
+	confirm := e.createLink(e.admin, `{"key":"fl.txt","confirm":true,"direct":false}`)
+	revoked := e.createLink(e.admin, `{"key":"fl.txt"}`)
+	e.do("POST", "/api/v1/links/"+revoked.ID+"/revoke", e.admin, `{}`)
+	expired := e.createLink(e.admin, `{"key":"fl.txt","expires_in":5}`)
+	clk.Advance(6 * time.Second)
+
+	slack := "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"
+	for i, tc := range []struct {
+		reason, method, path, ua string
+		status                   int
+	}{
+		{"not_found", "GET", "/s/" + strings.Repeat("F", 24), "agent/1", 404},
+		{"revoked", "GET", sharePath(t, revoked.URL), "agent/1", 410},
+		{"expired", "GET", sharePath(t, expired.URL), "agent/1", 410},
+		{"head", "HEAD", sharePath(t, live.URL), "agent/1", 302},
+		{"preview", "GET", sharePath(t, live.URL), slack, 200},
+		{"confirm_page", "GET", sharePath(t, confirm.URL), "agent/1", 200},
+	} {
+		t.Run(tc.reason, func(t *testing.T) {
+			ip := fmt.Sprintf("198.51.100.%d", 10+i)
+			for j := range n {
+				r := e.do(tc.method, tc.path, "", "", "X-Forwarded-For", ip, "User-Agent", tc.ua)
+				if r.StatusCode != tc.status {
+					t.Fatalf("request %d = %d; want %d", j, r.StatusCode, tc.status)
+				}
+			}
+			evs, err := audit.List(context.Background(), e.db.Read, audit.Filter{ClientIP: ip, Limit: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(evs) > budget {
+				t.Errorf("%d %s requests from one address wrote %d rows; want at most the budget of %d", n, tc.reason, len(evs), budget)
+			}
+			for _, ev := range evs {
+				if ev.Reason != tc.reason {
+					t.Errorf("row reason %q; want %q", ev.Reason, tc.reason)
+				}
+			}
+			if got := e.value("sharesvc_audit_summarised_total", "reason", tc.reason); got != n-budget {
+				t.Errorf("audit_summarised_total{reason=%q} = %v; want %d", tc.reason, got, n-budget)
+			}
+		})
+	}
+
+	// The summaries carry the rest, with the refusal's own outcome.
+	sums := map[string]string{}
+	for _, ev := range flood.Drain(true) {
+		if !strings.Contains(ev.Detail, fmt.Sprintf(`"count":%d`, n-budget)) {
+			t.Errorf("summary %s/%s detail %s; want count %d", ev.Outcome, ev.Reason, ev.Detail, n-budget)
+		}
+		sums[ev.Reason] = ev.Outcome
+	}
+	want := map[string]string{"not_found": "denied", "revoked": "denied", "expired": "denied",
+		"head": "nothing_minted", "preview": "nothing_minted", "confirm_page": "nothing_minted"}
+	if !maps.Equal(sums, want) {
+		t.Errorf("summaries (reason: outcome) = %v; want %v", sums, want)
 	}
 }

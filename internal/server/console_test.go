@@ -220,11 +220,17 @@ func TestUploadPresign(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Cache-Control") != "no-store" {
 		t.Fatalf("presign: %s", fmtResp(resp, b))
 	}
-	var out struct{ URL, Method string }
-	if err := json.Unmarshal([]byte(b), &out); err != nil || out.Method != "PUT" {
+	var out struct {
+		URL, Method string
+		Headers     map[string]string
+	}
+	if err := json.Unmarshal([]byte(b), &out); err != nil || out.Method != "PUT" || out.Headers["If-None-Match"] != "*" {
 		t.Fatalf("presign answer %s: %v", b, err)
 	}
 	req, _ := http.NewRequest("PUT", out.URL, strings.NewReader("hello"))
+	for k, v := range out.Headers {
+		req.Header.Set(k, v)
+	}
 	put, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

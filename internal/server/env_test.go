@@ -93,8 +93,9 @@ type env struct {
 	signer  *sts.Signer
 	srv     *server.Server
 	http    *httptest.Server
-	admin   string // admin token secret
-	sharer  string // sharer token secret
+	ops     *httptest.Server // the private listener: metrics, readiness report
+	admin   string           // admin token secret
+	sharer  string           // sharer token secret
 	now     func() time.Time
 	reg     *prometheus.Registry
 	metrics *metrics.Metrics
@@ -154,8 +155,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatal(err)
 	}
 	src := o.source
+	role := sts.AssumeRole{Client: stsClient(s3), RoleARN: s3.RoleARN, SessionName: "sharesvc-test", Duration: 15 * time.Minute}
 	if src == nil {
-		src = &sts.AssumeRole{Client: stsClient(s3), RoleARN: s3.RoleARN, SessionName: "sharesvc-test", Duration: 15 * time.Minute}
+		src = &role
 	}
 	so := sts.SignerOptions{Clock: o.clock, OnRefresh: m.ObserveSTSRefresh}
 	if o.signer != nil {
@@ -175,8 +177,12 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if o.cfg != nil {
 		o.cfg(&cfg)
 	}
+	var scoped *sts.ScopedSigner
+	if o.source == nil { // a fake STS signs everything with the role's session
+		scoped = sts.NewScopedSigner(role, presigner, sts.ScopedOptions{Signer: so})
+	}
 	deps := server.Deps{
-		Links: links.NewStore(d.Read), Tokens: auth.NewStore(d.Read), Audit: log, Signer: signer,
+		Links: links.NewStore(d.Read), Tokens: auth.NewStore(d.Read), Audit: log, Signer: signer, Scoped: scoped,
 		Metrics: m, Gatherer: reg, Clock: o.clock, Logger: o.logger, Health: hc, AuditDB: d.Read,
 	}
 	if o.deps != nil {
@@ -188,7 +194,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	e := &env{t: t, s3: s3, db: d, audit: log, signer: signer, srv: srv, http: httptest.NewServer(srv), now: o.clock,
 		reg: reg, metrics: m, health: hc}
+	e.ops = httptest.NewServer(srv.OpsHandler())
 	t.Cleanup(func() {
+		e.ops.Close()
 		e.http.Close()
 		log.Close()
 		d.Close()

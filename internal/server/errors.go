@@ -70,6 +70,7 @@ var errorTable = []struct {
 	{links.ErrBadCursor, http.StatusBadRequest, "invalid-cursor", "Invalid pagination cursor", ""},
 	{errLengthRequired, http.StatusLengthRequired, "length-required", "Content-Length required", ""},
 	{errTooBig, http.StatusRequestEntityTooLarge, "upload-too-large", "Upload larger than this link allows", "too_large"},
+	{errNoOverwrite, http.StatusPreconditionRequired, "upload-no-overwrite", "Send If-None-Match: * (this upload never replaces an object)", "no_overwrite_header"},
 	{errWrongType, http.StatusUnsupportedMediaType, "upload-wrong-type", "Upload has the wrong Content-Type", "wrong_content_type"},
 	{app.ErrS3, http.StatusBadGateway, "storage-unreachable", "Object storage could not be reached; retry shortly", ""},
 	{auth.ErrNotFound, http.StatusNotFound, "token-not-found", "No such token", ""},

@@ -179,3 +179,74 @@ func TestKillSwitchStopsCreationWithoutAssumeRole(t *testing.T) {
 		t.Fatalf("create while suspended made %d AssumeRole calls and %d S3 requests; want none", n2-n, m2-m)
 	}
 }
+
+// A link made under a grant is signed with that grant's own STS session:
+// the URL works inside the grant, the audit row names the grant's session,
+// and the same session cannot reach an object outside the grant (S3
+// answers 403 when asked directly).
+func TestGrantLinksSignWithTheGrantsSession(t *testing.T) {
+	e := newEnv(t, envOptions{noGrants: true})
+	sharer := "sharer-" + strings.ReplaceAll(t.Name(), "/", "-")
+	e.put("team/plan.txt", "the plan")
+	e.put("secret/salaries.csv", "salaries")
+	g := decode[server.GrantResponse](t, e.do("POST", "/api/v1/grants", e.admin,
+		`{"person":"`+sharer+`","bucket":"`+testBucket+`","key_prefix":"team/","actions":["download","upload"]}`))
+
+	l := e.createLink(e.sharer, `{"key":"team/plan.txt"}`)
+	r := e.do("GET", sharePath(t, l.URL), "", "")
+	loc := r.Header.Get("Location")
+	if r.StatusCode != http.StatusFound || loc == "" {
+		t.Fatalf("open = %s", fmtResp(r, readAll(t, r.Body)))
+	}
+	resp, err := http.Get(loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readAll(t, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || body != "the plan" {
+		t.Fatalf("GET the grant-signed URL = %d %q", resp.StatusCode, body)
+	}
+	var minted *audit.Event
+	for _, ev := range e.events(l.ID) {
+		if ev.Outcome == audit.OutcomeMinted {
+			minted = &ev
+		}
+	}
+	if minted == nil || !strings.HasSuffix(minted.STSSession, "-"+g.ID) {
+		t.Fatalf("mint row = %+v; want the grant's session (…-%s)", minted, g.ID)
+	}
+	// The same URL pointed at another key is refused by S3: the signature
+	// covers the key, and the session could not read it anyway.
+	outside := strings.Replace(loc, "team/plan.txt", "secret/salaries.csv", 1)
+	if resp, err := http.Get(outside); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("the URL moved outside the grant = %v, %v; want 403", resp.StatusCode, err)
+	}
+
+	// An upload link of the grant stores through its own session too.
+	u := e.createLink(e.sharer, `{"kind":"upload","key":"team/in.txt","max_bytes":100}`)
+	r = e.do("PUT", sharePath(t, u.URL), "", "hello", "If-None-Match", "*")
+	req, _ := http.NewRequest("PUT", r.Header.Get("Location"), strings.NewReader("hello"))
+	req.Header.Set("If-None-Match", "*")
+	put, err := http.DefaultClient.Do(req)
+	if err != nil || put.StatusCode != http.StatusOK {
+		t.Fatalf("PUT through the grant's session = %v, %v", put.StatusCode, err)
+	}
+	put.Body.Close()
+	if b, err := e.s3.GetObject(context.Background(), testBucket, "team/in.txt"); err != nil || string(b) != "hello" {
+		t.Fatalf("uploaded object = %q, %v", b, err)
+	}
+}
+
+// Offboarding a person ends their grants too, so that a later token of the
+// same name inherits nothing.
+func TestOffboardEndsPersonGrants(t *testing.T) {
+	e := newEnv(t, envOptions{noGrants: true})
+	id := e.grant("bob", "bob/")
+	if r := e.do("POST", "/api/v1/offboard", e.admin, `{"name":"bob","reason":"left"}`); r.StatusCode != http.StatusOK {
+		t.Fatalf("offboard = %s", fmtResp(r, readAll(t, r.Body)))
+	}
+	if g := decode[server.GrantResponse](t, e.do("GET", "/api/v1/grants/"+id, e.admin, "")); g.State != "revoked" || g.RevokeReason != "left" {
+		t.Fatalf("bob's grant after offboarding = %+v; want revoked", g)
+	}
+}

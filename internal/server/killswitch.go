@@ -41,5 +41,8 @@ func (s *Server) setSuspended(on bool) {
 	s.kill.checkedAt.Store(time.Now().UnixNano())
 	if on {
 		s.signer.Drop()
+		if s.scoped != nil {
+			s.scoped.Drop()
+		}
 	}
 }

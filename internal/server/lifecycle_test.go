@@ -192,7 +192,7 @@ func TestUploadWithCurl(t *testing.T) {
 		out, err := exec.Command(curl, append([]string{"-sS", "-L", "--fail-with-body"}, args...)...).CombinedOutput()
 		return string(out), err
 	}
-	if out, err := run("-T", file, e.http.URL+sharePath(t, l.URL)); err != nil {
+	if out, err := run("-T", file, "-H", "If-None-Match: *", e.http.URL+sharePath(t, l.URL)); err != nil {
 		t.Fatalf("curl -L -T: %v: %s", err, out)
 	}
 	got, err := e.s3.GetObject(context.Background(), testBucket, "inbox/scan.pdf")
@@ -203,19 +203,20 @@ func TestUploadWithCurl(t *testing.T) {
 	t.Run("over the cap, refused by sharesvc", func(t *testing.T) {
 		big := filepath.Join(dir, "big.bin")
 		os.WriteFile(big, make([]byte, 5000), 0o600)
-		r := e.do("PUT", sharePath(t, l.URL), "", strings.Repeat("x", 5000))
+		r := e.do("PUT", sharePath(t, l.URL), "", strings.Repeat("x", 5000), "If-None-Match", "*")
 		if r.StatusCode != http.StatusRequestEntityTooLarge || r.Header.Get("Location") != "" {
 			t.Fatalf("PUT 5000 bytes = %s; want 413 without Location", fmtResp(r, readAll(t, r.Body)))
 		}
 	})
 	t.Run("over the cap, refused by S3", func(t *testing.T) {
 		// A client that declares 10 bytes to sharesvc and sends 20 to S3.
-		r := e.do("PUT", sharePath(t, l.URL), "", strings.Repeat("y", 10))
+		r := e.do("PUT", sharePath(t, l.URL), "", strings.Repeat("y", 10), "If-None-Match", "*")
 		loc := r.Header.Get("Location")
 		if r.StatusCode != http.StatusTemporaryRedirect || loc == "" {
 			t.Fatalf("PUT = %s; want 307 with Location", fmtResp(r, readAll(t, r.Body)))
 		}
 		req, _ := http.NewRequest("PUT", loc, strings.NewReader(strings.Repeat("z", 20)))
+		req.Header.Set("If-None-Match", "*")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -232,12 +233,13 @@ func TestUploadWithCurl(t *testing.T) {
 	t.Run("declared empty, a body refused by S3", func(t *testing.T) {
 		// A client that declares 0 bytes to sharesvc and sends 1 MiB to S3.
 		z := e.createLink(e.sharer, `{"kind":"upload","key":"inbox/empty.txt","max_bytes":4096}`)
-		r := e.do("PUT", sharePath(t, z.URL), "", "")
+		r := e.do("PUT", sharePath(t, z.URL), "", "", "If-None-Match", "*")
 		loc := r.Header.Get("Location")
 		if r.StatusCode != http.StatusTemporaryRedirect || loc == "" {
 			t.Fatalf("PUT = %s; want 307 with Location", fmtResp(r, readAll(t, r.Body)))
 		}
 		req, _ := http.NewRequest("PUT", loc, strings.NewReader(strings.Repeat("z", 1<<20)))
+		req.Header.Set("If-None-Match", "*")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -251,18 +253,44 @@ func TestUploadWithCurl(t *testing.T) {
 			t.Fatal("the refused upload was stored")
 		}
 	})
+	t.Run("no overwrite: the header is required, and S3 refuses a second upload", func(t *testing.T) {
+		ow := e.createLink(e.sharer, `{"kind":"upload","key":"inbox/once.txt","max_bytes":4096,"max_uses":3}`)
+		if r := e.do("PUT", sharePath(t, ow.URL), "", "first"); r.StatusCode != http.StatusPreconditionRequired || r.Header.Get("Location") != "" {
+			t.Fatalf("PUT without If-None-Match = %d; want 428 without Location", r.StatusCode)
+		}
+		put := func(body string) int {
+			r := e.do("PUT", sharePath(t, ow.URL), "", body, "If-None-Match", "*")
+			req, _ := http.NewRequest("PUT", r.Header.Get("Location"), strings.NewReader(body))
+			req.Header.Set("If-None-Match", "*")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		if code := put("first"); code != http.StatusOK {
+			t.Fatalf("first upload = %d; want 200", code)
+		}
+		if code := put("second"); code != http.StatusPreconditionFailed {
+			t.Fatalf("second upload to the same key = %d; want 412 from S3", code)
+		}
+		if got, _ := e.s3.GetObject(context.Background(), testBucket, "inbox/once.txt"); string(got) != "first" {
+			t.Fatalf("object after the refused second upload = %q; want the first bytes", got)
+		}
+	})
 	t.Run("used up", func(t *testing.T) {
-		r := e.do("PUT", sharePath(t, l.URL), "", "late")
+		r := e.do("PUT", sharePath(t, l.URL), "", "late", "If-None-Match", "*")
 		if r.StatusCode != http.StatusGone {
 			t.Fatalf("third upload = %d; want 410 (max_uses 2)", r.StatusCode)
 		}
 	})
 	t.Run("content type enforced", func(t *testing.T) {
 		ct := e.createLink(e.sharer, `{"kind":"upload","key":"inbox/notes.txt","content_type":"text/plain"}`)
-		if r := e.do("PUT", sharePath(t, ct.URL), "", "hello", "Content-Type", "application/pdf"); r.StatusCode != http.StatusUnsupportedMediaType {
+		if r := e.do("PUT", sharePath(t, ct.URL), "", "hello", "Content-Type", "application/pdf", "If-None-Match", "*"); r.StatusCode != http.StatusUnsupportedMediaType {
 			t.Fatalf("wrong type = %d; want 415", r.StatusCode)
 		}
-		if out, err := run("-T", file, "-H", "Content-Type: text/plain", e.http.URL+sharePath(t, ct.URL)); err != nil {
+		if out, err := run("-T", file, "-H", "Content-Type: text/plain", "-H", "If-None-Match: *", e.http.URL+sharePath(t, ct.URL)); err != nil {
 			t.Fatalf("curl with the right type: %v: %s", err, out)
 		}
 	})

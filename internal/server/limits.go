@@ -47,29 +47,36 @@ func (s *Server) take(lim *ratelimit.Limiter, scope, key string) error {
 	return &ratelimit.LimitedError{Scope: scope, RetryAfter: d.RetryAfter}
 }
 
-// public puts the per-address limits in front of a public route, before
-// any lookup. A miss token is taken before the handler runs and given back
-// unless the code turned out to be unknown: checking the miss bucket first
-// means an address that has used up its misses cannot make one more lookup
-// (not even of a real code) until it refills, so at most burst + rate·t
-// unknown codes are ever looked up per address.
+// public puts the per-address limit in front of a public route, before any
+// lookup. The miss budget is charged after the lookup, by openLink, and only
+// for a code that is unknown (see chargeMiss): a link that works is never
+// refused because of codes the same address got wrong, so many clients
+// behind one NAT address can all open it.
 func (s *Server) public(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		ri := info(r)
 		ri.public = true
-		key := ratelimit.IPKey(ri.ip)
-		if err := s.take(s.limits.ip, scopeIP, key); err != nil {
+		if err := s.take(s.limits.ip, scopeIP, ratelimit.IPKey(ri.ip)); err != nil {
 			return s.limitedPublic(w, r, "", err)
 		}
-		if err := s.take(s.limits.miss, scopeMiss, key); err != nil {
-			return s.limitedPublic(w, r, "", err)
-		}
-		err := h(w, r)
-		if ri.outcome != "not_found" {
-			s.limits.miss.Refund(key)
-		}
-		return err
+		return h(w, r)
 	}
+}
+
+// chargeMiss charges one unknown code to the request's client address. Out
+// of misses it returns a *ratelimit.LimitedError: the unknown code is then
+// answered 429 instead of 404, so an address keeps getting 429 for unknown
+// codes until its budget refills, while a known code from it still opens.
+//
+// That difference (429 for an unknown code, 302 for a real one) tells a
+// guesser whether a guess was right, exactly as 404 against 302 does before
+// the budget runs out; it is acceptable because codes are far too many to
+// guess, and each guess still costs one request of the per-address limit.
+// What the miss budget bounds is how many unknown codes an address gets
+// looked up and answered 404 for; refusing real codes as well would lock
+// every client behind a shared address out of working links.
+func (s *Server) chargeMiss(r *http.Request) error {
+	return s.take(s.limits.miss, scopeMiss, ratelimit.IPKey(info(r).ip))
 }
 
 // limitMint applies the per-link limit just before a URL is minted for

@@ -49,6 +49,9 @@ func (s *Server) openLink(w http.ResponseWriter, r *http.Request, kind links.Kin
 		l, err = s.links.ByCode(r.Context(), code)
 	}
 	if errors.Is(err, links.ErrNotFound) {
+		if lerr := s.chargeMiss(r); lerr != nil {
+			return nil, ev, time.Time{}, s.limitedPublic(w, r, "", lerr)
+		}
 		return nil, ev, time.Time{}, s.denyOpen(r, ev, "not_found", links.ErrNotFound)
 	}
 	if err != nil {
@@ -80,10 +83,10 @@ func (s *Server) denyOpen(r *http.Request, ev audit.Event, reason string, err er
 	return err
 }
 
-// grant asks the signer for a URL lifetime of want; when it cannot give one
+// grant asks the signer of l's URLs for a lifetime of want; when it cannot give one
 // (no session with enough life), the refusal is audited and returned.
-func (s *Server) grant(r *http.Request, ev audit.Event, want time.Duration) (sts.Grant, error) {
-	g, err := s.signer.Grant(r.Context(), want)
+func (s *Server) grant(r *http.Request, ev audit.Event, l *links.Link, want time.Duration) (sts.Grant, error) {
+	g, err := s.signerGrant(r.Context(), l, want)
 	if err != nil && errors.Is(err, sts.ErrUnavailable) {
 		info(r).outcome = "signer_unavailable"
 		s.metrics.Denials.WithLabelValues("signer_unavailable").Inc()

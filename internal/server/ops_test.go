@@ -258,8 +258,12 @@ func TestMetricFamiliesMove(t *testing.T) {
 	moves("sharesvc_readiness_check_ok", []string{"check", "signer"}, func() {
 		e.signer.Drop()
 		src.fail.Store(true)
-		if r := e.do("GET", "/readyz", "", ""); r.StatusCode != http.StatusServiceUnavailable {
+		r := e.do("GET", "/readyz", "", "")
+		if r.StatusCode != http.StatusServiceUnavailable {
 			t.Fatalf("/readyz with STS down = %d; want 503", r.StatusCode)
+		}
+		if body := readAll(t, r.Body); body != "unready\n" {
+			t.Errorf("public /readyz with STS down says %q; want only \"unready\"", body)
 		}
 		src.fail.Store(false)
 		if err := e.signer.Prime(context.Background()); err != nil { // skip the failure backoff
@@ -363,10 +367,14 @@ func TestMetricFamiliesMove(t *testing.T) {
 	}
 }
 
-// readyz returns /readyz's status and report.
+// readyz returns /readyz's status and report, from the private listener.
 func (e *env) readyz() (int, health.Report) {
 	e.t.Helper()
-	r := e.do("GET", "/readyz", "", "")
+	r, err := http.Get(e.ops.URL + "/readyz")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer r.Body.Close()
 	var rep health.Report
 	if err := json.Unmarshal([]byte(readAll(e.t, r.Body)), &rep); err != nil {
 		e.t.Fatalf("/readyz body: %v", err)
@@ -581,5 +589,29 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	}
 	if t.Failed() || os.Getenv("SHARESVC_SHOW_LOG") != "" {
 		t.Logf("log:\n%s", out)
+	}
+}
+
+// TestPublicOpsRoutesSayLittle: the public listener has no metrics and its
+// /readyz says ready or not in one word; the private one has both in full.
+func TestPublicOpsRoutesSayLittle(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	if r := e.do("GET", "/metrics", "", ""); r.StatusCode != http.StatusNotFound {
+		t.Errorf("public /metrics = %d; want 404", r.StatusCode)
+	}
+	r := e.do("GET", "/readyz", "", "")
+	if body := readAll(t, r.Body); r.StatusCode != http.StatusOK || body != "ready\n" {
+		t.Errorf("public /readyz = %d %q; want 200 \"ready\"", r.StatusCode, body)
+	}
+	if status, rep := e.readyz(); status != http.StatusOK || len(rep.Checks) == 0 {
+		t.Errorf("private /readyz = %d %+v; want 200 with each check", status, rep)
+	}
+	m, err := http.Get(e.ops.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Body.Close()
+	if body := readAll(t, m.Body); m.StatusCode != http.StatusOK || !strings.Contains(body, "sharesvc_ready 1") {
+		t.Errorf("private /metrics = %d, sharesvc_ready missing", m.StatusCode)
 	}
 }

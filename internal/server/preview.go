@@ -49,8 +49,7 @@ func (s *Server) nothingMinted(r *http.Request, ev audit.Event, reason string) e
 	info(r).outcome = reason
 	s.metrics.Denials.WithLabelValues(reason).Inc()
 	ev.Outcome, ev.Reason = audit.OutcomeNothingMinted, reason
-	_, err := s.audit.Append(r.Context(), ev, nil)
-	return err
+	return s.appendDenial(r.Context(), ev)
 }
 
 var previewPage = template.Must(template.New("preview").Parse(`<!doctype html>

@@ -180,10 +180,10 @@ func TestRateLimitMisses(t *testing.T) {
 			if got := retryAfter(t, r); got != 60*time.Second {
 				t.Errorf("Retry-After = %s; want 60s (one token per minute)", got)
 			}
-			// Checked before the lookup: the address gets no more lookups,
-			// not even of a real code, until the budget refills.
-			if r := e.do("GET", hit, "", "", from(tc.client)...); r.StatusCode != http.StatusTooManyRequests {
-				t.Errorf("hit from a client out of misses = %d; want 429", r.StatusCode)
+			// Charged after the lookup: a real code from an address out of
+			// misses still opens (clients behind one NAT share it).
+			if r := e.do("GET", hit, "", "", from(tc.client)...); r.StatusCode != http.StatusFound {
+				t.Errorf("hit from a client out of misses = %d; want 302", r.StatusCode)
 			}
 			if tc.neighbour != "" {
 				if r := e.do("GET", miss(4), "", "", from(tc.neighbour)...); r.StatusCode != http.StatusTooManyRequests {
@@ -219,8 +219,76 @@ func TestRateLimitMisses(t *testing.T) {
 			t.Errorf("no rate-limited audit row from %s; rows came from %v", ip, seen)
 		}
 	}
-	if rows := rateLimitedRows(t, e); rows["miss"] != 6 || rows["ip"] != 0 {
-		t.Errorf("rate-limited rows by limit = %v; want miss: 6", rows)
+	if rows := rateLimitedRows(t, e); rows["miss"] != 4 || rows["ip"] != 0 {
+		t.Errorf("rate-limited rows by limit = %v; want miss: 4", rows)
+	}
+}
+
+// serveDefaults are the limits `sharesvc serve` applies when none are given
+// (cmd/sharesvc/serve.go: -rate-ip, -rate-miss, -rate-link).
+func serveDefaults(t testing.TB, cfg *server.Config) {
+	t.Helper()
+	for _, l := range []struct {
+		p *ratelimit.Limit
+		s string
+	}{{&cfg.RateIP, "10/s burst 50"}, {&cfg.RateMiss, "20/m burst 20"}, {&cfg.RateLink, "2/s burst 60"}} {
+		v, err := ratelimit.ParseLimit(l.s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*l.p = v
+	}
+}
+
+// TestRateLimitSharedAddress is many people behind one NAT address: under
+// the default limits they all open one link at once, and an address that
+// has used up its misses still opens real links while its unknown codes
+// keep getting 429.
+func TestRateLimitSharedAddress(t *testing.T) {
+	c := clocktest.New(time.Now())
+	e := newEnv(t, envOptions{clock: c.Now, cfg: func(cfg *server.Config) { serveDefaults(t, cfg) }})
+	e.put("rl/nat.txt", "nat")
+	hit := sharePath(t, e.createLink(e.sharer, `{"key":"rl/nat.txt"}`).URL)
+
+	const n = 30
+	codes := make(chan int, n)
+	start := make(chan struct{})
+	for range n {
+		go func() {
+			<-start
+			r, err := noRedirect.Get(e.http.URL + hit)
+			if err != nil {
+				codes <- 0
+				return
+			}
+			r.Body.Close()
+			codes <- r.StatusCode
+		}()
+	}
+	close(start)
+	got := map[int]int{}
+	for range n {
+		got[<-codes]++
+	}
+	if got[http.StatusFound] != n {
+		t.Errorf("%d concurrent opens of one link from one address = %v; want all 302", n, got)
+	}
+	c.Advance(10 * time.Second) // the per-address limit refills; misses have not been touched
+
+	miss := func(i int) string { return "/s/" + strings.Repeat("N", 20) + strconv.Itoa(1000+i) }
+	for i := range 20 {
+		if r := e.do("GET", miss(i), "", ""); r.StatusCode != http.StatusNotFound {
+			t.Fatalf("miss %d = %d; want 404", i, r.StatusCode)
+		}
+	}
+	if r := e.do("GET", miss(20), "", ""); r.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("21st miss = %d; want 429", r.StatusCode)
+	}
+	if r := e.do("GET", hit, "", ""); r.StatusCode != http.StatusFound {
+		t.Errorf("real code from an address out of misses = %d; want 302", r.StatusCode)
+	}
+	if r := e.do("GET", miss(21), "", ""); r.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("unknown code after that = %d; want 429", r.StatusCode)
 	}
 }
 

@@ -20,7 +20,8 @@ func (s *Server) routes() http.Handler {
 	r.MethodNotAllowedHandler = s.adapt("notallowed", func(w http.ResponseWriter, r *http.Request) error { return errMethod })
 
 	// Public: opening a link. The code is the credential. public() applies
-	// the per-address and unknown-code limits before any lookup.
+	// the per-address limit before any lookup; an unknown code is charged to
+	// the address's miss budget after it (openLink).
 	// POST is the confirmation page's button (confirm.go): it mints and 303s.
 	r.Handle("/s/{code}", s.adapt("/s/{code}", s.public(s.openDownload))).Methods(http.MethodGet, http.MethodHead, http.MethodPost)
 	r.Handle("/u/{code}", s.adapt("/u/{code}", s.public(s.openUpload))).Methods(http.MethodPut)
@@ -67,11 +68,25 @@ func (s *Server) routes() http.Handler {
 	// The web console: pages and forms under /ui/ (console.go).
 	s.consoleRoutes(r)
 
-	// Operations.
+	// Operations. /readyz here says ready or not and nothing more; the
+	// metrics and the readiness report are on the private listener
+	// (OpsHandler, below).
 	r.Handle("/healthz", s.adapt("/healthz", s.healthz)).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/readyz", s.adapt("/readyz", s.readyz)).Methods(http.MethodGet, http.MethodHead)
-	if !s.cfg.HideMetrics { // else served by MetricsHandler on its own listener
-		r.Handle("/metrics", s.MetricsHandler()).Methods(http.MethodGet)
-	}
+	return r
+}
+
+// OpsHandler serves the operators' routes, for a private listener that only
+// the monitoring system can reach: GET /metrics, GET /readyz with each
+// check's result, and GET /healthz. The public handler has /healthz and a
+// /readyz that says ready or not and nothing else.
+func (s *Server) OpsHandler() http.Handler {
+	r := mux.NewRouter()
+	r.SkipClean(true)
+	r.NotFoundHandler = s.adapt("notfound", func(w http.ResponseWriter, r *http.Request) error { return errNoRoute })
+	r.MethodNotAllowedHandler = s.adapt("notallowed", func(w http.ResponseWriter, r *http.Request) error { return errMethod })
+	r.Handle("/metrics", s.MetricsHandler()).Methods(http.MethodGet)
+	r.Handle("/readyz", s.adapt("ops:/readyz", s.readyzReport)).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/healthz", s.adapt("ops:/healthz", s.healthz)).Methods(http.MethodGet, http.MethodHead)
 	return r
 }

@@ -56,9 +56,6 @@ type Config struct {
 	// RateTableSize bounds the keys each limiter remembers; 0 means
 	// ratelimit.DefaultCapacity.
 	RateTableSize int
-	// HideMetrics leaves /metrics off this handler, for when it is served
-	// on a separate listener (see MetricsHandler).
-	HideMetrics bool
 	// MaxRecipients bounds the recipients of one share sent by email; 0
 	// means 50.
 	MaxRecipients int
@@ -89,6 +86,12 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// maxLongReads is how many requests at once may hold a read connection for
+// as long as the audit log is long (a verify), so that however many are
+// asked for, most of the read pool is left to opens, auth and readiness.
+// Exports hold no connection while they write (audit.Export).
+const maxLongReads = 2
+
 // maxPutBytes is the largest object a single presigned PUT can upload.
 const maxPutBytes = 5 << 30
 
@@ -99,6 +102,7 @@ type Server struct {
 	tokens   *auth.Store
 	audit    *audit.Log
 	signer   *sts.Signer
+	scoped   *sts.ScopedSigner // signs links made under grants; nil: the role's session signs them
 	metrics  *metrics.Metrics
 	gatherer prometheus.Gatherer
 	log      *slog.Logger
@@ -111,6 +115,7 @@ type Server struct {
 	health   *health.Checker
 
 	auditDB      *sql.DB
+	longReads    chan struct{} // slots for reads that take as long as the log is long (verifyChain)
 	checkpointer *audit.Checkpointer
 	verifier     *audit.Verifier // verifies the audit log when there is no checkpointer
 	flood        *audit.Flood
@@ -145,14 +150,19 @@ type Deps struct {
 	// Checkpointer signs audit checkpoints on demand and anchors verify;
 	// nil when no checkpoint key is configured.
 	Checkpointer *audit.Checkpointer
-	// Flood is the per-client budget for denial rows of unknown codes and
-	// rate-limited requests; nil logs every one.
+	// Flood is the per-client budget for the rows of public requests that
+	// mint nothing (denials, HEAD, previews, confirmation pages); nil logs
+	// every one.
 	Flood *audit.Flood
 	// Mail queues messages for shares sent by email and first-open
 	// notices; nil turns sharing by email off (recipients are refused).
 	Mail *mail.Mailer
 	// Deliveries reads the mail queue for the shares API; nil with Mail.
 	Deliveries *mail.Deliveries
+	// Scoped signs the URLs of links made under a grant, each with a
+	// session whose policy allows only that grant's bucket and prefix; nil
+	// leaves them to Signer (tests whose STS is a fake).
+	Scoped *sts.ScopedSigner
 	// Grants reads the grants that decide what sharers may share; nil
 	// means a store on AuditDB.
 	Grants *grants.Store
@@ -187,6 +197,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if d.AuditDB != nil {
 		s.verifier = audit.NewVerifier(d.AuditDB)
 	}
+	s.scoped = d.Scoped
+	s.longReads = make(chan struct{}, maxLongReads)
 	s.mail, s.deliveries = d.Mail, d.Deliveries
 	if s.cfg.MaxRecipients <= 0 {
 		s.cfg.MaxRecipients = 50
@@ -196,7 +208,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		d.Grants = grants.NewStore(d.AuditDB)
 	}
 	a, err := app.New(app.Config{Links: cfg.limits(), MaxRecipients: s.cfg.MaxRecipients, MailQuota: d.MailQuota}, app.Deps{
-		Links: d.Links, Tokens: d.Tokens, Audit: d.Audit, Signer: d.Signer, Grants: d.Grants, Mail: d.Mail, Deliveries: d.Deliveries,
+		Links: d.Links, Tokens: d.Tokens, Audit: d.Audit, Signer: d.Signer, Scoped: d.Scoped, Grants: d.Grants, Mail: d.Mail, Deliveries: d.Deliveries,
 		HTTPClient: d.HTTPClient, Clock: d.Clock, OnKillSwitch: s.setSuspended,
 	})
 	if err != nil {

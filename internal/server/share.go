@@ -81,11 +81,11 @@ func (s *Server) mint(w http.ResponseWriter, r *http.Request, l *links.Link, ev 
 		return deny("rate_limited", err)
 	}
 
-	g, err := s.grant(r, ev, min(l.PresignTTL, l.ExpiresAt.Sub(now)))
+	g, err := s.grant(r, ev, l, min(l.PresignTTL, l.ExpiresAt.Sub(now)))
 	if err != nil {
 		return err
 	}
-	loc, err := s.signer.Presign(g, sts.Request{
+	loc, err := s.presign(g, sts.Request{
 		Method:                     http.MethodGet,
 		Bucket:                     l.Bucket,
 		Key:                        l.Key,

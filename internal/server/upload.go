@@ -20,6 +20,7 @@ var (
 	errLengthRequired = errors.New("Content-Length required")
 	errTooBig         = errors.New("upload larger than this link allows")
 	errWrongType      = errors.New("upload has the wrong Content-Type")
+	errNoOverwrite    = errors.New("If-None-Match: * required")
 )
 
 // openUpload answers PUT /u/{code}: a live upload link gets a 307 to a
@@ -32,7 +33,7 @@ func (s *Server) openUpload(w http.ResponseWriter, r *http.Request) error {
 	// Uploads are answered before the body is read; tell the client not to
 	// reuse this connection for a body it may still be sending.
 	w.Header().Set("Connection", "close")
-	loc, err := s.mintUpload(w, r, r.ContentLength, r.Header.Get("Content-Type"))
+	loc, err := s.mintUpload(w, r, r.ContentLength, r.Header.Get("Content-Type"), r.Header.Get("If-None-Match") == "*")
 	if err != nil {
 		return err
 	}
@@ -45,7 +46,13 @@ func (s *Server) openUpload(w http.ResponseWriter, r *http.Request) error {
 // sent with Content-Type ctype (-1: size unknown), spends a use, audits,
 // and returns the presigned PUT. Both PUT /u/{code} (307) and the upload
 // page's POST /u/{code}/presign (JSON) go through it.
-func (s *Server) mintUpload(w http.ResponseWriter, r *http.Request, size int64, ctype string) (string, error) {
+//
+// An upload link to an exact key signs If-None-Match: *, so that S3 refuses
+// the upload once the object exists (412): an upload never replaces an
+// object, even one that appeared after the link was made or an earlier
+// upload through the same link. The client must send that header;
+// noOverwrite says it will.
+func (s *Server) mintUpload(w http.ResponseWriter, r *http.Request, size int64, ctype string, noOverwrite bool) (string, error) {
 	l, ev, now, err := s.openLink(w, r, links.KindUpload, false)
 	if err != nil {
 		return "", err
@@ -67,23 +74,25 @@ func (s *Server) mintUpload(w http.ResponseWriter, r *http.Request, size int64, 
 	key := l.Key
 	if l.KeyIsPrefix {
 		key = generatedKey(l.Key, now)
+	} else if !noOverwrite {
+		return deny("no_overwrite_header", fmt.Errorf("%w: this link uploads to one name and never replaces an object there; send the header (curl -H 'If-None-Match: *')", errNoOverwrite))
 	}
 	if err := s.limitMint(l.ID); err != nil {
 		ev.Detail = limitDetail(err)
 		return deny("rate_limited", err)
 	}
 
-	g, err := s.grant(r, ev, min(l.PresignTTL, l.ExpiresAt.Sub(now)))
+	g, err := s.grant(r, ev, l, min(l.PresignTTL, l.ExpiresAt.Sub(now)))
 	if err != nil {
 		return "", err
 	}
-	preq := sts.Request{Method: http.MethodPut, Bucket: l.Bucket, Key: key, ContentType: l.ContentType}
+	preq := sts.Request{Method: http.MethodPut, Bucket: l.Bucket, Key: key, ContentType: l.ContentType, NoOverwrite: !l.KeyIsPrefix}
 	if l.MaxBytes > 0 {
 		// Signing the exact length makes S3 refuse any other size; a
 		// declared 0 is signed too, or it would leave the size unchecked.
 		preq.ContentLength, preq.ExactLength = size, true
 	}
-	loc, err := s.signer.Presign(g, preq)
+	loc, err := s.presign(g, preq)
 	if err != nil {
 		return "", err
 	}

@@ -27,6 +27,7 @@ func (s *Server) uploadCSP() string {
 type uploadPageData struct {
 	Sharer, ExpiresIn, ContentType string
 	MaxBytes                       int64
+	OneName                        bool // an upload to one name: curl must send If-None-Match: *
 }
 
 // uploadPage answers GET /u/{code}: for a live upload link, the page (it
@@ -43,7 +44,7 @@ func (s *Server) uploadPage(w http.ResponseWriter, r *http.Request) error {
 	h := w.Header()
 	h.Set("Content-Security-Policy", s.uploadCSP())
 	h.Set("X-Frame-Options", "DENY")
-	d := uploadPageData{Sharer: l.CreatedBy, ExpiresIn: mail.Humanize(l.ExpiresAt.Sub(now)), ContentType: l.ContentType}
+	d := uploadPageData{Sharer: l.CreatedBy, ExpiresIn: mail.Humanize(l.ExpiresAt.Sub(now)), ContentType: l.ContentType, OneName: !l.KeyIsPrefix}
 	if l.MaxBytes < s.cfg.MaxUploadBytes {
 		d.MaxBytes = l.MaxBytes
 	}
@@ -59,6 +60,9 @@ type presignResponse struct {
 	URL         string `json:"url"`
 	Method      string `json:"method"`
 	ContentType string `json:"content_type,omitempty"`
+	// Headers the PUT must carry besides Content-Type (If-None-Match: *
+	// for a link to one name, which never replaces an object).
+	Headers map[string]string `json:"headers,omitempty"`
 }
 
 // presignUpload answers POST /u/{code}/presign {"size": N, "content_type":
@@ -76,12 +80,16 @@ func (s *Server) presignUpload(w http.ResponseWriter, r *http.Request) error {
 	if req.Size == nil || *req.Size < 0 {
 		return fmt.Errorf("%w: size (the file's length in bytes) is required", links.ErrInvalid)
 	}
-	loc, err := s.mintUpload(w, r, *req.Size, req.ContentType)
+	loc, err := s.mintUpload(w, r, *req.Size, req.ContentType, true)
 	if err != nil {
 		return err
+	}
+	var hdrs map[string]string
+	if strings.Contains(loc, "if-none-match") { // signed: a link to one name
+		hdrs = map[string]string{"If-None-Match": "*"}
 	}
 	// A link that requires a type signed exactly req.ContentType (anything
 	// else was refused); otherwise the type is not signed and the script
 	// sends the file's own.
-	return writeJSON(w, http.StatusOK, presignResponse{URL: loc, Method: http.MethodPut, ContentType: req.ContentType})
+	return writeJSON(w, http.StatusOK, presignResponse{URL: loc, Method: http.MethodPut, ContentType: req.ContentType, Headers: hdrs})
 }

@@ -186,3 +186,8 @@ func (s *ScopedSigner) Len() int {
 	defer s.mu.Unlock()
 	return s.lru.Len()
 }
+
+// Scoped reports whether g came from a ScopedSigner: it must then be
+// presigned by that ScopedSigner, which checks the request against the
+// scope.
+func (g Grant) Scoped() bool { return g.scoped != nil }

@@ -27,6 +27,8 @@
       var x = new XMLHttpRequest();
       x.open('PUT', res.body.url);
       if (res.body.content_type) x.setRequestHeader('Content-Type', res.body.content_type);
+      var hs = res.body.headers || {};
+      Object.keys(hs).forEach(function (h) { x.setRequestHeader(h, hs[h]); });
       bar.hidden = false;
       x.upload.onprogress = function (ev) {
         if (ev.lengthComputable) { bar.max = ev.total; bar.value = ev.loaded; }
@@ -36,7 +38,7 @@
           bar.value = bar.max;
           say('Uploaded ' + file.name + ' (' + file.size + ' bytes).', 'ok');
         } else {
-          say('The upload was refused (' + x.status + ').', 'bad');
+          say(x.status === 412 ? 'A file of that name was already uploaded; it is never replaced.' : 'The upload was refused (' + x.status + ').', 'bad');
         }
       };
       x.onerror = function () { say('The upload failed: the object store could not be reached.', 'bad'); };
