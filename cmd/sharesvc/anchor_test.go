@@ -97,7 +97,7 @@ func TestAnchoredCheckpoints(t *testing.T) {
 		env[k] = v
 	}
 	var logw syncBuffer
-	base, stop := serveWithLog(t, env, &logw)
+	base, _, stop := serveWithLog(t, env, &logw)
 	admin, err := createToken(ctx, dbPath, "root", "admin", 0, "test", time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -194,10 +194,10 @@ func TestAnchoredCheckpoints(t *testing.T) {
 	if err == nil || !strings.Contains(out.String(), "FAILED") {
 		t.Fatalf("verify with the anchor = %q %q, %v; want FAILED", out.String(), errb.String(), err)
 	}
-	base, stop = serveWithLog(t, env, &logw)
+	base, ops, stop := serveWithLog(t, env, &logw)
 	defer stop()
-	if code, body := call(t, "GET", base+"/readyz", ""); code != http.StatusServiceUnavailable || !strings.Contains(body, "chain_broken") {
-		t.Fatalf("/readyz after the cut = %d %s; want 503 chain_broken", code, body)
+	if code, body := call(t, "GET", ops+"/readyz", ""); code != http.StatusServiceUnavailable || !strings.Contains(body, "chain_broken") {
+		t.Fatalf("readiness report after the cut = %d %s; want 503 chain_broken", code, body)
 	}
 	if code, body := call(t, "POST", base+"/api/v1/audit/checkpoint", admin); code != http.StatusConflict {
 		t.Fatalf("checkpoint after the cut = %d %s; want 409", code, body)

@@ -36,10 +36,15 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// serveWithLog is startService with the service's log kept in logw.
-func serveWithLog(t *testing.T, env map[string]string, logw io.Writer) (base string, stop func()) {
+// serveWithLog is startService with the service's log kept in logw, and
+// the private listener (the readiness report, /metrics) at ops.
+func serveWithLog(t *testing.T, env map[string]string, logw io.Writer) (base, ops string, stop func()) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,10 +57,11 @@ func serveWithLog(t *testing.T, env map[string]string, logw io.Writer) (base str
 	if err != nil {
 		t.Fatal(err)
 	}
+	svc.metricsLn = mln
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- svc.serve(ctx, ln) }()
-	return "http://" + ln.Addr().String(), func() {
+	return "http://" + ln.Addr().String(), "http://" + mln.Addr().String(), func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
@@ -105,7 +111,7 @@ func TestCutTailCaughtAfterRestart(t *testing.T) {
 	cpDir := dbPath + "-checkpoints"
 
 	var logw syncBuffer
-	base, stop := serveWithLog(t, env, &logw)
+	base, _, stop := serveWithLog(t, env, &logw)
 	for path, want := range map[string]os.FileMode{dir: 0o700, keyPath: 0o600} {
 		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != want {
 			t.Fatalf("%s: %v, %v; want mode %04o", path, fi, err, want)
@@ -165,10 +171,14 @@ func TestCutTailCaughtAfterRestart(t *testing.T) {
 	// back past the checkpoint's row, and across a second restart.
 	for run := 1; run <= 2; run++ {
 		logw = syncBuffer{}
-		base, stop = serveWithLog(t, env, &logw)
-		code, body := call(t, "GET", base+"/readyz", "")
+		var ops string
+		base, ops, stop = serveWithLog(t, env, &logw)
+		if code, body := call(t, "GET", base+"/readyz", ""); code != http.StatusServiceUnavailable {
+			t.Fatalf("run %d: public /readyz = %d %s; want 503", run, code, body)
+		}
+		code, body := call(t, "GET", ops+"/readyz", "")
 		if code != http.StatusServiceUnavailable || !strings.Contains(body, `"reason":"chain_broken"`) {
-			t.Fatalf("run %d: /readyz = %d %s; want 503 with audit chain_broken", run, code, body)
+			t.Fatalf("run %d: readiness report = %d %s; want 503 with audit chain_broken", run, code, body)
 		}
 		_, body = call(t, "GET", base+"/api/v1/audit/verify", admin)
 		var v struct {
@@ -182,7 +192,7 @@ func TestCutTailCaughtAfterRestart(t *testing.T) {
 			t.Fatalf("run %d: checkpoint = %d %s; want 409 audit-chain-broken", run, code, body)
 		}
 		open(5) // the log grows back past the checkpoint's row
-		_, m := call(t, "GET", base+"/metrics", "")
+		_, m := call(t, "GET", ops+"/metrics", "")
 		if !strings.Contains(m, "sharesvc_audit_chain_broken 1") {
 			t.Errorf("run %d: metrics lack sharesvc_audit_chain_broken 1", run)
 		}
