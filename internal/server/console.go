@@ -362,18 +362,7 @@ func (s *Server) createLinkForm(w http.ResponseWriter, r *http.Request, c *conso
 	} else {
 		req.Key = key
 	}
-	num := func(name string, scale int64) (*int64, error) {
-		v := strings.TrimSpace(f.Get(name))
-		if v == "" {
-			return nil, nil
-		}
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1 || n > 1<<40/scale {
-			return nil, fmt.Errorf("%w: %s must be a positive whole number", links.ErrInvalid, name)
-		}
-		n *= scale
-		return &n, nil
-	}
+	num := func(name string, scale int64) (*int64, error) { return formNumber(f, name, scale, links.ErrInvalid) }
 	var err error
 	if req.ExpiresIn, err = num("expires_in_hours", 3600); err != nil {
 		return err
@@ -400,6 +389,22 @@ func (s *Server) createLinkForm(w http.ResponseWriter, r *http.Request, c *conso
 		d.Link = toLinkResponse(cr.link, cr.link.CreatedAt)
 	}
 	return web.Render(w, http.StatusCreated, "created", c.page("Link created", "links", d))
+}
+
+// formNumber reads the optional positive whole number of field name,
+// times scale (a unit: 3600 for hours); nil when the field is empty.
+// Errors: invalid, naming the field.
+func formNumber(f url.Values, name string, scale int64, invalid error) (*int64, error) {
+	v := strings.TrimSpace(f.Get(name))
+	if v == "" {
+		return nil, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 1 || n > 1<<40/scale {
+		return nil, fmt.Errorf("%w: %s must be a positive whole number", invalid, name)
+	}
+	n *= scale
+	return &n, nil
 }
 
 // linkPage shows one link and, to those who may read the audit log, its

@@ -3,7 +3,6 @@ package server
 import (
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -51,18 +50,7 @@ func (s *Server) createGrantForm(w http.ResponseWriter, r *http.Request, c *cons
 	default:
 		return fmt.Errorf("%w: say whether the grant is for a role or a person", grants.ErrInvalid)
 	}
-	num := func(name string, scale int64) (*int64, error) {
-		v := strings.TrimSpace(f.Get(name))
-		if v == "" {
-			return nil, nil
-		}
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1 || n > 1<<40/scale {
-			return nil, fmt.Errorf("%w: %s must be a positive whole number", grants.ErrInvalid, name)
-		}
-		n *= scale
-		return &n, nil
-	}
+	num := func(name string, scale int64) (*int64, error) { return formNumber(f, name, scale, grants.ErrInvalid) }
 	var err error
 	if req.MaxLifetime, err = num("max_lifetime_hours", int64(time.Hour/time.Second)); err != nil {
 		return err
