@@ -23,12 +23,29 @@ func (s *Server) renderGrants(w http.ResponseWriter, r *http.Request, c *console
 	if err != nil {
 		return err
 	}
+	type row struct {
+		GrantResponse
+		Ceilings string
+	}
 	d := struct {
-		Grants        []GrantResponse
+		Grants        []row
 		DefaultBucket string
 	}{DefaultBucket: s.cfg.DefaultBucket}
 	for _, g := range gs {
-		d.Grants = append(d.Grants, ToGrantResponse(g))
+		var c []string
+		if g.MaxLifetime > 0 {
+			c = append(c, "life ≤ "+g.MaxLifetime.String())
+		}
+		if g.MaxUses > 0 {
+			c = append(c, fmt.Sprintf("uses ≤ %d", g.MaxUses))
+		}
+		if g.MaxPresignTTL > 0 {
+			c = append(c, "URL ≤ "+g.MaxPresignTTL.String())
+		}
+		if len(g.RecipientDomains) > 0 {
+			c = append(c, "mail to "+strings.Join(g.RecipientDomains, ", "))
+		}
+		d.Grants = append(d.Grants, row{ToGrantResponse(g), strings.Join(c, "; ")})
 	}
 	p := c.page("Grants", "grants", d)
 	p.Notice = notice
