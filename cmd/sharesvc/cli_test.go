@@ -41,6 +41,9 @@ func s3env(s *seaweed.Server, bucket, db string) map[string]string {
 		"SHARESVC_DB": db,
 		// Sharers keep the reach they had before grants: the whole bucket.
 		"SHARESVC_DEFAULT_GRANT": "actions=download,upload,email",
+		// A free port for the private listener: the default (9464) may be
+		// taken on the machine running the tests.
+		"SHARESVC_METRICS_LISTEN": "127.0.0.1:0",
 	}
 }
 
