@@ -85,6 +85,7 @@ type Signer struct {
 	o         SignerOptions
 
 	cur atomic.Pointer[Credentials]
+	gen atomic.Uint64 // bumped by Drop: a refresh begun before it stores nothing
 
 	mu       sync.Mutex
 	inflight *refresh  // nil when no refresh runs
@@ -129,8 +130,14 @@ func (s *Signer) Prime(ctx context.Context) error {
 }
 
 // Drop forgets the cached session, so that nothing more is signed with it;
-// the next Grant assumes the role again.
-func (s *Signer) Drop() { s.cur.Store(nil) }
+// the next Grant assumes the role again. A refresh already in flight keeps
+// nothing it gets (the kill switch must not be undone by a late answer).
+func (s *Signer) Drop() {
+	s.mu.Lock()
+	s.gen.Add(1)
+	s.cur.Store(nil)
+	s.mu.Unlock()
+}
 
 // Session returns the cached session and whether there is one.
 func (s *Signer) Session() (Credentials, bool) {
@@ -259,6 +266,7 @@ func (s *Signer) startRefresh(force bool) (*refresh, time.Duration) {
 }
 
 func (s *Signer) refresh(r *refresh) {
+	gen := s.gen.Load()
 	ctx, cancel := context.WithTimeout(context.Background(), s.o.RefreshTimeout)
 	defer cancel()
 	start := time.Now()
@@ -277,10 +285,15 @@ func (s *Signer) refresh(r *refresh) {
 		s.o.OnRefresh(time.Since(start), err)
 	}
 	s.mu.Lock()
-	if err != nil {
+	switch {
+	case err == nil && s.gen.Load() != gen:
+		// Dropped while it ran: keep nothing, and do not count it as a
+		// failure of STS.
+		err = errors.New("session dropped during refresh")
+	case err != nil:
 		s.failedAt = s.o.Clock()
 		s.lastErr = err
-	} else {
+	default:
 		s.failedAt = time.Time{}
 		s.lastErr = nil
 		s.cur.Store(&c)
