@@ -194,6 +194,7 @@ func (g *Grant) Validate() error {
 		return fmt.Errorf("%w: recipient_domains only apply to grants with the email action", ErrInvalid)
 	}
 	slices.Sort(g.Actions)
+	g.Actions = slices.Compact(g.Actions)
 	return nil
 }
 

@@ -69,6 +69,15 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+func TestValidateNormalisesActions(t *testing.T) {
+	g := grant(func(g *grants.Grant) {
+		g.Actions = []grants.Action{grants.ActionUpload, grants.ActionDownload, grants.ActionUpload, grants.ActionDownload}
+	})
+	if err := g.Validate(); err != nil || len(g.Actions) != 2 || g.Actions[0] != grants.ActionDownload {
+		t.Fatalf("Validate = %v, actions %v; want [download upload]", err, g.Actions)
+	}
+}
+
 func TestMatch(t *testing.T) {
 	home := grant(nil)
 	home.ID = "grt_home"
