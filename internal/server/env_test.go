@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -33,42 +32,20 @@ import (
 
 // The package's tests share one real SeaweedFS, started on first use. If it
 // cannot start (binary missing, ports), every test that needs it fails.
-var (
-	s3Once sync.Once
-	s3Srv  *seaweed.Server
-	s3Err  error
-	s3Dir  string
-)
+var sharedS3 = &seaweed.Shared{Buckets: []string{testBucket}}
 
 const testBucket = "sharesvc-test"
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if s3Srv != nil {
-		s3Srv.Stop()
-	}
-	if s3Dir != "" {
-		os.RemoveAll(s3Dir)
-	}
+	sharedS3.Stop()
 	os.Exit(code)
 }
 
 // s3server returns the shared SeaweedFS, failing t if it cannot run.
 func s3server(t testing.TB) *seaweed.Server {
 	t.Helper()
-	s3Once.Do(func() {
-		s3Dir, s3Err = os.MkdirTemp("", "sharesvc-s3-")
-		if s3Err != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		s3Srv, s3Err = seaweed.Start(ctx, seaweed.Options{Dir: s3Dir, Buckets: []string{testBucket}})
-	})
-	if s3Err != nil {
-		t.Fatalf("the real S3+STS server is required (run scripts/seaweedfs.sh to build it): %v", s3Err)
-	}
-	return s3Srv
+	return sharedS3.Get(t)
 }
 
 // startPrivateS3 starts a SeaweedFS of the test's own, to stop and restart.

@@ -20,14 +20,9 @@ import (
 	"github.com/sharesvc/sharesvc/internal/seaweed"
 )
 
-// One real SeaweedFS (S3 + STS) for the tests of this package that need
-// it, started on first use. If it cannot start, every such test fails.
-var (
-	s3Once sync.Once
-	s3Srv  *seaweed.Server
-	s3Err  error
-	s3Dir  string
-)
+// The package's tests share one real SeaweedFS, started on first use. If it
+// cannot start (binary missing, ports), every test that needs it fails.
+var sharedS3 = &seaweed.Shared{Buckets: []string{testBucket, otherBucket}}
 
 const (
 	testBucket  = "sharesvc-sts-test"
@@ -36,30 +31,13 @@ const (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if s3Srv != nil {
-		s3Srv.Stop()
-	}
-	if s3Dir != "" {
-		os.RemoveAll(s3Dir)
-	}
+	sharedS3.Stop()
 	os.Exit(code)
 }
 
 func s3server(t testing.TB) *seaweed.Server {
 	t.Helper()
-	s3Once.Do(func() {
-		s3Dir, s3Err = os.MkdirTemp("", "sharesvc-sts-s3-")
-		if s3Err != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		s3Srv, s3Err = seaweed.Start(ctx, seaweed.Options{Dir: s3Dir, Buckets: []string{testBucket, otherBucket}})
-	})
-	if s3Err != nil {
-		t.Fatalf("the real S3+STS server is required (run scripts/seaweedfs.sh to build it): %v", s3Err)
-	}
-	return s3Srv
+	return sharedS3.Get(t)
 }
 
 // countingSTS counts AssumeRole calls to the real STS.
