@@ -116,6 +116,13 @@ func (c *demoCmd) Run(e *runEnv) error {
 		ln.Close()
 		return fmt.Errorf("demo: %w", err)
 	}
+	// The operators' routes (/metrics, the readiness report) on a private
+	// port of their own, as serve does.
+	if svc.metricsLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		ln.Close()
+		svc.close()
+		return fmt.Errorf("demo: metrics listener: %w", err)
+	}
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	served := make(chan error, 1)
@@ -150,8 +157,12 @@ An admin token for the API (valid 24h) was created:
     curl -s -H "Authorization: Bearer $SHARESVC_TOKEN" -H 'Content-Type: application/json' \
          -d '{"key":"%s","expires_in":3600,"max_uses":3}' %s/api/v1/links
 
+The web console is at %s/ui/ (sign in with the token above); metrics and
+the readiness report at http://%s/metrics and http://%s/readyz.
+
 Press Ctrl-C to stop.
-`, settings.PublicURL, settings.DB, demoKey, demoBucket, link, token, demoKey, settings.PublicURL)
+`, settings.PublicURL, settings.DB, demoKey, demoBucket, link, token, demoKey, settings.PublicURL,
+		settings.PublicURL, svc.metricsLn.Addr(), svc.metricsLn.Addr())
 	if mp != nil {
 		fmt.Fprintf(stderr, `
 Sharing by email goes to a local SMTP server (Mailpit). Share with two
