@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -322,7 +323,9 @@ type linksPageData struct {
 	Filter        links.Filter
 	States, Kinds []string
 	ShowCreator   bool
-	NextQuery     string
+	// NextPage is the next page's address; built here from encoded
+	// values, so the template must not escape its "=" and "&" again.
+	NextPage      template.URL
 	DefaultBucket string
 }
 
@@ -345,7 +348,7 @@ func (s *Server) linksPage(w http.ResponseWriter, r *http.Request, c *consoleCtx
 	}
 	if p.Next != "" {
 		q.Set("cursor", p.Next)
-		d.NextQuery = q.Encode()
+		d.NextPage = template.URL("/ui/links?" + q.Encode())
 	}
 	return web.Render(w, http.StatusOK, "links", c.page("Links", "links", d))
 }
@@ -595,9 +598,11 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, c *consoleCtx
 		return err
 	}
 	d := struct {
-		Events                            []audit.Event
-		Filter                            map[string]string
-		NextQuery, ExportCSV, ExportJSONL string
+		Events []audit.Event
+		Filter map[string]string
+		// Addresses built here from encoded values: the template must not
+		// escape their "=" and "&" again (it did, and the buttons got 400).
+		NextPage, ExportCSV, ExportJSONL template.URL
 	}{Events: evs, Filter: map[string]string{}}
 	q := r.URL.Query()
 	exp := url.Values{}
@@ -608,12 +613,12 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, c *consoleCtx
 		}
 	}
 	exp.Set("format", "csv")
-	d.ExportCSV = exp.Encode()
+	d.ExportCSV = template.URL("/ui/audit/export?" + exp.Encode())
 	exp.Set("format", "jsonl")
-	d.ExportJSONL = exp.Encode()
+	d.ExportJSONL = template.URL("/ui/audit/export?" + exp.Encode())
 	if next := nextAuditCursor(evs, f.Limit); next != "" {
 		q.Set("cursor", next)
-		d.NextQuery = q.Encode()
+		d.NextPage = template.URL("/ui/audit?" + q.Encode())
 	}
 	return web.Render(w, http.StatusOK, "audit", c.page("Audit log", "audit", d))
 }
