@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -336,36 +335,21 @@ func (c *auditKeygenCmd) Run(e *runEnv) error {
 }
 
 // openReadOnly opens an existing database file without changing it: no
-// migration, no journal mode change.
+// migration, no journal mode change. Closing the pool closes it all: a
+// read-only db.DB has no writer.
 func openReadOnly(ctx context.Context, path string) (*sql.DB, error) {
 	if path == "" {
 		return nil, errors.New("--db FILE is required (or set SHARESVC_DB)")
 	}
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("database: %w", err)
-	}
-	abs, err := filepath.Abs(path)
+	d, err := db.OpenReadOnly(ctx, path)
 	if err != nil {
 		return nil, err
 	}
-	q := url.Values{}
-	q.Set("mode", "ro")
-	q.Add("_pragma", "busy_timeout(5000)")
-	q.Add("_pragma", "query_only(1)")
-	d, err := sql.Open("sqlite", "file:"+abs+"?"+q.Encode())
-	if err != nil {
-		return nil, err
-	}
-	if err := d.PingContext(ctx); err != nil {
-		d.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	var n int
-	if err := d.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'audit_events'`).Scan(&n); err != nil || n == 0 {
+	if ok, err := d.HasTable(ctx, "audit_events"); err != nil || !ok {
 		d.Close()
 		return nil, fmt.Errorf("%s is not a sharesvc database (no audit_events table)", path)
 	}
-	return d, nil
+	return d.Read, nil
 }
 
 type auditVerifyCmd struct {

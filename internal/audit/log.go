@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/sharesvc/sharesvc/internal/db"
 )
 
 // ErrUnavailable means the audit row could not be written; the caller must
@@ -269,13 +271,14 @@ func (l *Log) commit(batch []*op) (err error) {
 		return err
 	}
 	l.stmts.prepareAll(l.db)
-	tx, err := l.db.BeginTx(context.Background(), nil)
+	tx, err := db.BeginWrite(context.Background(), l.db)
 	if err != nil {
 		return fmt.Errorf("%w: begin: %v", ErrUnavailable, err)
 	}
 	defer tx.Rollback()
-	// The head is re-read inside the (immediate) transaction: another
-	// process, such as the offline "token create", may have appended since.
+	// The head is re-read inside the transaction, which holds the write
+	// lock from its start: another process, such as the offline "token
+	// create", may have appended since, and none can until it commits.
 	var (
 		seq  int64
 		head []byte

@@ -13,6 +13,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/sharesvc/sharesvc/internal/db"
 )
 
 // Errors returned by this package.
@@ -99,19 +101,20 @@ type Querier interface {
 
 // Insert stores a new token under the hash of its secret. Errors: ErrExists.
 func Insert(ctx context.Context, q Querier, t *Token, hash []byte) error {
-	var n int
-	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM api_tokens WHERE name = ?`, t.Name).Scan(&n); err != nil {
-		return fmt.Errorf("insert token: %w", err)
-	}
-	if n > 0 {
-		return fmt.Errorf("%w: %q", ErrExists, t.Name)
-	}
 	var exp any
 	if !t.ExpiresAt.IsZero() {
 		exp = t.ExpiresAt.UnixMilli()
 	}
 	_, err := q.ExecContext(ctx, `INSERT INTO api_tokens (id, name, role, token_hash, created_at, created_by, expires_at)
         VALUES (?, ?, ?, ?, ?, ?, ?)`, t.ID, t.Name, string(t.Role), hash, t.CreatedAt.UnixMilli(), t.CreatedBy, exp)
+	// The name's UNIQUE constraint decides, not a lookup before the insert:
+	// a lookup is safe only while every writer takes one lock first (SQLite's
+	// BEGIN IMMEDIATE); two PostgreSQL instances could both see the name
+	// free. The id (64 random bits) and the hash (of 192 random bits) are
+	// unique too, but only a reused name collides in practice.
+	if db.IsUniqueViolation(err) {
+		return fmt.Errorf("%w: %q", ErrExists, t.Name)
+	}
 	if err != nil {
 		return fmt.Errorf("insert token: %w", err)
 	}

@@ -1,5 +1,8 @@
 // Package db opens the embedded SQLite database with the pragmas sharesvc
 // relies on and brings its schema up to date from the embedded schema.sql.
+// It is the only package that knows the engine: others open through it,
+// classify errors with IsUniqueViolation, IsBusy, IsReadOnly, IsFull and
+// IsEngineError, and take the write lock with BeginWrite.
 package db
 
 import (
@@ -32,9 +35,10 @@ type DB struct {
 	// Read is a pool for queries and short writes.
 	Read *sql.DB
 	// Write is a single connection reserved for the audit writer, so that group
-	// commits never wait behind the pool.
-	Write *sql.DB
-	path  string
+	// commits never wait behind the pool. It is nil on a DB from OpenReadOnly.
+	Write  *sql.DB
+	path   string
+	engine Engine
 }
 
 // Path returns the file the database lives in.
@@ -78,7 +82,38 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxIdleTime(0)
 	write.SetConnMaxLifetime(0)
-	return &DB{Read: read, Write: write, path: path}, nil
+	return &DB{Read: read, Write: write, path: path, engine: SQLite}, nil
+}
+
+// OpenReadOnly opens the existing database at path for an offline command
+// that must not change it: no migration, no journal mode change, and every
+// write fails (IsReadOnly). Write is nil. It refuses a missing file without
+// creating it (an error wrapping os.ErrNotExist) and a file that is not a
+// database.
+func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("open database: empty path")
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	q := url.Values{}
+	q.Set("mode", "ro")
+	q.Add("_pragma", "busy_timeout("+strconv.Itoa(int(BusyTimeout/time.Millisecond))+")")
+	q.Add("_pragma", "query_only(1)")
+	read, err := sql.Open("sqlite", "file:"+abs+"?"+q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	if err := read.PingContext(ctx); err != nil {
+		read.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return &DB{Read: read, path: path, engine: SQLite}, nil
 }
 
 // createPrivate creates the database file with mode 0600, and its
@@ -126,7 +161,22 @@ func DSN(path string) string {
 
 // Close closes both pools.
 func (d *DB) Close() error {
+	if d.Write == nil {
+		return d.Read.Close()
+	}
 	return errors.Join(d.Write.Close(), d.Read.Close())
+}
+
+// BeginWrite begins a transaction on d (either pool of a DB from Open) that
+// holds the database's write lock from its start, so that writers in other
+// processes (the offline "token create" beside a server) serialise behind it
+// and what it reads before writing, such as the audit chain's head, cannot
+// change until it commits. With SQLite this is the DSN's _txlock=immediate
+// (BEGIN IMMEDIATE); it fails with IsBusy after BusyTimeout and with
+// IsReadOnly on a read-only file. A PostgreSQL engine would take a
+// transaction-level advisory lock here instead.
+func BeginWrite(ctx context.Context, d *sql.DB) (*sql.Tx, error) {
+	return d.BeginTx(ctx, nil)
 }
 
 // Migration is one ordered step of schema.sql.

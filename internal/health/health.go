@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sharesvc/sharesvc/internal/audit"
+	"github.com/sharesvc/sharesvc/internal/db"
 	"github.com/sharesvc/sharesvc/internal/metrics"
 	"github.com/sharesvc/sharesvc/internal/sts"
 )
@@ -43,7 +44,7 @@ type Chain interface {
 
 // Options configure a Checker. DB, Signer and Audit are required.
 type Options struct {
-	// DB is the read pool; the check runs BEGIN IMMEDIATE; ROLLBACK on it,
+	// DB is the read pool; the check begins a write (db.BeginWrite) and rolls back,
 	// which proves the file takes a write lock without writing anything.
 	DB *sql.DB
 	// Signer must hold (or get) a session with at least MinSessionLeft.
@@ -221,10 +222,9 @@ func (c *Checker) evaluate(ctx context.Context) Report {
 func (c *Checker) checkDB(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.o.Timeout)
 	defer cancel()
-	// The pool's DSN sets _txlock=immediate: BeginTx is BEGIN IMMEDIATE,
-	// which takes the write lock (and fails on a read-only file or a lock
-	// held for longer than the busy timeout).
-	tx, err := c.o.DB.BeginTx(ctx, nil)
+	// BeginWrite takes the write lock (and fails on a read-only file or a
+	// lock held for longer than the busy timeout).
+	tx, err := db.BeginWrite(ctx, c.o.DB)
 	if err == nil {
 		err = tx.Rollback()
 	}

@@ -3,10 +3,8 @@ package server
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,9 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"modernc.org/sqlite"
-
 	"github.com/sharesvc/sharesvc/internal/auth"
+	"github.com/sharesvc/sharesvc/internal/db"
 )
 
 // handlerFunc is a handler that returns its error for adapt to answer.
@@ -89,7 +86,7 @@ func (s *Server) adapt(route string, h handlerFunc) http.Handler {
 			if ri.outcome == "" {
 				ri.outcome = "error"
 			}
-			if p.Status >= 500 && isDBError(err) {
+			if p.Status >= 500 && db.IsEngineError(err) {
 				s.metrics.DBErrors.WithLabelValues("read").Inc()
 			}
 			if p.Status >= 500 {
@@ -174,12 +171,6 @@ func clientIP(r *http.Request) string {
 // maxRequestBody bounds every request body; decodeJSON's own, smaller limit
 // answers 413 first on the API.
 const maxRequestBody = 1 << 20
-
-// isDBError reports whether err came from the database driver or pool.
-func isDBError(err error) bool {
-	var se *sqlite.Error
-	return errors.As(err, &se) || errors.Is(err, sql.ErrConnDone) || errors.Is(err, sql.ErrTxDone)
-}
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
