@@ -221,6 +221,13 @@ func (s *Server) consoleRoutes(r *mux.Router) {
 	page := func(method, path string, h consoleFunc, roles ...auth.Role) {
 		r.Handle(path, s.adapt(path, s.console(h, roles...))).Methods(method)
 	}
+	// The bare address is where people type first: send them to the
+	// console (it asks a stranger to sign in).
+	r.Handle("/", s.adapt("/", func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Location", "/ui/")
+		w.WriteHeader(http.StatusFound)
+		return nil
+	})).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/ui/signin", s.adapt("/ui/signin", s.signinPage)).Methods(http.MethodGet)
 	r.Handle("/ui/signin", s.adapt("/ui/signin", s.signin)).Methods(http.MethodPost)
 	r.Handle("/ui/static/{file}", s.adapt("/ui/static/{file}", s.consoleStatic)).Methods(http.MethodGet, http.MethodHead)

@@ -44,3 +44,12 @@ func TestConsolePageLinksWork(t *testing.T) {
 		}
 	}
 }
+
+// The bare address sends a browser to the console.
+func TestRootLeadsToTheConsole(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	r := e.do("GET", "/", "", "")
+	if r.StatusCode != http.StatusFound || r.Header.Get("Location") != "/ui/" {
+		t.Fatalf("GET / = %d Location %q; want 302 to /ui/", r.StatusCode, r.Header.Get("Location"))
+	}
+}
