@@ -87,6 +87,7 @@ func Start(ctx context.Context) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	removeStale()
 	// Under os.TempDir (world-searchable /tmp), not the caller's t.TempDir:
 	// every directory above the data must be searchable by the user the
 	// server runs as, and t.TempDir's parents are 0700.
@@ -301,6 +302,27 @@ func runAs() (runner, error) {
 		return runner{}, fmt.Errorf("postgres: user %s has uid %q, gid %q", User, u.Uid, u.Gid)
 	}
 	return runner{switchUser: true, uid: uint32(uid), gid: uint32(gid)}, nil
+}
+
+// removeStale removes the directories of clusters whose test run was killed
+// (its server died with it, but nobody removed the directory): those whose
+// server is not running, left alone for a minute so as not to race a Start
+// that is still in initdb.
+func removeStale() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "sharesvc-pg-*"))
+	for _, dir := range dirs {
+		fi, err := os.Stat(dir)
+		if err != nil || !fi.IsDir() || time.Since(fi.ModTime()) < time.Minute {
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "data", "postmaster.pid")); err == nil {
+			first, _, _ := strings.Cut(string(b), "\n")
+			if pid, err := strconv.Atoi(strings.TrimSpace(first)); err == nil && running(pid) {
+				continue // running
+			}
+		}
+		os.RemoveAll(dir)
+	}
 }
 
 func freePort() (int, error) {

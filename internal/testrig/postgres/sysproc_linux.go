@@ -15,3 +15,9 @@ func sysProcAttr(switchUser bool, uid, gid uint32) *syscall.SysProcAttr {
 	}
 	return a
 }
+
+// running reports whether process pid exists.
+func running(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || err == syscall.EPERM
+}
