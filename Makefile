@@ -29,11 +29,13 @@ tools:
 ## promtool: install promtool (Debian package prometheus) to check deploy/prometheus/alerts.yml,
 ## and curl, which the upload tests drive, and Chromium, which the web console's browser tests drive.
 ## Debian ships it only inside the server package; on a host with systemd that also starts a
-## Prometheus service, which CI containers do not have.
+## Prometheus service, which CI containers do not have. Also PostgreSQL's server binaries
+## (scripts/postgres.sh), from which the tests start throwaway clusters.
 promtool:
 	@command -v promtool >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null)
 	@command -v curl >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends curl >/dev/null)
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null)
+	@scripts/postgres.sh
 
 ## bench: sharesvc's redirect path vs a bare net/http 302, side by side (see docs/performance.md)
 bench: tools

@@ -8,3 +8,9 @@ import _ "embed"
 //
 //go:embed schema.sql
 var Schema string
+
+// SchemaPostgres is schema_postgres.sql: the same steps, with the same
+// numbers and descriptions, written for PostgreSQL.
+//
+//go:embed schema_postgres.sql
+var SchemaPostgres string
