@@ -92,6 +92,18 @@ func (a *App) RevokeLink(ctx context.Context, actor Actor, id, reason string) (*
 // RevokeLink. Errors: links.ErrInvalid (not a short URL), links.ErrNotFound,
 // auth.ErrForbidden.
 func (a *App) RevokeByURL(ctx context.Context, actor Actor, shortURL, reason string) (*links.Link, error) {
+	l, err := a.LinkByURL(ctx, actor, shortURL)
+	if err != nil {
+		return nil, err
+	}
+	return a.RevokeLink(ctx, actor, l.ID, reason)
+}
+
+// LinkByURL returns the link a short URL opens if actor may revoke it (by
+// the rules of RevokeByURL), changing nothing, for a form that shows the
+// link before revoking it. Errors: links.ErrInvalid (not a short URL),
+// links.ErrNotFound, auth.ErrForbidden.
+func (a *App) LinkByURL(ctx context.Context, actor Actor, shortURL string) (*links.Link, error) {
 	if err := allow(actor, "revoking a link", auth.RoleAdmin, auth.RoleSharer); err != nil {
 		return nil, err
 	}
@@ -103,7 +115,7 @@ func (a *App) RevokeByURL(ctx context.Context, actor Actor, shortURL, reason str
 	if err != nil {
 		return nil, err
 	}
-	return a.RevokeLink(ctx, actor, l.ID, reason)
+	return a.Link(ctx, actor, l.ID)
 }
 
 // codeFromURL extracts the code from a short URL.
