@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -20,23 +21,84 @@ type OffboardRequest struct {
 	Reason string `json:"reason"`
 }
 
-// Offboard revokes every link req.Name created and disables their token,
-// in one transaction, and reports how many of each it ended. A name with
-// no links or token ends nothing and is not an error. Admins only, and
-// never their own name. Errors: auth.ErrInvalid (bad name, self),
-// links.ErrInvalid (reason too long), auth.ErrForbidden.
-func (a *App) Offboard(ctx context.Context, actor Actor, req OffboardRequest) (linksRevoked, tokensRevoked int, err error) {
+// ErrUnknownPerson means no token was ever issued to a name and no link
+// was ever created by it: offboarding it would be a typo that ends nothing.
+var ErrUnknownPerson = errors.New("unknown person")
+
+// OffboardPlan is what offboarding a person would end right now.
+type OffboardPlan struct {
+	Name      string
+	LiveLinks int           // unrevoked links they created
+	Tokens    []*auth.Token // their tokens not yet disabled
+}
+
+// checkOffboard applies Offboard's rules to req. Errors as Offboard's.
+func (a *App) checkOffboard(ctx context.Context, actor Actor, req OffboardRequest) error {
 	if err := allow(actor, "offboarding", auth.RoleAdmin); err != nil {
-		return 0, 0, err
+		return err
 	}
 	if err := auth.ValidateName(req.Name); err != nil {
-		return 0, 0, err
+		return err
 	}
 	if err := checkReason(req.Reason); err != nil {
-		return 0, 0, err
+		return err
 	}
 	if req.Name == actor.Name {
-		return 0, 0, fmt.Errorf("%w: an admin cannot offboard themselves", auth.ErrInvalid)
+		return fmt.Errorf("%w: an admin cannot offboard themselves", auth.ErrInvalid)
+	}
+	ts, err := a.tokens.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range ts {
+		if t.Name == req.Name {
+			return nil
+		}
+	}
+	p, err := a.links.List(ctx, links.Filter{CreatedBy: req.Name}, 1, "", a.now().UTC())
+	if err != nil {
+		return err
+	}
+	if len(p.Links) == 0 {
+		return fmt.Errorf("%w: no person named %s (no token, no link created)", ErrUnknownPerson, req.Name)
+	}
+	return nil
+}
+
+// OffboardPreview reports what Offboard would end for req, changing
+// nothing, for a form that asks for confirmation first. Errors as
+// Offboard's.
+func (a *App) OffboardPreview(ctx context.Context, actor Actor, req OffboardRequest) (OffboardPlan, error) {
+	if err := a.checkOffboard(ctx, actor, req); err != nil {
+		return OffboardPlan{}, err
+	}
+	plan := OffboardPlan{Name: req.Name}
+	n, err := a.links.Count(ctx, links.Filter{CreatedBy: req.Name}, a.now().UTC())
+	if err != nil {
+		return OffboardPlan{}, err
+	}
+	plan.LiveLinks = n
+	ts, err := a.tokens.List(ctx)
+	if err != nil {
+		return OffboardPlan{}, err
+	}
+	for _, t := range ts {
+		if t.Name == req.Name && t.RevokedAt.IsZero() {
+			plan.Tokens = append(plan.Tokens, t)
+		}
+	}
+	return plan, nil
+}
+
+// Offboard revokes every link req.Name created and disables their token,
+// in one transaction, and reports how many of each it ended. A name that
+// never had a token nor created a link is refused with ErrUnknownPerson;
+// a known person with nothing left to end is not an error. Admins only,
+// and never their own name. Errors: ErrUnknownPerson, auth.ErrInvalid
+// (bad name, self), links.ErrInvalid (reason too long), auth.ErrForbidden.
+func (a *App) Offboard(ctx context.Context, actor Actor, req OffboardRequest) (linksRevoked, tokensRevoked int, err error) {
+	if err := a.checkOffboard(ctx, actor, req); err != nil {
+		return 0, 0, err
 	}
 	now := a.now().UTC()
 	detail, _ := json.Marshal(map[string]any{"name": req.Name, "reason": req.Reason})

@@ -280,7 +280,7 @@ func TestOffboard(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	bobs := f.link("bob", "", "")
-	f.token("bob", auth.RoleSharer)
+	bobTok := f.token("bob", auth.RoleSharer)
 
 	for _, tc := range []struct {
 		name  string
@@ -301,16 +301,32 @@ func TestOffboard(t *testing.T) {
 		t.Fatal("a refused offboarding revoked bob's link")
 	}
 
-	// An unknown name ends nothing, and says so.
-	nl, nt, err := f.app.Offboard(ctx, admin, app.OffboardRequest{Name: "nobody"})
-	if err != nil || nl != 0 || nt != 0 {
-		t.Fatalf("Offboard(nobody) = %d, %d, %v; want 0, 0, nil", nl, nt, err)
+	// An unknown name (a typo) is refused rather than ending nothing.
+	if _, err := f.app.OffboardPreview(ctx, admin, app.OffboardRequest{Name: "nobody"}); !errors.Is(err, app.ErrUnknownPerson) {
+		t.Errorf("OffboardPreview(nobody) = %v; want app.ErrUnknownPerson", err)
+	}
+	if _, _, err := f.app.Offboard(ctx, admin, app.OffboardRequest{Name: "nobody"}); !errors.Is(err, app.ErrUnknownPerson) || !strings.Contains(err.Error(), "no person named nobody") {
+		t.Fatalf("Offboard(nobody) = %v; want app.ErrUnknownPerson naming nobody", err)
 	}
 	if ok, _ := f.revoked(bobs.ID); ok {
 		t.Fatal("offboarding nobody revoked bob's link")
 	}
+	// Someone who only ever created links (their token long deleted) is
+	// known.
+	f.link("carol", "", "")
+	if plan, err := f.app.OffboardPreview(ctx, admin, app.OffboardRequest{Name: "carol"}); err != nil || plan.LiveLinks != 1 || len(plan.Tokens) != 0 {
+		t.Errorf("OffboardPreview(carol) = %+v, %v; want 1 link, no token", plan, err)
+	}
 
-	nl, nt, err = f.app.Offboard(ctx, admin, app.OffboardRequest{Name: "bob", Reason: "left"})
+	plan, err := f.app.OffboardPreview(ctx, admin, app.OffboardRequest{Name: "bob"})
+	if err != nil || plan.LiveLinks != 1 || len(plan.Tokens) != 1 || plan.Tokens[0].ID != bobTok.ID {
+		t.Fatalf("OffboardPreview(bob) = %+v, %v; want 1 link and bob's token", plan, err)
+	}
+	if ok, _ := f.revoked(bobs.ID); ok {
+		t.Fatal("previewing bob's offboarding revoked his link")
+	}
+
+	nl, nt, err := f.app.Offboard(ctx, admin, app.OffboardRequest{Name: "bob", Reason: "left"})
 	if err != nil || nl != 1 || nt != 1 {
 		t.Fatalf("Offboard(bob) = %d, %d, %v; want 1, 1, nil", nl, nt, err)
 	}
@@ -318,8 +334,12 @@ func TestOffboard(t *testing.T) {
 		t.Errorf("bob's link revoked %v by %q; want by root", ok, by)
 	}
 	evs := f.events(audit.ActionOffboard)
-	if len(evs) != 2 || evs[1].Actor != "root" || evs[1].Detail != `{"links_revoked":1,"name":"bob","reason":"left","tokens_revoked":1}` {
-		t.Errorf("offboard rows = %+v; want nobody's, then bob's with the counts", evs)
+	if len(evs) != 1 || evs[0].Actor != "root" || evs[0].Detail != `{"links_revoked":1,"name":"bob","reason":"left","tokens_revoked":1}` {
+		t.Errorf("offboard rows = %+v; want bob's alone, with the counts", evs)
+	}
+	// Offboarded, bob is still known: a second offboarding ends nothing.
+	if nl, nt, err := f.app.Offboard(ctx, admin, app.OffboardRequest{Name: "bob"}); err != nil || nl != 0 || nt != 0 {
+		t.Errorf("Offboard(bob) again = %d, %d, %v; want 0, 0, nil", nl, nt, err)
 	}
 }
 
@@ -418,6 +438,21 @@ func TestBulkRevoke(t *testing.T) {
 	}
 	if n, err := f.app.BulkRevoke(ctx, admin, app.BulkRevokeRequest{CreatedBy: "alice", DryRun: true}); err != nil || n != 2 {
 		t.Errorf("BulkRevoke dry run = %d, %v; want 2", n, err)
+	}
+	n, ls, err := f.app.BulkRevokePreview(ctx, admin, app.BulkRevokeRequest{CreatedBy: "alice"})
+	if err != nil || n != 2 || len(ls) != 2 {
+		t.Fatalf("BulkRevokePreview = %d, %d links, %v; want 2, 2", n, len(ls), err)
+	}
+	for _, l := range ls {
+		if l.ID != a1.ID && l.ID != a2.ID {
+			t.Errorf("BulkRevokePreview lists %s (by %s); want only alice's", l.ID, l.CreatedBy)
+		}
+	}
+	if _, _, err := f.app.BulkRevokePreview(ctx, alice, app.BulkRevokeRequest{CreatedBy: "bob"}); !errors.Is(err, auth.ErrForbidden) {
+		t.Errorf("BulkRevokePreview by a sharer = %v; want auth.ErrForbidden", err)
+	}
+	if _, _, err := f.app.BulkRevokePreview(ctx, admin, app.BulkRevokeRequest{}); !errors.Is(err, links.ErrInvalid) {
+		t.Errorf("BulkRevokePreview with an empty filter = %v; want links.ErrInvalid", err)
 	}
 	if ok, _ := f.revoked(a1.ID); ok {
 		t.Fatal("a dry run revoked a link")

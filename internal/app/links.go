@@ -92,6 +92,18 @@ func (a *App) RevokeLink(ctx context.Context, actor Actor, id, reason string) (*
 // RevokeLink. Errors: links.ErrInvalid (not a short URL), links.ErrNotFound,
 // auth.ErrForbidden.
 func (a *App) RevokeByURL(ctx context.Context, actor Actor, shortURL, reason string) (*links.Link, error) {
+	l, err := a.LinkByURL(ctx, actor, shortURL)
+	if err != nil {
+		return nil, err
+	}
+	return a.RevokeLink(ctx, actor, l.ID, reason)
+}
+
+// LinkByURL returns the link a short URL opens if actor may revoke it (by
+// the rules of RevokeByURL), changing nothing, for a form that shows the
+// link before revoking it. Errors: links.ErrInvalid (not a short URL),
+// links.ErrNotFound, auth.ErrForbidden.
+func (a *App) LinkByURL(ctx context.Context, actor Actor, shortURL string) (*links.Link, error) {
 	if err := allow(actor, "revoking a link", auth.RoleAdmin, auth.RoleSharer); err != nil {
 		return nil, err
 	}
@@ -103,7 +115,7 @@ func (a *App) RevokeByURL(ctx context.Context, actor Actor, shortURL, reason str
 	if err != nil {
 		return nil, err
 	}
-	return a.RevokeLink(ctx, actor, l.ID, reason)
+	return a.Link(ctx, actor, l.ID)
 }
 
 // codeFromURL extracts the code from a short URL.
@@ -134,16 +146,36 @@ type BulkRevokeRequest struct {
 	Reason        string     `json:"reason"`
 }
 
-// BulkRevoke revokes every live link req matches and returns how many it
-// revoked; with req.DryRun it only counts them and writes nothing. Admins
-// only. Errors: links.ErrInvalid (an empty filter without All, a bad
-// filter, reason too long), auth.ErrForbidden.
-func (a *App) BulkRevoke(ctx context.Context, actor Actor, req BulkRevokeRequest) (int, error) {
+// MaxPreview bounds the links BulkRevokePreview lists.
+const MaxPreview = 100
+
+// BulkRevokePreview reports how many links BulkRevoke would revoke for req
+// and lists the newest of them, at most MaxPreview; it writes nothing.
+// Errors as BulkRevoke's.
+func (a *App) BulkRevokePreview(ctx context.Context, actor Actor, req BulkRevokeRequest) (int, []*links.Link, error) {
+	f, err := a.bulkFilter(actor, req)
+	if err != nil {
+		return 0, nil, err
+	}
+	now := a.now().UTC()
+	n, err := a.links.Count(ctx, f, now)
+	if err != nil {
+		return 0, nil, err
+	}
+	ls, err := a.links.Unrevoked(ctx, f, MaxPreview, now)
+	if err != nil {
+		return 0, nil, err
+	}
+	return n, ls, nil
+}
+
+// bulkFilter checks req by BulkRevoke's rules and returns its filter.
+func (a *App) bulkFilter(actor Actor, req BulkRevokeRequest) (links.Filter, error) {
 	if err := allow(actor, "bulk revocation", auth.RoleAdmin); err != nil {
-		return 0, err
+		return links.Filter{}, err
 	}
 	if err := checkReason(req.Reason); err != nil {
-		return 0, err
+		return links.Filter{}, err
 	}
 	f := links.Filter{CreatedBy: req.CreatedBy, Bucket: req.Bucket, KeyPrefix: req.KeyPrefix, Kind: links.Kind(req.Kind)}
 	if req.CreatedAfter != nil {
@@ -153,7 +185,19 @@ func (a *App) BulkRevoke(ctx context.Context, actor Actor, req BulkRevokeRequest
 		f.CreatedBefore = *req.CreatedBefore
 	}
 	if f.Empty() && !req.All {
-		return 0, fmt.Errorf("%w: an empty filter would revoke every link; send \"all\": true to mean that", links.ErrInvalid)
+		return links.Filter{}, fmt.Errorf("%w: an empty filter would revoke every link; send \"all\": true to mean that", links.ErrInvalid)
+	}
+	return f, nil
+}
+
+// BulkRevoke revokes every live link req matches and returns how many it
+// revoked; with req.DryRun it only counts them and writes nothing. Admins
+// only. Errors: links.ErrInvalid (an empty filter without All, a bad
+// filter, reason too long), auth.ErrForbidden.
+func (a *App) BulkRevoke(ctx context.Context, actor Actor, req BulkRevokeRequest) (int, error) {
+	f, err := a.bulkFilter(actor, req)
+	if err != nil {
+		return 0, err
 	}
 	now := a.now().UTC()
 	if req.DryRun {

@@ -172,6 +172,34 @@ func (s *Store) Count(ctx context.Context, f Filter, now time.Time) (int, error)
 	return n, nil
 }
 
+// Unrevoked returns up to limit of the links Count counts (matching f, not
+// yet revoked), newest first: a preview of what BulkRevoke would revoke.
+// Errors: ErrInvalid for a bad filter.
+func (s *Store) Unrevoked(ctx context.Context, f Filter, limit int, now time.Time) ([]*Link, error) {
+	where, args, err := f.where(now)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+linkColumns+` FROM links WHERE `+where+
+		` AND revoked_at IS NULL ORDER BY created_at DESC, id DESC LIMIT ?`, append(args, limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("list unrevoked links: %w", err)
+	}
+	defer rows.Close()
+	var out []*Link
+	for rows.Next() {
+		l, err := scanLink(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list unrevoked links: %w", err)
+		}
+		out = append(out, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list unrevoked links: %w", err)
+	}
+	return out, nil
+}
+
 // BulkRevoke revokes every unrevoked link matching f and returns how many.
 // An empty filter is refused with ErrInvalid unless all is set, so that a
 // forgotten field cannot revoke everything.

@@ -101,18 +101,27 @@ func (s *Server) revokeByURL(w http.ResponseWriter, r *http.Request) error {
 }
 
 // bulkRevoke answers POST /api/v1/links/bulk-revoke: revoke every live link
-// matching a filter and say how many; dry_run only counts.
+// matching a filter and say how many; dry_run only counts, and lists the
+// ids of the newest app.MaxPreview of them.
 func (s *Server) bulkRevoke(w http.ResponseWriter, r *http.Request) error {
 	var req app.BulkRevokeRequest
 	if err := decodeJSON(w, r, &req, false); err != nil {
 		return err
 	}
+	if req.DryRun {
+		n, ls, err := s.app.BulkRevokePreview(r.Context(), s.actor(r), req)
+		if err != nil {
+			return err
+		}
+		ids := make([]string, len(ls))
+		for i, l := range ls {
+			ids[i] = l.ID
+		}
+		return writeJSON(w, http.StatusOK, map[string]any{"dry_run": true, "count": n, "ids": ids})
+	}
 	n, err := s.app.BulkRevoke(r.Context(), s.actor(r), req)
 	if err != nil {
 		return err
-	}
-	if req.DryRun {
-		return writeJSON(w, http.StatusOK, map[string]any{"dry_run": true, "count": n})
 	}
 	info(r).outcome = "revoked"
 	return writeJSON(w, http.StatusOK, map[string]any{"revoked": n})

@@ -153,7 +153,7 @@ func TestEveryAdminActWritesOneRow(t *testing.T) {
 		{"bulk revoke", "POST", "/api/v1/links/bulk-revoke", `{"key_prefix":"adm/","reason":"project over"}`, audit.ActionBulkRevoke, 200, nil},
 		{"token created", "POST", "/api/v1/tokens", `{"name":"carol","role":"sharer"}`, audit.ActionTokenCreate, 201, nil},
 		{"token revoked", "POST", "", `{}`, audit.ActionTokenRevoke, 200, func() string { return "/api/v1/tokens/" + newTokenID + "/revoke" }},
-		{"offboarding", "POST", "/api/v1/offboard", `{"name":"nobody","reason":"left"}`, audit.ActionOffboard, 200, nil},
+		{"offboarding", "POST", "/api/v1/offboard", `{"name":"carol","reason":"left"}`, audit.ActionOffboard, 200, nil},
 		{"kill switch on", "POST", "/api/v1/killswitch", `{"on":true,"reason":"drill"}`, audit.ActionKillSwitch, 200, nil},
 		{"kill switch off", "POST", "/api/v1/killswitch", `{"on":false}`, audit.ActionKillSwitch, 200, nil},
 	} {

@@ -237,6 +237,7 @@ func (s *Server) consoleRoutes(r *mux.Router) {
 	page(http.MethodPost, "/ui/links", s.createLinkForm, admin, sharer)
 	page(http.MethodGet, "/ui/links/{id}", s.linkPage, admin, sharer, auditor)
 	page(http.MethodPost, "/ui/links/{id}/revoke", s.revokeLinkForm, admin, sharer)
+	page(http.MethodPost, "/ui/links/revoke-by-url", s.revokeByURLForm, admin, sharer)
 	page(http.MethodGet, "/ui/grants", s.grantsPage, admin, sharer, auditor)
 	page(http.MethodPost, "/ui/grants", s.createGrantForm, admin)
 	page(http.MethodPost, "/ui/grants/{id}/revoke", s.revokeGrantForm, admin)
@@ -480,6 +481,41 @@ type confirmField struct{ Name, Value string }
 type confirmStep struct {
 	Heading, Message, Action, Button string
 	Fields                           []confirmField
+	Links                            []confirmLink // what the step will end
+	More                             int           // how many more than Links
+	Cancel                           string        // "" is /ui/admin
+}
+
+// confirmLink is a link a confirmation step names: never its code.
+type confirmLink struct{ ID, Object, CreatedBy, State string }
+
+func toConfirmLinks(ls []*links.Link, now time.Time) []confirmLink {
+	out := make([]confirmLink, len(ls))
+	for i, l := range ls {
+		out[i] = confirmLink{ID: l.ID, Object: l.Bucket + "/" + l.Key, CreatedBy: l.CreatedBy, State: string(l.StateAt(now))}
+	}
+	return out
+}
+
+// revokeByURLForm shows the link a pasted short URL opens (id, object,
+// creator, state; never the code) with a button that revokes it by id, so
+// the code is not sent back into a page. A sharer may name only their own
+// links, as with the API.
+func (s *Server) revokeByURLForm(w http.ResponseWriter, r *http.Request, c *consoleCtx) error {
+	l, err := s.app.LinkByURL(r.Context(), s.actor(r), r.PostForm.Get("url"))
+	if err != nil {
+		return err
+	}
+	step := confirmStep{Heading: "Revoke a link", Action: "/ui/links/" + l.ID + "/revoke", Cancel: "/ui/links",
+		Message: "The short URL opens this link.", Links: toConfirmLinks([]*links.Link{l}, s.now())}
+	if l.RevokedAt.IsZero() {
+		step.Message += " Revoking it stops it at once."
+		step.Button = "Revoke this link"
+		step.Fields = []confirmField{{"reason", r.PostForm.Get("reason")}}
+	} else {
+		step.Message += " It is already revoked."
+	}
+	return web.Render(w, http.StatusOK, "confirm", c.page("Revoke a link", "links", step))
 }
 
 // bulkRevokeForm first previews (the API's dry run: how many live links the
@@ -500,17 +536,20 @@ func (s *Server) bulkRevokeForm(w http.ResponseWriter, r *http.Request, c *conso
 			*t.dst = &v
 		}
 	}
-	req.DryRun = f.Get("step") != "revoke"
-	n, err := s.app.BulkRevoke(r.Context(), s.actor(r), req)
-	if err != nil {
-		return err
-	}
-	if !req.DryRun {
+	if f.Get("step") == "revoke" {
+		n, err := s.app.BulkRevoke(r.Context(), s.actor(r), req)
+		if err != nil {
+			return err
+		}
 		info(r).outcome = "revoked"
 		return s.renderAdmin(w, r, c, http.StatusOK, fmt.Sprintf("Revoked %d links.", n))
 	}
+	n, ls, err := s.app.BulkRevokePreview(r.Context(), s.actor(r), req)
+	if err != nil {
+		return err
+	}
 	step := confirmStep{Heading: "Bulk revoke", Action: "/ui/admin/bulk-revoke",
-		Message: fmt.Sprintf("This will revoke %d live links.", n)}
+		Message: fmt.Sprintf("This will revoke %d live links.", n), Links: toConfirmLinks(ls, s.now()), More: n - len(ls)}
 	if n > 0 {
 		step.Button = fmt.Sprintf("Revoke %d links", n)
 	}
@@ -521,8 +560,28 @@ func (s *Server) bulkRevokeForm(w http.ResponseWriter, r *http.Request, c *conso
 	return web.Render(w, http.StatusOK, "confirm", c.page("Bulk revoke", "admin", step))
 }
 
+// offboardForm first previews (how many links, which tokens) and offboards
+// only when the preview's button is pressed.
 func (s *Server) offboardForm(w http.ResponseWriter, r *http.Request, c *consoleCtx) error {
 	req := app.OffboardRequest{Name: strings.TrimSpace(r.PostForm.Get("name")), Reason: r.PostForm.Get("reason")}
+	if r.PostForm.Get("step") != "offboard" {
+		plan, err := s.app.OffboardPreview(r.Context(), s.actor(r), req)
+		if err != nil {
+			return err
+		}
+		tokens := "no active token"
+		if len(plan.Tokens) > 0 {
+			ids := make([]string, len(plan.Tokens))
+			for i, t := range plan.Tokens {
+				ids[i] = fmt.Sprintf("%s (%s)", t.ID, t.Role)
+			}
+			tokens = "token " + strings.Join(ids, ", ")
+		}
+		step := confirmStep{Heading: "Offboard " + req.Name, Action: "/ui/admin/offboard", Button: "Offboard " + req.Name,
+			Message: fmt.Sprintf("This will revoke %d live links created by %s, disable %s, and revoke their grants.", plan.LiveLinks, req.Name, tokens),
+			Fields:  []confirmField{{"name", req.Name}, {"reason", req.Reason}, {"step", "offboard"}}}
+		return web.Render(w, http.StatusOK, "confirm", c.page("Offboard", "admin", step))
+	}
 	nl, nt, err := s.app.Offboard(r.Context(), s.actor(r), req)
 	if err != nil {
 		return err

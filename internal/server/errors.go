@@ -74,6 +74,7 @@ var errorTable = []struct {
 	{errWrongType, http.StatusUnsupportedMediaType, "upload-wrong-type", "Upload has the wrong Content-Type", "wrong_content_type"},
 	{app.ErrS3, http.StatusBadGateway, "storage-unreachable", "Object storage could not be reached; retry shortly", ""},
 	{auth.ErrNotFound, http.StatusNotFound, "token-not-found", "No such token", ""},
+	{app.ErrUnknownPerson, http.StatusNotFound, "person-not-found", "No such person", ""},
 	{auth.ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated", "Missing or invalid API token", ""},
 	{auth.ErrForbidden, http.StatusForbidden, "forbidden", "Not allowed for this token's role", ""},
 	{auth.ErrInvalid, http.StatusBadRequest, "invalid-token-request", "Invalid token request", ""},

@@ -95,7 +95,11 @@ func TestRouteRoles(t *testing.T) {
 		{"POST", "/api/v1/links/bulk-revoke", func() (string, string) {
 			return "/api/v1/links/bulk-revoke", `{"key_prefix":"nothing-matches/"}`
 		}, [6]int{401, 401, 403, 403, 403, 200}},
-		{"POST", "/api/v1/offboard", func() (string, string) { return "/api/v1/offboard", `{"name":"nobody"}` },
+		{"POST", "/api/v1/offboard", func() (string, string) {
+			name := "leaver-" + uniq()
+			e.token(name, auth.RoleSharer)
+			return "/api/v1/offboard", fmt.Sprintf(`{"name":%q}`, name)
+		},
 			[6]int{401, 401, 403, 403, 403, 200}},
 		{"GET", "/api/v1/killswitch", func() (string, string) { return "/api/v1/killswitch", "" },
 			[6]int{401, 401, 403, 403, 200, 200}},
@@ -419,6 +423,11 @@ func TestBulkRevokeOffboardAndKillSwitch(t *testing.T) {
 		if dry["count"] != float64(3) {
 			t.Fatalf("dry run = %v; want count 3", dry)
 		}
+		ids, _ := dry["ids"].([]any)
+		want := map[any]bool{team[0].ID: true, team[1].ID: true, team[2].ID: true}
+		if len(ids) != 3 || !want[ids[0]] || !want[ids[1]] || !want[ids[2]] || ids[0] == ids[1] || ids[1] == ids[2] || ids[0] == ids[2] {
+			t.Fatalf("dry run ids = %v; want the 3 team links", dry["ids"])
+		}
 		res := decode[map[string]any](t, e.do("POST", "/api/v1/links/bulk-revoke", e.admin, `{"key_prefix":"team/","reason":"project over"}`))
 		if res["revoked"] != float64(3) {
 			t.Fatalf("bulk revoke = %v; want 3", res)
@@ -433,6 +442,11 @@ func TestBulkRevokeOffboardAndKillSwitch(t *testing.T) {
 		}
 	})
 	t.Run("offboarding", func(t *testing.T) {
+		r := e.do("POST", "/api/v1/offboard", e.admin, `{"name":"bbo","reason":"typo"}`)
+		body := readAll(t, r.Body)
+		if r.StatusCode != 404 || !strings.Contains(body, "person-not-found") || !strings.Contains(body, "no person named bbo") {
+			t.Fatalf("offboard of an unknown name = %s; want a 404 naming it", fmtResp(r, body))
+		}
 		res := decode[map[string]any](t, e.do("POST", "/api/v1/offboard", e.admin, `{"name":"bob","reason":"left the company"}`))
 		if res["links_revoked"] != float64(1) || res["tokens_revoked"] != float64(1) {
 			t.Fatalf("offboard = %v; want 1 link (the other was bulk-revoked) and 1 token", res)
