@@ -486,8 +486,8 @@ type auditFilter struct {
 	Reason    string `name:"reason" placeholder:"REASON" help:"Only this reason (not_found, revoked, …)."`
 	ClientIP  string `name:"client-ip" placeholder:"ADDR" help:"Only this client address (converted with --audit-ip-mode/--audit-ip-key, or give the stored form)."`
 	RequestID string `name:"request-id" placeholder:"ID" help:"Only the row of this X-Request-Id."`
-	Since     string `name:"since" placeholder:"TIME" help:"Rows at or after this time (RFC 3339 or Unix seconds)."`
-	Until     string `name:"until" placeholder:"TIME" help:"Rows before this time (RFC 3339 or Unix seconds)."`
+	Since     string `name:"since" placeholder:"TIME" help:"Rows at or after this time (RFC 3339, Unix seconds, or a duration ago such as 7d)."`
+	Until     string `name:"until" placeholder:"TIME" help:"Rows before this time (RFC 3339, Unix seconds, or a duration ago such as 12h)."`
 	IPMode    string `name:"audit-ip-mode" envvar:"SHARESVC_AUDIT_IP_MODE" default:"full" help:"The server's client IP mode, to convert --client-ip."`
 	IPKey     string `name:"audit-ip-key" envvar:"SHARESVC_AUDIT_IP_KEY" placeholder:"KEY" help:"The server's client IP key, for hash mode."`
 }
@@ -503,10 +503,10 @@ func (f *auditFilter) filter(limit int, before int64) (audit.Filter, error) {
 
 func finishFilter(flt *audit.Filter, since, until string, ip *auditSettings) error {
 	var err error
-	if flt.Since, err = audit.ParseTime("--since", since); err != nil {
+	if flt.Since, err = audit.ParseTimeAt("--since", since, time.Now()); err != nil {
 		return err
 	}
-	if flt.Until, err = audit.ParseTime("--until", until); err != nil {
+	if flt.Until, err = audit.ParseTimeAt("--until", until, time.Now()); err != nil {
 		return err
 	}
 	if flt.ClientIP != "" && !strings.HasPrefix(flt.ClientIP, "hmac:") {

@@ -109,6 +109,14 @@ func TestAuditCLI(t *testing.T) {
 		if err != nil || strings.Count(out, "\n") != 4 || !strings.Contains(errOut, "--cursor 18") {
 			t.Fatalf("list page = %q %q, %v; want a header, 3 rows and a cursor hint", out, errOut, err)
 		}
+		out, _, err = runErr("audit", "list", "--db", dbPath, "--since", "1d", "--json")
+		if lines := strings.Split(strings.TrimSpace(out), "\n"); err != nil || len(lines) != 10 || !strings.Contains(lines[9], `"seq":11`) {
+			t.Fatalf("list --since 1d = %q, %v; want rows 20..11", out, err)
+		}
+		out, _, err = runErr("audit", "list", "--db", dbPath, "--until", "1d", "--json")
+		if lines := strings.Split(strings.TrimSpace(out), "\n"); err != nil || len(lines) != 10 || !strings.Contains(lines[0], `"seq":10`) {
+			t.Fatalf("list --until 1d = %q, %v; want rows 10..1", out, err)
+		}
 	})
 	t.Run("export", func(t *testing.T) {
 		csvPath := filepath.Join(dir, "out.csv")
@@ -130,6 +138,7 @@ func TestAuditCLI(t *testing.T) {
 			{"audit", "verify", "--db", filepath.Join(dir, "missing.db")},
 			{"audit", "export", "--db", dbPath, "--format", "xml"},
 			{"audit", "list", "--db", dbPath, "--since", "yesterday"},
+			{"audit", "list", "--db", dbPath, "--since", "1.5d"},
 			{"audit", "keygen"},
 			{"audit", "prune", "--db", dbPath, "--older-than", "24h"},
 			{"audit", "frobnicate"},

@@ -151,7 +151,14 @@ func TestAdminCLI(t *testing.T) {
 		t.Fatalf("revoked link = %d; want 410", r.StatusCode)
 	}
 
-	runCLI(t, aliceEnv, "link", "create", "--key", "doc.txt")
+	runCLI(t, aliceEnv, "link", "create", "--key", "doc.txt", "--expires-in", "2d", "--presign-ttl", "90s")
+	var made []server.LinkResponse
+	if err := json.Unmarshal([]byte(runCLI(t, env, "link", "list", "--json")), &made); err != nil {
+		t.Fatal(err)
+	}
+	if l := made[0]; len(made) != 2 || l.PresignTTL != 90 || l.ExpiresAt.Sub(l.CreatedAt) != 48*time.Hour {
+		t.Fatalf("link create --expires-in 2d --presign-ttl 90s made %+v; want a 48h lifetime and 90s URLs first", made)
+	}
 	if out := runCLI(t, env, "offboard", "alice", "--reason", "left"); !strings.Contains(out, "1 links revoked, 1 tokens revoked") {
 		t.Fatalf("offboard = %q", out)
 	}

@@ -25,7 +25,7 @@ type grantCreateCmd struct {
 	Bucket        string        `name:"bucket" placeholder:"BUCKET" required:"" help:"The bucket."`
 	Prefix        string        `name:"prefix" placeholder:"PREFIX" help:"Key prefix ('' for the whole bucket); {person} is the creator's name."`
 	Actions       string        `name:"actions" placeholder:"LIST" required:"" help:"download, upload and/or email, comma-separated."`
-	MaxLifetime   time.Duration `name:"max-lifetime" help:"Ceiling on a link's lifetime, e.g. 168h (default: the server's)."`
+	MaxLifetime   time.Duration `name:"max-lifetime" help:"Ceiling on a link's lifetime, e.g. 1w or 30d (default: the server's)."`
 	MaxUses       int           `name:"max-uses" default:"0" help:"Ceiling on a link's use cap (0: the server's)."`
 	MaxPresignTTL time.Duration `name:"max-presign-ttl" help:"Ceiling on each URL's lifetime, e.g. 30s (default: the server's)."`
 	Domains       []string      `name:"recipient-domain" placeholder:"DOMAIN" help:"With email: the only mail domain shares may go to (repeatable)."`

@@ -32,9 +32,9 @@ func TestGrantCLI(t *testing.T) {
 	aliceEnv := map[string]string{"SHARESVC_URL": base, "SHARESVC_TOKEN": alice}
 
 	out := runCLI(t, env, "grant", "create", "--person", "alice", "--bucket", bucket, "--prefix", "reports/",
-		"--actions", "download", "--max-uses", "2", "--reason", "quarterly reports", "--json")
+		"--actions", "download", "--max-uses", "2", "--max-lifetime", "1w", "--reason", "quarterly reports", "--json")
 	var g server.GrantResponse
-	if err := json.Unmarshal([]byte(out), &g); err != nil || g.Person != "alice" || g.MaxUses != 2 {
+	if err := json.Unmarshal([]byte(out), &g); err != nil || g.Person != "alice" || g.MaxUses != 2 || g.MaxLifetime != 7*24*3600 {
 		t.Fatalf("grant create --json = %q (%v)", out, err)
 	}
 	if out := runCLI(t, aliceEnv, "grant", "list"); !strings.Contains(out, "home/{person}/") || !strings.Contains(out, "reports/") || !strings.Contains(out, "uses≤2") {

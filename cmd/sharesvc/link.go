@@ -24,8 +24,8 @@ type linkCreateCmd struct {
 	Kind        string        `name:"kind" default:"download" help:"download or upload."`
 	Bucket      string        `name:"bucket" placeholder:"BUCKET" help:"Bucket (default: the server's)."`
 	Key         string        `name:"key" placeholder:"KEY" help:"Object key (required)."`
-	ExpiresIn   time.Duration `name:"expires-in" help:"Link lifetime, e.g. 24h (default: the server's)."`
-	PresignTTL  time.Duration `name:"presign-ttl" help:"Lifetime of each minted URL, e.g. 60s (default: the server's)."`
+	ExpiresIn   time.Duration `name:"expires-in" help:"Link lifetime, e.g. 24h, 3d or 1w (default: the server's)."`
+	PresignTTL  time.Duration `name:"presign-ttl" help:"Lifetime of each minted URL, e.g. 60s or 5m (default: the server's)."`
 	MaxUses     int           `name:"max-uses" default:"0" help:"Use cap (0: none)."`
 	Note        string        `name:"note" placeholder:"TEXT" help:"Note for the recipient."`
 	Filename    string        `name:"filename" placeholder:"NAME" help:"Download name (download links)."`

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +25,7 @@ import (
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/auth"
 	"github.com/sharesvc/sharesvc/internal/db"
+	"github.com/sharesvc/sharesvc/internal/duration"
 	"github.com/sharesvc/sharesvc/internal/grants"
 	"github.com/sharesvc/sharesvc/internal/health"
 	"github.com/sharesvc/sharesvc/internal/links"
@@ -45,7 +45,7 @@ type serveSettings struct {
 	PublicURL       string          `name:"public-url" envvar:"SHARESVC_PUBLIC_URL" placeholder:"URL" help:"Base of short URLs (default http://LISTEN)."`
 	RoleARN         string          `name:"role-arn" envvar:"SHARESVC_ROLE_ARN" placeholder:"ARN" help:"IAM role assumed to sign URLs (required)."`
 	Bucket          string          `name:"bucket" envvar:"SHARESVC_BUCKET" placeholder:"BUCKET" help:"Default bucket for new links."`
-	PresignTTL      time.Duration   `name:"presign-ttl" envvar:"SHARESVC_PRESIGN_TTL" default:"60s" help:"Default lifetime of each presigned URL (e.g. 60s, 15m, 24h; a bare number is seconds)."`
+	PresignTTL      time.Duration   `name:"presign-ttl" envvar:"SHARESVC_PRESIGN_TTL" default:"60s" help:"Default lifetime of each presigned URL (e.g. 60s, 15m, 24h, 3d, 1w; a bare number is seconds)."`
 	MaxPresignTTL   time.Duration   `name:"max-presign-ttl" envvar:"SHARESVC_MAX_PRESIGN_TTL" default:"5m" help:"Maximum presign TTL a link may ask for."`
 	Lifetime        time.Duration   `name:"link-lifetime" envvar:"SHARESVC_LINK_LIFETIME" default:"168h" help:"Default lifetime of a link."`
 	MaxLifetime     time.Duration   `name:"max-link-lifetime" envvar:"SHARESVC_MAX_LINK_LIFETIME" default:"2160h" help:"Maximum lifetime of a link."`
@@ -108,16 +108,15 @@ func (s *serveSettings) prepare(getenv func(string) string) error {
 	return s.validate()
 }
 
+// parseDuration reads every time.Duration flag: a Go duration, whole days
+// and weeks (3d, 1w, 1d12h), or a bare number of seconds.
 func parseDuration(s string) (time.Duration, error) {
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if n < 0 || n > int64(100*365*24*time.Hour/time.Second) {
-			return 0, fmt.Errorf("%q is out of range", s)
-		}
-		return time.Duration(n) * time.Second, nil
-	}
-	d, err := time.ParseDuration(s)
+	d, err := duration.Parse(s)
 	if err != nil {
-		return 0, fmt.Errorf("%q is not a duration (try 60s, 15m or 24h)", s)
+		return 0, err
+	}
+	if d > 100*365*duration.Day {
+		return 0, fmt.Errorf("%q is out of range (at most 100 years)", s)
 	}
 	return d, nil
 }

@@ -9,8 +9,11 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/sharesvc/sharesvc/internal/duration"
 )
 
 // Format is an export format.
@@ -281,4 +284,19 @@ func ParseTime(field, s string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%w: %s %q must be an RFC 3339 time (2026-01-02T15:04:05Z) or Unix seconds", ErrInvalidFilter, field, s)
 	}
 	return t.UTC(), nil
+}
+
+// ParseTimeAt reads a time filter like ParseTime, and also a duration
+// meaning that long before now ("7d", "12h", "1w"). A bare number stays Unix
+// seconds. Errors wrap ErrInvalidFilter and name field.
+func ParseTimeAt(field, s string, now time.Time) (time.Time, error) {
+	t, err := ParseTime(field, s)
+	if err == nil || strings.Trim(s, "0123456789") == "" {
+		return t, err
+	}
+	d, derr := duration.Parse(s)
+	if derr != nil {
+		return time.Time{}, fmt.Errorf("%w: %s %q must be an RFC 3339 time (2026-01-02T15:04:05Z), Unix seconds, or a duration ago (7d, 12h)", ErrInvalidFilter, field, s)
+	}
+	return now.Add(-d).UTC(), nil
 }

@@ -69,10 +69,10 @@ func (s *Server) auditFilter(r *http.Request, extra ...string) (audit.Filter, er
 		}
 	}
 	var err error
-	if f.Since, err = audit.ParseTime("since", q.Get("since")); err != nil {
+	if f.Since, err = audit.ParseTimeAt("since", q.Get("since"), s.now()); err != nil {
 		return f, err
 	}
-	if f.Until, err = audit.ParseTime("until", q.Get("until")); err != nil {
+	if f.Until, err = audit.ParseTimeAt("until", q.Get("until"), s.now()); err != nil {
 		return f, err
 	}
 	return f, f.Validate()

@@ -12,7 +12,8 @@ import (
 )
 
 // GrantRequest is the body of POST /api/v1/grants. Durations are whole
-// seconds; omitted ceilings are the server's.
+// seconds (in JSON also strings such as "1w", see jsonduration.go);
+// omitted ceilings are the server's.
 type GrantRequest struct {
 	Person           string   `json:"person,omitempty"`
 	Role             string   `json:"role,omitempty"`

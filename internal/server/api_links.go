@@ -11,7 +11,8 @@ import (
 )
 
 // createLinkRequest is the body of POST /api/v1/links. Durations are whole
-// seconds; times are RFC 3339.
+// seconds (in JSON also strings such as "3d", see jsonduration.go); times
+// are RFC 3339.
 type createLinkRequest struct {
 	Kind        string     `json:"kind"` // "download" (default) or "upload"
 	Bucket      string     `json:"bucket"`

@@ -634,3 +634,60 @@ func TestAuditBudgetBoundsEveryDenial(t *testing.T) {
 		t.Errorf("summaries (reason: outcome) = %v; want %v", sums, want)
 	}
 }
+
+func TestAuditRelativeTimes(t *testing.T) {
+	clk := clocktest.New(time.Now())
+	e := newEnv(t, envOptions{clock: clk.Now})
+	e.put("rel/a.txt", "a")
+	auditor := e.token("auditor", auth.RoleAuditor)
+	old := e.createLink(e.sharer, `{"key":"rel/a.txt"}`)
+	recent := e.createLink(e.sharer, `{"key":"rel/a.txt"}`)
+	// Revoking signs nothing, so the clock may pass the real STS session.
+	revoke := func(id string) {
+		t.Helper()
+		if r := e.do("POST", "/api/v1/links/"+id+"/revoke", e.sharer, `{}`); r.StatusCode != 200 {
+			t.Fatalf("revoke = %s", fmtResp(r, readAll(t, r.Body)))
+		}
+	}
+	revoke(old.ID)
+	clk.Advance(8 * 24 * time.Hour)
+	revoke(recent.ID)
+
+	ids := func(query string) []string {
+		t.Helper()
+		r := e.do("GET", "/api/v1/audit?action=link.revoke&"+query, auditor, "")
+		if r.StatusCode != 200 {
+			t.Fatalf("GET ?%s = %s", query, fmtResp(r, readAll(t, r.Body)))
+		}
+		var got []string
+		for _, ev := range decode[struct {
+			Events []struct {
+				LinkID string `json:"link_id"`
+			} `json:"events"`
+		}](t, r).Events {
+			got = append(got, ev.LinkID)
+		}
+		return got
+	}
+	if got := ids("since=7d"); len(got) != 1 || got[0] != recent.ID {
+		t.Fatalf("since=7d = %v; want only %s", got, recent.ID)
+	}
+	if got := ids("since=1w1d1h"); len(got) != 2 {
+		t.Fatalf("since=1w1d1h = %v; want both revocations", got)
+	}
+	if got := ids("until=168h"); len(got) != 1 || got[0] != old.ID {
+		t.Fatalf("until=168h = %v; want only %s", got, old.ID)
+	}
+	r := e.do("GET", "/api/v1/audit/export?format=csv&action=link.revoke&since=7d", auditor, "")
+	body := readAll(t, r.Body)
+	if r.StatusCode != 200 || !strings.Contains(body, recent.ID) || strings.Contains(body, old.ID) {
+		t.Fatalf("export since=7d = %d %s; want only %s", r.StatusCode, body, recent.ID)
+	}
+	for _, q := range []string{"since=1.5d", "since=-7d", "until=7x"} {
+		r := e.do("GET", "/api/v1/audit?"+q, auditor, "")
+		p := decode[map[string]any](t, r)
+		if r.StatusCode != 400 || p["type"] != "urn:sharesvc:problem:invalid-audit-query" {
+			t.Errorf("GET ?%s = %d %v; want 400 invalid-audit-query", q, r.StatusCode, p)
+		}
+	}
+}

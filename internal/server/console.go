@@ -15,6 +15,7 @@ import (
 	"github.com/sharesvc/sharesvc/internal/app"
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/auth"
+	"github.com/sharesvc/sharesvc/internal/duration"
 	"github.com/sharesvc/sharesvc/internal/links"
 	"github.com/sharesvc/sharesvc/internal/web"
 )
@@ -375,7 +376,7 @@ func (s *Server) createLinkForm(w http.ResponseWriter, r *http.Request, c *conso
 	}
 	num := func(name string, scale int64) (*int64, error) { return formNumber(f, name, scale, links.ErrInvalid) }
 	var err error
-	if req.ExpiresIn, err = num("expires_in_hours", 3600); err != nil {
+	if req.ExpiresIn, err = formLifetime(f); err != nil {
 		return err
 	}
 	if req.MaxUses, err = num("max_uses", 1); err != nil {
@@ -415,6 +416,29 @@ func formNumber(f url.Values, name string, scale int64, invalid error) (*int64, 
 		return nil, fmt.Errorf("%w: %s must be a positive whole number", invalid, name)
 	}
 	n *= scale
+	return &n, nil
+}
+
+// formLifetime reads the create form's "Expires in": a duration such as
+// 12h, 3d or 1w, or a bare number of hours as the field always took (and
+// as expires_in_hours, from a form rendered before it was renamed, still
+// does). Errors wrap links.ErrInvalid.
+func formLifetime(f url.Values) (*int64, error) {
+	v := strings.TrimSpace(f.Get("expires_in"))
+	if v == "" {
+		return formNumber(f, "expires_in_hours", 3600, links.ErrInvalid)
+	}
+	if strings.Trim(v, "0123456789") == "" {
+		return formNumber(url.Values{"expires_in": {v}}, "expires_in", 3600, links.ErrInvalid)
+	}
+	d, err := duration.Parse(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: expires in: %v", links.ErrInvalid, err)
+	}
+	if d < time.Second || d%time.Second != 0 {
+		return nil, fmt.Errorf("%w: expires in %q must be whole seconds, at least 1s", links.ErrInvalid, v)
+	}
+	n := int64(d / time.Second)
 	return &n, nil
 }
 
