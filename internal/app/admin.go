@@ -59,8 +59,17 @@ func (a *App) checkOffboard(ctx context.Context, actor Actor, req OffboardReques
 	if err != nil {
 		return err
 	}
-	if len(p.Links) == 0 {
-		return fmt.Errorf("%w: no person named %s (no token, no link created)", ErrUnknownPerson, req.Name)
+	if len(p.Links) > 0 {
+		return nil
+	}
+	// A grant naming the person makes them known too: offboarding must be
+	// able to end it before they ever get a token.
+	gs, err := a.grants.List(ctx, grants.Filter{Person: req.Name, IncludeDead: true})
+	if err != nil {
+		return err
+	}
+	if len(gs) == 0 {
+		return fmt.Errorf("%w: no person named %s (no token, no link created, no grant)", ErrUnknownPerson, req.Name)
 	}
 	return nil
 }
