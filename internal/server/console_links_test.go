@@ -53,3 +53,26 @@ func TestRootLeadsToTheConsole(t *testing.T) {
 		t.Fatalf("GET / = %d Location %q; want 302 to /ui/", r.StatusCode, r.Header.Get("Location"))
 	}
 }
+
+// The upload page is told to send If-None-Match exactly when the URL signs
+// it: for a link to one name, not for generated names, whatever the key
+// (one named like the header once fooled a text search of the URL).
+func TestPresignHeadersFollowTheSignature(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	for _, tc := range []struct {
+		body string
+		want bool
+	}{
+		{`{"kind":"upload","key_prefix":"if-none-match/","max_bytes":100}`, false},
+		{`{"kind":"upload","key":"inbox/one.txt","max_bytes":100}`, true},
+	} {
+		l := e.createLink(e.sharer, tc.body)
+		r := e.do("POST", sharePath(t, l.URL)+"/presign", "", `{"size":5}`)
+		out := decode[struct {
+			Headers map[string]string `json:"headers"`
+		}](t, r)
+		if got := out.Headers["If-None-Match"] == "*"; got != tc.want {
+			t.Errorf("presign for %s: If-None-Match asked = %v; want %v", tc.body, got, tc.want)
+		}
+	}
+}

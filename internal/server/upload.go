@@ -33,7 +33,7 @@ func (s *Server) openUpload(w http.ResponseWriter, r *http.Request) error {
 	// Uploads are answered before the body is read; tell the client not to
 	// reuse this connection for a body it may still be sending.
 	w.Header().Set("Connection", "close")
-	loc, err := s.mintUpload(w, r, r.ContentLength, r.Header.Get("Content-Type"), r.Header.Get("If-None-Match") == "*")
+	loc, _, err := s.mintUpload(w, r, r.ContentLength, r.Header.Get("Content-Type"), r.Header.Get("If-None-Match") == "*")
 	if err != nil {
 		return err
 	}
@@ -51,13 +51,13 @@ func (s *Server) openUpload(w http.ResponseWriter, r *http.Request) error {
 // the upload once the object exists (412): an upload never replaces an
 // object, even one that appeared after the link was made or an earlier
 // upload through the same link. The client must send that header;
-// noOverwrite says it will.
-func (s *Server) mintUpload(w http.ResponseWriter, r *http.Request, size int64, ctype string, noOverwrite bool) (string, error) {
+// noOverwrite says it will; oneName says the URL signs the header.
+func (s *Server) mintUpload(w http.ResponseWriter, r *http.Request, size int64, ctype string, noOverwrite bool) (loc string, oneName bool, err error) {
 	l, ev, now, err := s.openLink(w, r, links.KindUpload, false)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
-	deny := func(reason string, err error) (string, error) { return "", s.denyOpen(r, ev, reason, err) }
+	deny := func(reason string, err error) (string, bool, error) { return "", false, s.denyOpen(r, ev, reason, err) }
 	if size < 0 {
 		return deny("length_required", fmt.Errorf("%w: send the file with its size (curl -T does)", errLengthRequired))
 	}
@@ -84,7 +84,7 @@ func (s *Server) mintUpload(w http.ResponseWriter, r *http.Request, size int64, 
 
 	g, err := s.grant(r, ev, l, min(l.PresignTTL, l.ExpiresAt.Sub(now)))
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	preq := sts.Request{Method: http.MethodPut, Bucket: l.Bucket, Key: key, ContentType: l.ContentType, NoOverwrite: !l.KeyIsPrefix}
 	if l.MaxBytes > 0 {
@@ -92,16 +92,16 @@ func (s *Server) mintUpload(w http.ResponseWriter, r *http.Request, size int64, 
 		// declared 0 is signed too, or it would leave the size unchecked.
 		preq.ContentLength, preq.ExactLength = size, true
 	}
-	loc, err := s.presign(g, preq)
+	loc, err = s.presign(g, preq)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	detail, _ := json.Marshal(map[string]any{"key": key, "bytes": size})
 	ev.URLExpiresAt, ev.STSSession, ev.Detail = g.Expires, g.Session, string(detail)
 	if err := s.spend(r, ev, "", l, now, nil); err != nil {
-		return "", err
+		return "", false, err
 	}
-	return loc, nil
+	return loc, preq.NoOverwrite, nil
 }
 
 var nameEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)

@@ -80,12 +80,12 @@ func (s *Server) presignUpload(w http.ResponseWriter, r *http.Request) error {
 	if req.Size == nil || *req.Size < 0 {
 		return fmt.Errorf("%w: size (the file's length in bytes) is required", links.ErrInvalid)
 	}
-	loc, err := s.mintUpload(w, r, *req.Size, req.ContentType, true)
+	loc, oneName, err := s.mintUpload(w, r, *req.Size, req.ContentType, true)
 	if err != nil {
 		return err
 	}
 	var hdrs map[string]string
-	if strings.Contains(loc, "if-none-match") { // signed: a link to one name
+	if oneName {
 		hdrs = map[string]string{"If-None-Match": "*"}
 	}
 	// A link that requires a type signed exactly req.ContentType (anything
