@@ -543,31 +543,13 @@ func (s *Server) waitReady(ctx context.Context, p *process) error {
 
 	c := s.s3Client()
 	for _, b := range s.locked {
-		err := poll("creating bucket "+b+" with Object Lock", func(ctx context.Context) error {
-			_, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b), ObjectLockEnabledForBucket: aws.Bool(true)})
-			var owned *s3types.BucketAlreadyOwnedByYou
-			var exists *s3types.BucketAlreadyExists
-			if err != nil && !errors.As(err, &owned) && !errors.As(err, &exists) {
-				return err
-			}
-			_, err = c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(b)})
-			return err
-		})
+		err := poll("creating bucket "+b+" with Object Lock", createBucket(c, b, true))
 		if err != nil {
 			return err
 		}
 	}
 	for _, b := range s.buckets {
-		err := poll("creating bucket "+b, func(ctx context.Context) error {
-			_, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)})
-			var owned *s3types.BucketAlreadyOwnedByYou
-			var exists *s3types.BucketAlreadyExists
-			if err != nil && !errors.As(err, &owned) && !errors.As(err, &exists) {
-				return err
-			}
-			_, err = c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(b)})
-			return err
-		})
+		err := poll("creating bucket "+b, createBucket(c, b, false))
 		if err != nil {
 			return err
 		}
@@ -857,4 +839,23 @@ func (t *tailBuffer) excerpt() string {
 		lines = lines[len(lines)-20:]
 	}
 	return "\nlast lines of weed's output:\n\t" + strings.Join(lines, "\n\t")
+}
+
+// createBucket returns a poll step that creates bucket b (with Object Lock
+// when lock is set) unless it exists, and checks that it answers.
+func createBucket(c *s3.Client, b string, lock bool) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		in := &s3.CreateBucketInput{Bucket: aws.String(b)}
+		if lock {
+			in.ObjectLockEnabledForBucket = aws.Bool(true)
+		}
+		_, err := c.CreateBucket(ctx, in)
+		var owned *s3types.BucketAlreadyOwnedByYou
+		var exists *s3types.BucketAlreadyExists
+		if err != nil && !errors.As(err, &owned) && !errors.As(err, &exists) {
+			return err
+		}
+		_, err = c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(b)})
+		return err
+	}
 }
