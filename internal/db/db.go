@@ -1,8 +1,10 @@
-// Package db opens the embedded SQLite database with the pragmas sharesvc
-// relies on and brings its schema up to date from the embedded schema.sql.
-// It is the only package that knows the engine: others open through it,
-// classify errors with IsUniqueViolation, IsBusy, IsReadOnly, IsFull and
-// IsEngineError, and take the write lock with BeginWrite.
+// Package db opens sharesvc's database and brings its schema up to date:
+// the embedded SQLite file by default (schema.sql), or PostgreSQL when given
+// a postgres:// URL (schema_postgres.sql), for several instances on one
+// database. It is the only package that knows the engine: others open
+// through it, write SQL once with "?" placeholders, classify errors with
+// IsUniqueViolation, IsBusy, IsReadOnly, IsFull and IsEngineError, take the
+// write lock with BeginWrite, and share background work with Leader.
 package db
 
 import (
@@ -41,16 +43,27 @@ type DB struct {
 	engine Engine
 }
 
-// Path returns the file the database lives in.
+// Path returns the file the database lives in, or a PostgreSQL database's
+// URL with its password redacted.
 func (d *DB) Path() string { return d.path }
 
-// Open opens (creating if needed) the SQLite database at path, sets WAL mode
+// Open opens the database dsn names: a PostgreSQL database for a
+// postgres:// or postgresql:// URL (see openPostgres), else a SQLite file.
+// Either way it applies pending migrations before returning.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	if IsPostgres(dsn) {
+		return openPostgres(ctx, dsn, false)
+	}
+	return openSQLite(ctx, dsn)
+}
+
+// openSQLite opens (creating if needed) the SQLite database at path, sets WAL mode
 // with synchronous=FULL on every connection, and applies pending migrations.
 // A new database file is private to its owner (0600, whatever the umask),
 // and so are its -wal and -shm files, which SQLite creates with the mode of
 // the database file; a missing directory is created 0700. An existing file
 // keeps its mode.
-func Open(ctx context.Context, path string) (*DB, error) {
+func openSQLite(ctx context.Context, path string) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("open database: empty path")
 	}
@@ -89,8 +102,11 @@ func Open(ctx context.Context, path string) (*DB, error) {
 // that must not change it: no migration, no journal mode change, and every
 // write fails (IsReadOnly). Write is nil. It refuses a missing file without
 // creating it (an error wrapping os.ErrNotExist) and a file that is not a
-// database.
+// database. A PostgreSQL URL is opened with read-only transactions.
 func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
+	if IsPostgres(path) {
+		return openPostgres(ctx, path, true)
+	}
 	if path == "" {
 		return nil, errors.New("open database: empty path")
 	}
@@ -173,13 +189,17 @@ func (d *DB) Close() error {
 // and what it reads before writing, such as the audit chain's head, cannot
 // change until it commits. With SQLite this is the DSN's _txlock=immediate
 // (BEGIN IMMEDIATE); it fails with IsBusy after BusyTimeout and with
-// IsReadOnly on a read-only file. A PostgreSQL engine would take a
-// transaction-level advisory lock here instead.
+// IsReadOnly on a read-only file. On PostgreSQL it takes a transaction-level
+// advisory lock that every instance's BeginWrite takes too, within
+// BusyTimeout (else IsBusy).
 func BeginWrite(ctx context.Context, d *sql.DB) (*sql.Tx, error) {
+	if isPostgresPool(d) {
+		return beginWritePostgres(ctx, d)
+	}
 	return d.BeginTx(ctx, nil)
 }
 
-// Migration is one ordered step of schema.sql.
+// Migration is one ordered step of schema.sql (or schema_postgres.sql).
 type Migration struct {
 	Version     int
 	Description string
@@ -190,43 +210,74 @@ var migrationHeader = regexp.MustCompile(`(?m)^-- migration: (\d+) (.*)$`)
 
 // Migrations parses schema.sql into its steps, in order. It panics if the
 // embedded file is malformed, which a test catches.
-func Migrations() []Migration {
-	locs := migrationHeader.FindAllStringSubmatchIndex(sharesvc.Schema, -1)
+func Migrations() []Migration { return parseMigrations("schema.sql", sharesvc.Schema) }
+
+// MigrationsPostgres parses schema_postgres.sql the same way.
+func MigrationsPostgres() []Migration {
+	return parseMigrations("schema_postgres.sql", sharesvc.SchemaPostgres)
+}
+
+func parseMigrations(file, schema string) []Migration {
+	locs := migrationHeader.FindAllStringSubmatchIndex(schema, -1)
 	var ms []Migration
 	for i, loc := range locs {
-		end := len(sharesvc.Schema)
+		end := len(schema)
 		if i+1 < len(locs) {
 			end = locs[i+1][0]
 		}
-		v, err := strconv.Atoi(sharesvc.Schema[loc[2]:loc[3]])
+		v, err := strconv.Atoi(schema[loc[2]:loc[3]])
 		if err != nil || v != i+1 {
-			panic(fmt.Sprintf("schema.sql: migration %d is numbered %q", i+1, sharesvc.Schema[loc[2]:loc[3]]))
+			panic(fmt.Sprintf("%s: migration %d is numbered %q", file, i+1, schema[loc[2]:loc[3]]))
 		}
 		ms = append(ms, Migration{
 			Version:     v,
-			Description: strings.TrimSpace(sharesvc.Schema[loc[4]:loc[5]]),
-			SQL:         sharesvc.Schema[loc[1]:end],
+			Description: strings.TrimSpace(schema[loc[4]:loc[5]]),
+			SQL:         schema[loc[1]:end],
 		})
 	}
 	return ms
 }
 
-// Migrate applies the steps of schema.sql that db has not recorded yet, each
-// in its own transaction. It returns ErrSchemaTooNew if db records a step this
-// binary does not know.
+// Migrate applies the steps of schema.sql (schema_postgres.sql on
+// PostgreSQL) that db has not recorded yet, each in its own transaction. It
+// returns ErrSchemaTooNew if db records a step this binary does not know.
+// On PostgreSQL, instances starting together migrate one at a time, under
+// an advisory lock.
 func Migrate(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	ms := Migrations()
+	create := `CREATE TABLE IF NOT EXISTS schema_migrations (
     version     INTEGER PRIMARY KEY,  -- step number in schema.sql
     description TEXT    NOT NULL,     -- the step's header text
     applied_at  INTEGER NOT NULL      -- UTC Unix ms
-)`); err != nil {
+)`
+	if isPostgresPool(db) {
+		ms = MigrationsPostgres()
+		create = `CREATE TABLE IF NOT EXISTS schema_migrations (
+    version     BIGINT PRIMARY KEY,  -- step number in schema_postgres.sql
+    description text   NOT NULL,     -- the step's header text
+    applied_at  BIGINT NOT NULL      -- UTC Unix ms
+)`
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(?)`, migrateLockKey); err != nil {
+			return err
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(?)`, migrateLockKey)
+	}
+	return migrate(ctx, db, create, ms)
+}
+
+func migrate(ctx context.Context, db *sql.DB, create string, ms []Migration) error {
+	if _, err := db.ExecContext(ctx, create); err != nil {
 		return err
 	}
 	var current int
 	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
 		return err
 	}
-	ms := Migrations()
 	if current > len(ms) {
 		return fmt.Errorf("%w: database is at version %d, this binary knows %d", ErrSchemaTooNew, current, len(ms))
 	}

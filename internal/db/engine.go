@@ -12,9 +12,9 @@ import (
 
 // Engine is what sharesvc needs to know about one database engine beyond
 // database/sql: how to read its errors and how to ask its catalogue about
-// the schema. SQLite is the only engine today; a PostgreSQL engine for
-// deployments that outgrow one machine adds a second implementation here,
-// and callers keep using the package-level functions below.
+// the schema. SQLite is the embedded default and PostgreSQL the engine of
+// deployments that outgrow one machine; callers use the package-level
+// functions below and never name either.
 type Engine interface {
 	// Name is the engine's name, such as "sqlite".
 	Name() string
@@ -48,7 +48,7 @@ const (
 var SQLite Engine = sqliteEngine{}
 
 // engines are those whose errors the classifiers recognise.
-var engines = []Engine{SQLite}
+var engines = []Engine{SQLite, PostgreSQL}
 
 // Engine returns the engine d talks to.
 func (d *DB) Engine() Engine { return d.engine }
