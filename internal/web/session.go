@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/sharesvc/sharesvc/internal/db"
 )
 
 // Session is a signed-in console user: the API token they signed in with
@@ -66,7 +68,8 @@ func (s *Sessions) Create(ctx context.Context, tokenID string) (string, Session,
 	id := RandomToken()
 	now := s.now()
 	sess := Session{TokenID: tokenID, CSRF: RandomToken(), Expires: now.Add(s.ttl).Truncate(time.Millisecond)}
-	tx, err := s.db.BeginTx(ctx, nil)
+	// The write lock makes count-then-insert safe against other instances.
+	tx, err := db.BeginWrite(ctx, s.db)
 	if err != nil {
 		return "", Session{}, fmt.Errorf("start console session: %w", err)
 	}
