@@ -59,6 +59,11 @@ func (a *auditSettings) defaultCheckpointKey(dbPath string) (created bool, err e
 	if a.CheckpointKey != "" {
 		return false, nil
 	}
+	if db.IsPostgres(dbPath) {
+		// Instances share the database, so they must share the key; none
+		// can make it for the others.
+		return false, errors.New("required with a PostgreSQL database: every instance signs checkpoints with the same key; create it once with \"sharesvc audit keygen --out FILE\" and give each instance the file")
+	}
 	path := dbPath + defaultKeySuffix
 	fi, err := os.Stat(path)
 	switch {
@@ -152,7 +157,10 @@ func (a *auditSettings) build(read *sql.DB, dbPath string, newS3 func() (*s3.Cli
 		return nil, fmt.Errorf("-checkpoint-key ($SHARESVC_CHECKPOINT_KEY): %w", err)
 	}
 	dir := a.CheckpointDir
-	if dir == "" {
+	switch {
+	case dir == "" && db.IsPostgres(dbPath):
+		return nil, errors.New("-checkpoint-dir ($SHARESVC_CHECKPOINT_DIR) is required with a PostgreSQL database (a directory, private to sharesvc; with several instances, also give them one -checkpoint-bucket so that each sees the others' checkpoints)")
+	case dir == "":
 		dir = dbPath + "-checkpoints"
 	}
 	o := audit.CheckpointOptions{Dir: dir, Anchor: a.anchor}
@@ -339,7 +347,7 @@ func (c *auditKeygenCmd) Run(e *runEnv) error {
 // read-only db.DB has no writer.
 func openReadOnly(ctx context.Context, path string) (*sql.DB, error) {
 	if path == "" {
-		return nil, errors.New("--db FILE is required (or set SHARESVC_DB)")
+		return nil, errors.New("--db FILE or URL is required (or set SHARESVC_DB)")
 	}
 	d, err := db.OpenReadOnly(ctx, path)
 	if err != nil {
@@ -347,13 +355,13 @@ func openReadOnly(ctx context.Context, path string) (*sql.DB, error) {
 	}
 	if ok, err := d.HasTable(ctx, "audit_events"); err != nil || !ok {
 		d.Close()
-		return nil, fmt.Errorf("%s is not a sharesvc database (no audit_events table)", path)
+		return nil, fmt.Errorf("%s is not a sharesvc database (no audit_events table)", db.Redact(path))
 	}
 	return d.Read, nil
 }
 
 type auditVerifyCmd struct {
-	DB         string         `name:"db" envvar:"SHARESVC_DB" default:"sharesvc.db" help:"SQLite database file (a copy is fine)."`
+	DB         string         `name:"db" envvar:"SHARESVC_DB" default:"sharesvc.db" help:"SQLite database file (a copy is fine) or postgres:// URL."`
 	Checkpoint string         `name:"checkpoint" placeholder:"FILE|DIR" help:"A checkpoint file, or a directory of them, all of which are checked (default: the database path + \"-checkpoints\" when it exists)."`
 	PublicKey  string         `name:"public-key" placeholder:"FILE" help:"The checkpoint key's public key (PEM, or 32 bytes in hex); without it the key inside each checkpoint is used."`
 	Anchor     anchorSettings `embed:""`
@@ -520,7 +528,7 @@ func finishFilter(flt *audit.Filter, since, until string, ip *auditSettings) err
 }
 
 type auditListCmd struct {
-	DB string `name:"db" envvar:"SHARESVC_DB" default:"sharesvc.db" help:"SQLite database file."`
+	DB string `name:"db" envvar:"SHARESVC_DB" default:"sharesvc.db" help:"SQLite database file or postgres:// URL."`
 	auditFilter
 	Limit  int   `name:"limit" default:"50" help:"Rows to show (at most 1000)."`
 	Cursor int64 `name:"cursor" placeholder:"SEQ" help:"Show rows before this sequence number (from the previous page)."`
@@ -574,7 +582,7 @@ func dash(s string) string {
 }
 
 type auditExportCmd struct {
-	DB string `name:"db" envvar:"SHARESVC_DB" default:"sharesvc.db" help:"SQLite database file."`
+	DB string `name:"db" envvar:"SHARESVC_DB" default:"sharesvc.db" help:"SQLite database file or postgres:// URL."`
 	auditFilter
 	Format string `name:"format" default:"jsonl" help:"csv or jsonl."`
 	Out    string `name:"out" placeholder:"FILE" help:"Write to this file (created 0600; never overwritten) instead of standard output."`
@@ -617,7 +625,7 @@ func (c *auditExportCmd) Run(e *runEnv) error {
 }
 
 type auditPruneCmd struct {
-	DB            string        `name:"db" envvar:"SHARESVC_DB" default:"sharesvc.db" help:"SQLite database file."`
+	DB            string        `name:"db" envvar:"SHARESVC_DB" default:"sharesvc.db" help:"SQLite database file or postgres:// URL."`
 	OlderThan     time.Duration `name:"older-than" help:"Remove events older than this, e.g. 2160h (required)."`
 	CheckpointKey string        `name:"checkpoint-key" envvar:"SHARESVC_CHECKPOINT_KEY" placeholder:"FILE" help:"Ed25519 private key file that signs the anchor checkpoint (required)."`
 	CheckpointDir string        `name:"checkpoint-dir" envvar:"SHARESVC_CHECKPOINT_DIR" placeholder:"DIR" help:"Directory for checkpoints (default: the database path + \"-checkpoints\")."`

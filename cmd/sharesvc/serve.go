@@ -41,7 +41,7 @@ import (
 // the environment variable named in its envvar tag.
 type serveSettings struct {
 	Listen          string          `name:"listen" envvar:"SHARESVC_LISTEN" default:"127.0.0.1:8080" help:"Address to listen on."`
-	DB              string          `name:"db" envvar:"SHARESVC_DB" default:"sharesvc.db" help:"SQLite database file."`
+	DB              string          `name:"db" envvar:"SHARESVC_DB" default:"sharesvc.db" help:"SQLite database file, or a postgres:// URL for several instances on one database."`
 	PublicURL       string          `name:"public-url" envvar:"SHARESVC_PUBLIC_URL" placeholder:"URL" help:"Base of short URLs (default http://LISTEN)."`
 	RoleARN         string          `name:"role-arn" envvar:"SHARESVC_ROLE_ARN" placeholder:"ARN" help:"IAM role assumed to sign URLs (required)."`
 	Bucket          string          `name:"bucket" envvar:"SHARESVC_BUCKET" placeholder:"BUCKET" help:"Default bucket for new links."`
@@ -516,6 +516,6 @@ func runServe(ctx context.Context, s *serveSettings, getenv func(string) string,
 			return fmt.Errorf("-debug-listen ($SHARESVC_DEBUG_LISTEN): %w", err)
 		}
 	}
-	svc.log.Info("listening", "addr", ln.Addr().String(), "public_url", s.PublicURL, "db", s.DB, "role_arn", s.RoleARN)
+	svc.log.Info("listening", "addr", ln.Addr().String(), "public_url", s.PublicURL, "db", db.Redact(s.DB), "role_arn", s.RoleARN)
 	return svc.serve(ctx, ln)
 }

@@ -28,7 +28,7 @@ type tokenCreateCmd struct {
 	Role      string        `name:"role" placeholder:"admin|sharer|auditor" help:"The token's role (required)."`
 	Name      string        `name:"name" placeholder:"NAME" help:"Who holds the token; recorded as the actor in the audit log (required)."`
 	ExpiresIn time.Duration `name:"expires-in" help:"Token lifetime, e.g. 720h (default: never expires)."`
-	DB        string        `name:"db" envvar:"SHARESVC_DB" default:"sharesvc.db" help:"SQLite database file (offline mode)."`
+	DB        string        `name:"db" envvar:"SHARESVC_DB" default:"sharesvc.db" help:"SQLite database file or postgres:// URL (offline mode)."`
 	Offline   bool          `name:"offline" help:"Write into the database file even if $$SHARESVC_URL is set."`
 	clientFlags
 }
