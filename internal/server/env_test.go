@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +27,7 @@ import (
 	"github.com/sharesvc/sharesvc/internal/seaweed"
 	"github.com/sharesvc/sharesvc/internal/server"
 	"github.com/sharesvc/sharesvc/internal/sts"
+	"github.com/sharesvc/sharesvc/internal/testrig/testdb"
 )
 
 // The package's tests share one real SeaweedFS, started on first use. If it
@@ -37,7 +37,7 @@ var sharedS3 = &seaweed.Shared{Buckets: []string{testBucket}}
 const testBucket = "sharesvc-test"
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := testdb.Main(m)
 	sharedS3.Stop()
 	os.Exit(code)
 }
@@ -91,6 +91,10 @@ type envOptions struct {
 	// noGrants leaves out the grant that otherwise lets every sharer share
 	// anything in the test bucket (the reach sharers had before grants).
 	noGrants bool
+	// sqliteOnly runs on a SQLite file whatever the run's engine: for the
+	// tests that are about the embedded file (its mode, a full disk, a
+	// read-only file).
+	sqliteOnly bool
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -103,7 +107,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if o.clock == nil {
 		o.clock = time.Now
 	}
-	d, err := db.Open(ctx, filepath.Join(t.TempDir(), "sharesvc.db"))
+	dsn := testdb.DSN(t)
+	if o.sqliteOnly {
+		dsn = testdb.SQLiteFile(t)
+	}
+	d, err := db.Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}

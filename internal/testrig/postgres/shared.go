@@ -36,9 +36,15 @@ func Database(t testing.TB) string {
 // one, and exits with the tests' status: call it from TestMain. Without it
 // the cluster dies with the test binary, leaving its directory behind.
 func Main(m *testing.M) {
+	os.Exit(RunMain(m))
+}
+
+// RunMain is Main without the exit: it returns the tests' status, for a
+// TestMain that has more to stop.
+func RunMain(m *testing.M) int {
 	code := m.Run()
 	if sharedCluster != nil {
 		sharedCluster.Stop()
 	}
-	os.Exit(code)
+	return code
 }
