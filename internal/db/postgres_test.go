@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -193,5 +194,64 @@ func TestPostgresClassifiers(t *testing.T) {
 	_, err = Open(ctx, "postgres://u:s3cret-pw@[::1/x")
 	if err == nil || strings.Contains(err.Error(), "s3cret-pw") {
 		t.Fatalf("open with a malformed URL: %v; want an error without the password", err)
+	}
+}
+
+// One instance leads a job at a time; when it goes, another takes over at
+// its next Lead.
+func TestPostgresLeaderFailsOver(t *testing.T) {
+	a, u := openPG(t)
+	b, err := Open(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := context.Background()
+	la, lb := a.Leader("audit-checkpoints"), b.Leader("audit-checkpoints")
+	other := b.Leader("audit-prune")
+	for i := 0; i < 3; i++ {
+		if ok, err := la.Lead(ctx); !ok || err != nil {
+			t.Fatalf("first instance, call %d: lead %v, %v; want true", i, ok, err)
+		}
+		if ok, err := lb.Lead(ctx); ok || err != nil {
+			t.Fatalf("second instance while the first leads: %v, %v; want false", ok, err)
+		}
+	}
+	if ok, err := other.Lead(ctx); !ok || err != nil {
+		t.Fatalf("another job: %v, %v; want its own lead", ok, err)
+	}
+	// The leader's connection ends (as when its process dies).
+	var pid int
+	if err := la.conn.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Read.ExecContext(ctx, `SELECT pg_terminate_backend(?)`, pid); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ok, err := lb.Lead(ctx)
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the second instance never took the lead after the first's connection ended (last: %v)", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if ok, _ := la.Lead(ctx); ok {
+		t.Fatal("the first instance still leads after losing its connection")
+	}
+	lb.Release()
+	if ok, err := la.Lead(ctx); !ok || err != nil {
+		t.Fatalf("after the second released: %v, %v; want the first to lead again", ok, err)
+	}
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if ok, err := s.Leader("audit-checkpoints").Lead(ctx); !ok || err != nil {
+		t.Fatalf("SQLite: %v, %v; want always leading", ok, err)
 	}
 }
