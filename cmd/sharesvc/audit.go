@@ -247,37 +247,79 @@ func (s s3Store) PutObject(ctx context.Context, key string, body []byte) error {
 // run runs the audit's background jobs until ctx ends: periodic checkpoints,
 // retention, and the flood budget's summaries; then it writes the pending
 // summaries and a last checkpoint. The log must stay open until it returns.
-func (a *auditSetup) run(ctx context.Context, log *audit.Log, read *sql.DB, logger *slog.Logger) {
+// With several instances on one PostgreSQL database, checkpoints and
+// retention run on one of them at a time (d.Leader); flood summaries are
+// each instance's own.
+func (a *auditSetup) run(ctx context.Context, log *audit.Log, d *db.DB, logger *slog.Logger) {
 	logger = logger.With("component", "audit")
 	report := func(what string) func(error) {
 		return func(err error) { logger.Error(what, "err", err) }
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { a.flood.Run(ctx, log, report("write flood summaries")) })
+	cp := d.Leader("audit-checkpoints")
+	defer cp.Release()
 	if a.checkpointer != nil && a.interval > 0 {
-		wg.Go(func() { a.checkpointer.Run(ctx, a.interval, report("audit checkpoint")) })
+		wg.Go(func() { a.checkpoints(ctx, cp, logger) })
 	}
 	if a.checkpointer != nil && a.retention > 0 {
-		wg.Go(func() { a.prune(ctx, log, read, logger) })
+		wg.Go(func() { a.prune(ctx, log, d, logger) })
 	}
 	wg.Wait()
 	if a.checkpointer != nil {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if err := a.checkpointer.WriteIfMoved(cctx); err != nil {
-			logger.Error("final audit checkpoint", "err", err)
+		if ok, _ := cp.Lead(cctx); ok {
+			if err := a.checkpointer.WriteIfMoved(cctx); err != nil {
+				logger.Error("final audit checkpoint", "err", err)
+			}
+		}
+	}
+}
+
+// checkpoints writes a checkpoint every interval while the head has moved
+// and this instance leads, until ctx ends.
+func (a *auditSetup) checkpoints(ctx context.Context, lead *db.Leader, logger *slog.Logger) {
+	t := time.NewTicker(a.interval)
+	defer t.Stop()
+	leading := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ok, err := lead.Lead(ctx)
+		if ok != leading && ctx.Err() == nil {
+			logger.Info("audit checkpoints", "leading", ok)
+			leading = ok
+		}
+		if err != nil && ctx.Err() == nil {
+			logger.Error("audit checkpoint: take the lead", "err", err)
+		}
+		if !ok {
+			continue
+		}
+		if err := a.checkpointer.WriteIfMoved(ctx); err != nil && ctx.Err() == nil {
+			logger.Error("audit checkpoint", "err", err)
 		}
 	}
 }
 
 // prune removes events older than the retention, once an hour (and at
-// start), in bounded batches.
-func (a *auditSetup) prune(ctx context.Context, log *audit.Log, read *sql.DB, logger *slog.Logger) {
+// start), in bounded batches, while this instance leads retention.
+func (a *auditSetup) prune(ctx context.Context, log *audit.Log, d *db.DB, logger *slog.Logger) {
+	lead := d.Leader("audit-retention")
+	defer lead.Release()
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		for ctx.Err() == nil {
-			res, err := audit.Prune(ctx, log, read, audit.PruneOptions{
+		ok, err := lead.Lead(ctx)
+		if err != nil && ctx.Err() == nil {
+			logger.Error("audit retention: take the lead", "err", err)
+		}
+		for ok && ctx.Err() == nil {
+			res, err := audit.Prune(ctx, log, d.Read, audit.PruneOptions{
 				Before: time.Now().Add(-a.retention), Actor: audit.ActorRetention, Checkpointer: a.checkpointer})
 			if err != nil {
 				if ctx.Err() == nil {

@@ -434,7 +434,7 @@ func (svc *service) serve(ctx context.Context, ln net.Listener) error {
 		wg.Go(func() { svc.mailer.Run(bg) })
 	}
 	// Checkpoints, retention, flood summaries.
-	wg.Go(func() { svc.auditJobs.run(bg, svc.audit, svc.db.Read, svc.log) })
+	wg.Go(func() { svc.auditJobs.run(bg, svc.audit, svc.db, svc.log) })
 	if svc.metricsLn != nil {
 		ms := &http.Server{
 			Handler: svc.handler.OpsHandler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,

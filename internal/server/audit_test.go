@@ -3,7 +3,6 @@ package server_test
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -274,16 +273,14 @@ func TestAuditFailsClosedAndRecovers(t *testing.T) {
 
 	// Another connection holds the write lock past the busy timeout: the
 	// audit cannot be written.
-	other, err := sql.Open("sqlite", db.DSN(e.db.Path()))
+	// (Another instance, on PostgreSQL.)
+	other, err := db.Open(context.Background(), e.dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	conn, err := other.Conn(context.Background())
+	lock, err := db.BeginWrite(context.Background(), other.Read)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.ExecContext(context.Background(), `BEGIN IMMEDIATE`); err != nil {
 		t.Fatal(err)
 	}
 	var (
@@ -328,10 +325,9 @@ func TestAuditFailsClosedAndRecovers(t *testing.T) {
 	if r := e.do("POST", "/api/v1/links", e.admin, `{"key":"fc.txt"}`); r.StatusCode != 503 {
 		t.Fatalf("create while unwritable = %d; want 503", r.StatusCode)
 	}
-	if _, err := conn.ExecContext(context.Background(), `ROLLBACK`); err != nil {
+	if err := lock.Rollback(); err != nil {
 		t.Fatal(err)
 	}
-	conn.Close()
 
 	// Writable again: the same process recovers.
 	r := e.do("GET", sharePath(t, l.URL), "", "")
@@ -497,7 +493,11 @@ func TestAuditAPI(t *testing.T) {
 		}
 		// Cut off the tail behind the service's back: verify notices.
 		tx, _ := e.db.Read.Begin()
-		tx.Exec(`DROP TRIGGER audit_events_no_delete`)
+		if e.db.Engine() == db.PostgreSQL {
+			tx.Exec(`DROP TRIGGER audit_events_no_delete ON audit_events`)
+		} else {
+			tx.Exec(`DROP TRIGGER audit_events_no_delete`)
+		}
 		tx.Exec(`DELETE FROM audit_events WHERE seq >= 8`)
 		if err := tx.Commit(); err != nil {
 			t.Fatal(err)

@@ -420,7 +420,7 @@ func TestDatabaseFullOrReadOnly(t *testing.T) {
 		{"read-only", `PRAGMA query_only = 1`, `PRAGMA query_only = 0`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, envOptions{})
+			e := newEnv(t, envOptions{sqliteOnly: true}) // the embedded file's limits
 			e.put("db.txt", "db")
 			l := e.createLink(e.admin, `{"key":"db.txt"}`)
 			path := sharePath(t, l.URL)
