@@ -10,11 +10,16 @@ export CGO_ENABLED ?= 1
 demo: tools
 	$(GO) run ./cmd/sharesvc demo
 
+# The behaviour suites that run a second time with every database on PostgreSQL
+# (internal/testrig/testdb); the first run is on SQLite.
+POSTGRES_SUITES = ./internal/server/
+
 ## test: every test, against the real S3+STS server (what CI runs)
 test: tools promtool
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || { echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) test -race -count=1 -timeout 20m ./...
+	SHARESVC_TEST_DB=postgres $(GO) test -race -count=1 -timeout 20m $(POSTGRES_SUITES)
 
 ## build: a static binary in bin/
 build:
