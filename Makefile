@@ -4,7 +4,7 @@
 GO ?= go
 export CGO_ENABLED ?= 1
 
-.PHONY: demo test lint build tools promtool bench fuzz crash faults
+.PHONY: demo test lint build tools promtool bench bench-postgres fuzz crash faults
 
 ## demo: start a local S3+STS server and sharesvc, print a working link
 demo: tools
@@ -46,6 +46,13 @@ promtool:
 bench: tools
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends wrk)
 	$(GO) run ./bench/loadtest $(BENCH_FLAGS)
+
+## bench-postgres: the same, plus sharesvc on a throwaway PostgreSQL with one and with three
+## instances (the audit row committed with synchronous_commit=on before each 302)
+bench-postgres: tools
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends wrk)
+	@scripts/postgres.sh
+	$(GO) run ./bench/loadtest -postgres $(BENCH_FLAGS)
 
 ## fuzz: run each fuzz target for FUZZTIME (default 60s); `make test` runs their seed corpora
 FUZZTIME ?= 60s

@@ -12,6 +12,15 @@
 //  4. prints req/s, p50/p99, server CPU per request and RSS, with medians
 //     and the ratio, and optionally a CPU profile of sharesvc under load.
 //
+// With -postgres it also starts a throwaway PostgreSQL cluster (Debian's
+// server binaries, as the tests do), seeds the same links into it, and
+// measures sharesvc on PostgreSQL with one instance and with three
+// instances on the one database (three wrk processes, one per instance,
+// sharing the connections), beside the SQLite figure in the same run. The
+// audit row is committed with synchronous_commit=on (PostgreSQL's default)
+// before each 302. PostgreSQL's processes are not pinned: their CPU is
+// counted in the server CPU per request.
+//
 // Run it with `make bench` (which installs wrk) or `go run ./bench/loadtest -h`.
 package main
 
@@ -40,6 +49,7 @@ import (
 	"github.com/sharesvc/sharesvc/internal/db"
 	"github.com/sharesvc/sharesvc/internal/links"
 	"github.com/sharesvc/sharesvc/internal/seaweed"
+	"github.com/sharesvc/sharesvc/internal/testrig/postgres"
 )
 
 func main() {
@@ -55,6 +65,7 @@ func main() {
 	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of sharesvc under load to this file")
 	flag.StringVar(&o.dir, "dir", "", "work directory (default: a fresh temporary one)")
 	flag.StringVar(&o.extraEnv, "env", "", "extra KEY=VALUE,… for sharesvc (e.g. rate limits)")
+	flag.BoolVar(&o.postgres, "postgres", false, "also measure sharesvc on a throwaway PostgreSQL cluster, with one and with three instances (installs nothing: run scripts/postgres.sh first)")
 	flag.BoolVar(&o.floor, "floor", true, "also measure bench/durable302, the bare 302 after one durably committed row (into a bare table and into audit_events)")
 	flag.Parse()
 	if err := run(context.Background(), o); err != nil {
@@ -68,7 +79,7 @@ type options struct {
 	clients                            int
 	duration                           time.Duration
 	profile, dir, extraEnv             string
-	floor                              bool
+	floor, postgres                    bool
 }
 
 type result struct {
@@ -76,6 +87,7 @@ type result struct {
 	cpuPerReq     float64 // µs of server CPU per request
 	rssMB, hwmMB  float64
 	fileMB        float64 // of rssMB, file-backed
+	total         float64 // requests in the run
 }
 
 func run(ctx context.Context, o options) error {
@@ -119,7 +131,11 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("%s already exists: give -dir an empty or new directory (seeding needs a fresh database)", dbPath)
 	}
 	log.Printf("seeding %d links and %d audit rows", o.links, o.auditRows)
-	codes, err := seed(ctx, dbPath, o.links, min(o.hot, o.links), o.auditRows, o.grants)
+	all, err := allCodes(o.links)
+	if err != nil {
+		return err
+	}
+	codes, err := seed(ctx, dbPath, o.links, min(o.hot, o.links), o.auditRows, o.grants, all)
 	if err != nil {
 		return err
 	}
@@ -137,7 +153,6 @@ func run(ctx context.Context, o options) error {
 		"AWS_REGION="+s3.Region, "AWS_ACCESS_KEY_ID="+s3.AccessKey, "AWS_SECRET_ACCESS_KEY="+s3.SecretKey,
 		"AWS_ENDPOINT_URL_S3="+s3.Endpoint, "AWS_ENDPOINT_URL_STS="+s3.Endpoint,
 		"SHARESVC_ROLE_ARN="+s3.RoleARN, "SHARESVC_BUCKET=bench", "SHARESVC_S3_PATH_STYLE=true",
-		"SHARESVC_DB="+dbPath, "SHARESVC_LISTEN="+svcAddr, "SHARESVC_DEBUG_LISTEN="+debugAddr,
 		"SHARESVC_LOG_FORMAT=json",
 		// The limiter runs on every request, as in production, with limits
 		// no load here reaches: 64 connections from one address would
@@ -155,16 +170,62 @@ func run(ctx context.Context, o options) error {
 	if o.extraEnv != "" {
 		env = append(env, strings.Split(o.extraEnv, ",")...)
 	}
-	svc := exec.CommandContext(ctx, "taskset", "-c", "0", filepath.Join(o.dir, "sharesvc"), "serve")
-	svc.Env = env
-	svcLog, _ := os.Create(filepath.Join(o.dir, "sharesvc.log"))
-	svc.Stdout, svc.Stderr = svcLog, svcLog
-	if err := svc.Start(); err != nil {
+	// serve starts one sharesvc on CPU 0 with extra settings, and returns
+	// its pid once it answers.
+	var serves []*exec.Cmd
+	defer func() {
+		for _, svc := range serves {
+			svc.Process.Signal(os.Interrupt)
+			svc.Wait()
+		}
+	}()
+	serve := func(name, addr string, extra ...string) (int, error) {
+		svc := exec.CommandContext(ctx, "taskset", "-c", "0", filepath.Join(o.dir, "sharesvc"), "serve")
+		svc.Env = append(append(env, "SHARESVC_LISTEN="+addr), extra...)
+		svcLog, _ := os.Create(filepath.Join(o.dir, name+".log"))
+		svc.Stdout, svc.Stderr = svcLog, svcLog
+		if err := svc.Start(); err != nil {
+			return 0, err
+		}
+		serves = append(serves, svc)
+		if err := waitHTTP(ctx, "http://"+addr+"/healthz"); err != nil {
+			return 0, fmt.Errorf("sharesvc did not start (log in %s): %w", svcLog.Name(), err)
+		}
+		return findChild(svc.Process.Pid), nil
+	}
+	svcPid, err := serve("sharesvc", svcAddr, "SHARESVC_DB="+dbPath, "SHARESVC_DEBUG_LISTEN="+debugAddr)
+	if err != nil {
 		return err
 	}
-	defer func() { svc.Process.Signal(os.Interrupt); svc.Wait() }()
-	if err := waitHTTP(ctx, "http://"+svcAddr+"/healthz"); err != nil {
-		return fmt.Errorf("sharesvc did not start (log in %s): %w", svcLog.Name(), err)
+	var pgAddrs []string
+	var pgPids []int
+	if o.postgres {
+		log.Printf("starting a throwaway PostgreSQL cluster and seeding it with the same links")
+		cluster, err := postgres.Start(ctx)
+		if err != nil {
+			return err
+		}
+		defer cluster.Stop()
+		pgURL, _, err := cluster.CreateDatabase(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := seed(ctx, pgURL, o.links, min(o.hot, o.links), o.auditRows, o.grants, all); err != nil {
+			return err
+		}
+		key := filepath.Join(o.dir, "checkpoint.key")
+		if out, err := exec.CommandContext(ctx, filepath.Join(o.dir, "sharesvc"), "audit", "keygen", "--out", key).CombinedOutput(); err != nil {
+			return fmt.Errorf("audit keygen: %v\n%s", err, out)
+		}
+		for i := 0; i < 3; i++ {
+			addr := freeAddr()
+			pid, err := serve(fmt.Sprintf("sharesvc-pg%d", i+1), addr, "SHARESVC_DB="+pgURL, "SHARESVC_CHECKPOINT_KEY="+key,
+				"SHARESVC_CHECKPOINT_DIR="+filepath.Join(o.dir, fmt.Sprintf("checkpoints-%d", i+1)))
+			if err != nil {
+				return err
+			}
+			pgAddrs, pgPids = append(pgAddrs, "http://"+addr), append(pgPids, pid)
+		}
 	}
 
 	// The bare server's Location is as long as a real one.
@@ -172,10 +233,14 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	// A target is one server, or several instances loaded side by side
+	// (one wrk each, sharing the connections); with pg, PostgreSQL's CPU
+	// counts as the server's.
 	type target struct {
 		name string
-		url  string
-		pid  int
+		urls []string
+		pids []int
+		pg   bool
 	}
 	var stops []func()
 	start := func(name, bin string, args ...string) (target, error) {
@@ -189,7 +254,7 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return target{}, fmt.Errorf("%s did not start: %w", bin, err)
 		}
-		return target{name, "http://" + strings.TrimSpace(addr), cmd.Process.Pid}, nil
+		return target{name: name, urls: []string{"http://" + strings.TrimSpace(addr)}, pids: []int{cmd.Process.Pid}}, nil
 	}
 	defer func() {
 		for _, stop := range stops {
@@ -212,11 +277,16 @@ func run(ctx context.Context, o options) error {
 			targets = append(targets, t)
 		}
 	}
-	targets = append(targets, target{"sharesvc GET /s/{code}", "http://" + svcAddr, findChild(svc.Process.Pid)})
+	targets = append(targets, target{name: "sharesvc GET /s/{code}", urls: []string{"http://" + svcAddr}, pids: []int{svcPid}})
 	svcIdx := len(targets) - 1
+	if o.postgres {
+		targets = append(targets,
+			target{name: "sharesvc on PostgreSQL, 1 instance", urls: pgAddrs[:1], pids: pgPids[:1], pg: true},
+			target{name: "sharesvc on PostgreSQL, 3 instances", urls: pgAddrs, pids: pgPids, pg: true})
+	}
 	log.Printf("warming up; Location is %d bytes; %d hot links", locLen, len(codes))
 	for _, t := range targets {
-		if _, err := wrk(ctx, t.url, script, codesFile, 3*time.Second, o.conns, t.pid); err != nil {
+		if _, err := wrkAll(ctx, t.urls, script, codesFile, 3*time.Second, o.conns, t.pids, t.pg); err != nil {
 			return err
 		}
 	}
@@ -226,7 +296,7 @@ func run(ctx context.Context, o options) error {
 			if o.profile != "" && i == svcIdx && rep == o.reps/2 {
 				go fetchProfile(ctx, "http://"+debugAddr, o.profile, o.duration-2*time.Second)
 			}
-			r, err := wrk(ctx, t.url, script, codesFile, o.duration, o.conns, t.pid)
+			r, err := wrkAll(ctx, t.urls, script, codesFile, o.duration, o.conns, t.pids, t.pg)
 			if err != nil {
 				return err
 			}
@@ -262,10 +332,11 @@ func run(ctx context.Context, o options) error {
 	return nil
 }
 
-// seed writes n links (codes known to us, under nGrants grants in turn when
-// nGrants > 0) and auditRows chained audit rows, and returns the codes of
-// hot of the links spread over the table.
-func seed(ctx context.Context, path string, n, hot, auditRows, nGrants int) ([]string, error) {
+// seed writes n links with the codes all (under nGrants grants in turn when
+// nGrants > 0) and auditRows chained audit rows into the database at path
+// (a SQLite file or a postgres:// URL), and returns the codes of hot of the
+// links spread over the table.
+func seed(ctx context.Context, path string, n, hot, auditRows, nGrants int, all []string) ([]string, error) {
 	d, err := db.Open(ctx, path)
 	if err != nil {
 		return nil, err
@@ -280,9 +351,7 @@ func seed(ctx context.Context, path string, n, hot, auditRows, nGrants int) ([]s
 	every := max(1, n/hot)
 	var codes []string
 	for i := 0; i < n; i++ {
-		var b [links.CodeBytes]byte
-		rand.Read(b[:])
-		code := base64.RawURLEncoding.EncodeToString(b[:])
+		code := all[i]
 		h := links.HashCode(code)
 		l := &links.Link{ID: links.NewID(), Kind: links.KindDownload, Bucket: "bench", Key: "object.bin",
 			CreatedAt: now, CreatedBy: "bench", ExpiresAt: now.Add(24 * time.Hour), PresignTTL: time.Minute}
@@ -319,6 +388,19 @@ func seed(ctx context.Context, path string, n, hot, auditRows, nGrants int) ([]s
 	return codes, tx.Commit()
 }
 
+// allCodes makes n random link codes.
+func allCodes(n int) ([]string, error) {
+	codes := make([]string, n)
+	for i := range codes {
+		var b [links.CodeBytes]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, err
+		}
+		codes[i] = base64.RawURLEncoding.EncodeToString(b[:])
+	}
+	return codes, nil
+}
+
 // luaScript cycles wrk through the codes in CODES_FILE; with clients > 1
 // each request comes from one of that many addresses in 198.18.0.0/16
 // (the benchmarking range), picked at random, as X-Forwarded-For.
@@ -347,9 +429,73 @@ var (
 	nonRe = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
 )
 
-// wrk runs one load and measures the server process pid meanwhile.
-func wrk(ctx context.Context, url, script, codes string, d time.Duration, conns, pid int) (result, error) {
-	cpu0 := procCPU(pid)
+// wrkAll loads the servers at urls side by side, one wrk each with its share
+// of conns, and adds up: requests per second summed, the worst p50 and p99,
+// CPU per request of the processes pids (and PostgreSQL's, with pg), memory
+// summed.
+func wrkAll(ctx context.Context, urls []string, script, codes string, d time.Duration, conns int, pids []int, pg bool) (result, error) {
+	cpu := func() float64 {
+		var c float64
+		for _, pid := range pids {
+			c += procCPU(pid)
+		}
+		if pg {
+			c += postgresCPU()
+		}
+		return c
+	}
+	cpu0 := cpu()
+	rs := make([]result, len(urls))
+	errs := make([]error, len(urls))
+	done := make(chan int)
+	for i, url := range urls {
+		go func() {
+			rs[i], errs[i] = wrk(ctx, url, script, codes, d, max(1, conns/len(urls)))
+			done <- i
+		}()
+	}
+	for range urls {
+		<-done
+	}
+	cpu1 := cpu()
+	var sum result
+	var total float64
+	for i, r := range rs {
+		if errs[i] != nil {
+			return result{}, errs[i]
+		}
+		sum.rps += r.rps
+		sum.p50, sum.p99 = max(sum.p50, r.p50), max(sum.p99, r.p99)
+		total += r.total
+	}
+	if total > 0 {
+		sum.cpuPerReq = (cpu1 - cpu0) / total * 1e6
+	}
+	for _, pid := range pids {
+		rss, hwm, file := procMem(pid)
+		sum.rssMB, sum.hwmMB, sum.fileMB = sum.rssMB+rss, sum.hwmMB+hwm, sum.fileMB+file
+	}
+	return sum, nil
+}
+
+// postgresCPU returns the user+system CPU seconds of every process named
+// postgres (the cluster's server and backends).
+func postgresCPU() float64 {
+	dirs, _ := filepath.Glob("/proc/[0-9]*/comm")
+	var c float64
+	for _, f := range dirs {
+		b, err := os.ReadFile(f)
+		if err != nil || strings.TrimSpace(string(b)) != "postgres" {
+			continue
+		}
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(f)))
+		c += procCPU(pid)
+	}
+	return c
+}
+
+// wrk runs one load against url.
+func wrk(ctx context.Context, url, script, codes string, d time.Duration, conns int) (result, error) {
 	cmd := exec.CommandContext(ctx, "taskset", "-c", "1", "wrk", "-t1", "-c"+strconv.Itoa(conns), "-d"+strconv.Itoa(int(d/time.Second))+"s",
 		"--latency", "-s", script, url)
 	cmd.Env = append(os.Environ(), "CODES_FILE="+codes)
@@ -357,7 +503,6 @@ func wrk(ctx context.Context, url, script, codes string, d time.Duration, conns,
 	if err != nil {
 		return result{}, fmt.Errorf("wrk: %v\n%s", err, out)
 	}
-	cpu1 := procCPU(pid)
 	s := string(out)
 	var r result
 	if m := reqRe.FindStringSubmatch(s); m != nil {
@@ -381,12 +526,8 @@ func wrk(ctx context.Context, url, script, codes string, d time.Duration, conns,
 		return r, fmt.Errorf("wrk saw %s responses other than 2xx/3xx: is a rate limit on? (use -env)\n%s", m[1], s)
 	}
 	if m := totRe.FindStringSubmatch(s); m != nil {
-		total, _ := strconv.ParseFloat(m[1], 64)
-		if total > 0 {
-			r.cpuPerReq = (cpu1 - cpu0) / total * 1e6
-		}
+		r.total, _ = strconv.ParseFloat(m[1], 64)
 	}
-	r.rssMB, r.hwmMB, r.fileMB = procMem(pid)
 	return r, nil
 }
 
