@@ -96,6 +96,10 @@ type envOptions struct {
 	// tests that are about the embedded file (its mode, a full disk, a
 	// read-only file).
 	sqliteOnly bool
+	// dsn opens this database instead of a new one: a second instance
+	// on another's database (e.dsn), whose tokens (e.admin, e.sharer) it
+	// does not make again.
+	dsn string
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -108,9 +112,13 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if o.clock == nil {
 		o.clock = time.Now
 	}
-	dsn := testdb.DSN(t)
-	if o.sqliteOnly {
+	dsn := o.dsn
+	switch {
+	case dsn != "":
+	case o.sqliteOnly:
 		dsn = testdb.SQLiteFile(t)
+	default:
+		dsn = testdb.DSN(t)
 	}
 	d, err := db.Open(ctx, dsn)
 	if err != nil {
@@ -187,6 +195,10 @@ func newEnv(t testing.TB, o envOptions) *env {
 		log.Close()
 		d.Close()
 	})
+	if o.dsn != "" {
+		// Another instance's database: its tokens and grants are there.
+		return e
+	}
 	e.admin = e.token("admin-"+strings.ReplaceAll(t.Name(), "/", "-"), auth.RoleAdmin)
 	e.sharer = e.token("sharer-"+strings.ReplaceAll(t.Name(), "/", "-"), auth.RoleSharer)
 	if !o.noGrants {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/server"
@@ -248,5 +249,40 @@ func TestOffboardEndsPersonGrants(t *testing.T) {
 	}
 	if g := decode[server.GrantResponse](t, e.do("GET", "/api/v1/grants/"+id, e.admin, "")); g.State != "revoked" || g.RevokeReason != "left" {
 		t.Fatalf("bob's grant after offboarding = %+v; want revoked", g)
+	}
+}
+
+// The kill switch turned on through one instance stops another on its next
+// request, and the other drops its cached STS session once it has seen the
+// switch (at most killCacheTTL later), as the instance that turned it on
+// does at once.
+func TestKillSwitchThroughAnotherInstance(t *testing.T) {
+	a := newEnv(t, envOptions{})
+	b := newEnv(t, envOptions{dsn: a.dsn})
+	a.put("k/other.txt", "x")
+	l := a.createLink(a.admin, `{"key":"k/other.txt"}`)
+	if r := a.do("GET", sharePath(t, l.URL), "", ""); r.StatusCode != http.StatusFound {
+		t.Fatalf("open through A = %d; want 302", r.StatusCode)
+	}
+	if _, ok := a.signer.Session(); !ok {
+		t.Fatal("A holds no STS session after minting")
+	}
+	if r := b.do("POST", "/api/v1/killswitch", a.admin, `{"on":true,"reason":"incident"}`); r.StatusCode != http.StatusOK {
+		t.Fatalf("kill switch on through B: %d", r.StatusCode)
+	}
+	r := a.do("GET", sharePath(t, l.URL), "", "")
+	if r.StatusCode == http.StatusFound || r.Header.Get("Location") != "" {
+		t.Fatalf("open through A after B turned the kill switch on = %d with Location %t; want refused", r.StatusCode, r.Header.Get("Location") != "")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		a.do("GET", sharePath(t, l.URL), "", "")
+		if _, ok := a.signer.Session(); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("A still holds its STS session 5 s after B turned the kill switch on")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -31,7 +31,10 @@ func (s *Server) suspended(ctx context.Context) bool {
 		s.kill.checkedAt.Store(0)
 		return true
 	}
-	s.kill.on.Store(k.On)
+	if was := s.kill.on.Swap(k.On); k.On && !was {
+		// Turned on through another instance: drop this one's sessions too.
+		s.dropSessions()
+	}
 	return k.On
 }
 
@@ -40,9 +43,15 @@ func (s *Server) setSuspended(on bool) {
 	s.kill.on.Store(on)
 	s.kill.checkedAt.Store(time.Now().UnixNano())
 	if on {
-		s.signer.Drop()
-		if s.scoped != nil {
-			s.scoped.Drop()
-		}
+		s.dropSessions()
+	}
+}
+
+// dropSessions forgets every cached STS session, the role's and the
+// grants', so that nothing signed before the kill switch is reused.
+func (s *Server) dropSessions() {
+	s.signer.Drop()
+	if s.scoped != nil {
+		s.scoped.Drop()
 	}
 }
