@@ -121,15 +121,16 @@ func New(o Options) (*Checker, error) {
 }
 
 // ObserveAuditCommit is the audit log's OnCommit hook: a commit the
-// database refused marks the audit check failing until one succeeds. An
-// ApplyFunc's own refusal (a link already used up) is not a failure.
+// database refused (audit.IsDatabaseError) marks the audit check failing
+// until one succeeds. An ApplyFunc's own refusal (a link already used up)
+// is not a failure.
 func (c *Checker) ObserveAuditCommit(rows int, d time.Duration, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
 	case err == nil:
 		c.auditFailAt, c.auditErr = time.Time{}, nil
-	case errors.Is(err, audit.ErrUnavailable):
+	case audit.IsDatabaseError(err):
 		c.auditFailAt, c.auditErr = c.o.Clock(), err
 	}
 }
