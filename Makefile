@@ -4,7 +4,7 @@
 GO ?= go
 export CGO_ENABLED ?= 1
 
-.PHONY: demo test lint build tools promtool bench fuzz crash faults
+.PHONY: demo test lint alert-rules build tools promtool bench fuzz crash faults
 
 ## demo: start a local S3+STS server and sharesvc, print a working link
 demo: tools
@@ -15,6 +15,11 @@ test: tools promtool
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || { echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+## alert-rules: print deploy/prometheus/alerts.yml with its runbook links under RUNBOOK_BASE
+## (your copy of README.md), e.g. make -s alert-rules RUNBOOK_BASE=https://wiki.example.com/sharesvc/README.md
+alert-rules:
+	@scripts/alert-rules.sh "$(RUNBOOK_BASE)"
 
 ## build: a static binary in bin/
 build:
