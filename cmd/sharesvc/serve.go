@@ -330,7 +330,7 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 				return nil, fmt.Errorf("-anchor-bucket ($SHARESVC_ANCHOR_BUCKET) %s: %w", s.Anchor.Bucket, err)
 			}
 			logger.Info("anchoring audit checkpoints", "component", "audit", "bucket", s.Anchor.Bucket, "anchored", n,
-				"retention", s.Anchor.Retention.String())
+				"retention_s", int64(s.Anchor.Retention/time.Second))
 		}
 		// A log cut or rewritten while the service was down shows at once
 		// (not ready, and no checkpoint signed), not at the next checkpoint.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -626,6 +627,25 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	}
 	if n := strings.Count(out, `"msg":"request"`); n < 20 {
 		t.Errorf("%d request lines logged; want one per request", n)
+	}
+	// Durations are numbers, the unit in the field's name: a Go duration
+	// string ("1.2ms", "2m0s") cannot be summed or compared by a log query.
+	goDuration := regexp.MustCompile(`^-?([0-9.]+(ns|µs|us|ms|s|m|h))+$`)
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		for k, v := range rec {
+			if s, ok := v.(string); ok && goDuration.MatchString(s) {
+				t.Errorf("log %q: %s = %q, a Go duration string; want a number in a field named with its unit", rec["msg"], k, s)
+			}
+		}
+		if rec["msg"] == "request" || rec["msg"] == "canary failed" {
+			if _, ok := rec["duration_ms"].(float64); !ok {
+				t.Errorf("log %q: duration_ms = %#v; want a number", rec["msg"], rec["duration_ms"])
+			}
+		}
 	}
 	for _, bad := range append([]string{"X-Amz-Signature", "X-Amz-Security-Token", "X-Amz-Credential", "sst_"}, secrets...) {
 		if bad != "" && strings.Contains(out, bad) {
