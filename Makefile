@@ -4,7 +4,7 @@
 GO ?= go
 export CGO_ENABLED ?= 1
 
-.PHONY: demo test lint alert-rules build tools promtool bench fuzz crash faults
+.PHONY: demo test lint build tools promtool bench fuzz crash faults
 
 ## demo: start a local S3+STS server and sharesvc, print a working link
 demo: tools
@@ -15,11 +15,6 @@ test: tools promtool
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || { echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) test -race -count=1 -timeout 20m ./...
-
-## alert-rules: print deploy/prometheus/alerts.yml with its runbook links under RUNBOOK_BASE
-## (your copy of README.md), e.g. make -s alert-rules RUNBOOK_BASE=https://wiki.example.com/sharesvc/README.md
-alert-rules:
-	@scripts/alert-rules.sh "$(RUNBOOK_BASE)"
 
 ## build: a static binary in bin/
 build:
@@ -41,6 +36,12 @@ promtool:
 	@command -v curl >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends curl >/dev/null)
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null)
 	@scripts/postgres.sh
+
+## alert-rules: print deploy/prometheus/alerts.yml with its runbook links under RUNBOOK_BASE
+## (your copy of README.md), e.g. make -s alert-rules RUNBOOK_BASE=https://wiki.example.com/sharesvc/README.md
+.PHONY: alert-rules
+alert-rules:
+	@scripts/alert-rules.sh "$(RUNBOOK_BASE)"
 
 ## bench: sharesvc's redirect path vs a bare net/http 302, side by side (see docs/performance.md)
 bench: tools
