@@ -42,6 +42,12 @@ promtool:
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null)
 	@scripts/postgres.sh
 
+## alert-rules: print deploy/prometheus/alerts.yml with its runbook links under RUNBOOK_BASE
+## (your copy of README.md), e.g. make -s alert-rules RUNBOOK_BASE=https://wiki.example.com/sharesvc/README.md
+.PHONY: alert-rules
+alert-rules:
+	@scripts/alert-rules.sh "$(RUNBOOK_BASE)"
+
 ## bench: sharesvc's redirect path vs a bare net/http 302, side by side (see docs/performance.md)
 bench: tools
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends wrk)

@@ -44,6 +44,9 @@ func s3env(s *seaweed.Server, bucket, db string) map[string]string {
 		// A free port for the private listener: the default (9464) may be
 		// taken on the machine running the tests.
 		"SHARESVC_METRICS_LISTEN": "127.0.0.1:0",
+		// No load balancer waits for /readyz in tests: stop at once
+		// (TestShutdownDrains tests the drain).
+		"SHARESVC_SHUTDOWN_DRAIN": "0",
 	}
 }
 

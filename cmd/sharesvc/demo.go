@@ -91,6 +91,8 @@ func (c *demoCmd) Run(e *runEnv) error {
 		"SHARESVC_S3_PATH_STYLE": "true",
 		"SHARESVC_DB":            filepath.Join(dir, "sharesvc.db"),
 		"SHARESVC_LISTEN":        listen,
+		// No load balancer to tell: Ctrl-C stops at once.
+		"SHARESVC_SHUTDOWN_DRAIN": "0",
 		// Every sharer may share anything in the demo bucket.
 		"SHARESVC_DEFAULT_GRANT": "actions=download,upload,email",
 	}

@@ -66,6 +66,7 @@ type serveSettings struct {
 	CanaryKey       string          `name:"canary-key" envvar:"SHARESVC_CANARY_KEY" placeholder:"KEY" help:"Key of a small object the role may read; enables the canary."`
 	CanaryInterval  time.Duration   `name:"canary-interval" envvar:"SHARESVC_CANARY_INTERVAL" default:"1m" help:"Time between canary runs."`
 	DefaultGrant    string          `name:"default-grant" envvar:"SHARESVC_DEFAULT_GRANT" placeholder:"SPEC" help:"A grant for every sharer, created once (audited) at start unless it exists, e.g. \"prefix=home/{person}/ actions=download,upload,email\" (keys: bucket, prefix, actions, max_lifetime, max_uses, max_presign_ttl, domains). Without any grant sharers can create no link."`
+	ShutdownDrain   time.Duration   `name:"shutdown-drain" envvar:"SHARESVC_SHUTDOWN_DRAIN" default:"5s" help:"On SIGTERM or Ctrl-C, how long /readyz answers 503 while requests are still served, so that load balancers stop sending any, before the server stops (0: stop at once)."`
 	MailQuota       int             `name:"mail-quota" envvar:"SHARESVC_MAIL_QUOTA" default:"200" help:"Share messages one person may queue in 24 hours (0: no quota)."`
 	Audit           auditSettings   `embed:"" group:"Audit"`
 	Anchor          anchorSettings  `embed:"" group:"Audit anchor"`
@@ -131,6 +132,9 @@ func (s *serveSettings) validate() error {
 			return fmt.Errorf("-default-grant ($SHARESVC_DEFAULT_GRANT): %w", err)
 		}
 		s.defaultGrant = g
+	}
+	if s.ShutdownDrain < 0 || s.ShutdownDrain > 5*time.Minute {
+		return fmt.Errorf("-shutdown-drain ($SHARESVC_SHUTDOWN_DRAIN) %s must be between 0 and 5m", s.ShutdownDrain)
 	}
 	if s.MailQuota < 0 {
 		return fmt.Errorf("-mail-quota ($SHARESVC_MAIL_QUOTA) %d must not be negative (0 turns the quota off)", s.MailQuota)
@@ -229,6 +233,8 @@ type service struct {
 	canary    *health.Canary // nil when not configured
 	auditJobs *auditSetup
 	mailer    *mail.Mailer // nil when sharing by email is off
+	health    *health.Checker
+	drain     time.Duration // --shutdown-drain
 	// metricsLn, when set, serves the operators' routes (/metrics, the
 	// readiness report) apart from the public listener.
 	metricsLn net.Listener
@@ -324,7 +330,7 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 				return nil, fmt.Errorf("-anchor-bucket ($SHARESVC_ANCHOR_BUCKET) %s: %w", s.Anchor.Bucket, err)
 			}
 			logger.Info("anchoring audit checkpoints", "component", "audit", "bucket", s.Anchor.Bucket, "anchored", n,
-				"retention", s.Anchor.Retention.String())
+				"retention_s", int64(s.Anchor.Retention/time.Second))
 		}
 		// A log cut or rewritten while the service was down shows at once
 		// (not ready, and no checkpoint signed), not at the next checkpoint.
@@ -410,7 +416,8 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 	if err := signer.Prime(pctx); err != nil {
 		return nil, fmt.Errorf("get a first STS session for %s: %w", s.RoleARN, err)
 	}
-	return &service{db: d, audit: log, handler: srv, log: logger, canary: canary, auditJobs: aud, mailer: mailer}, nil
+	return &service{db: d, audit: log, handler: srv, log: logger, canary: canary, auditJobs: aud, mailer: mailer,
+		health: hc, drain: s.ShutdownDrain}, nil
 }
 
 // close flushes the audit writer and closes the database.
@@ -418,9 +425,16 @@ func (svc *service) close() error {
 	return errors.Join(svc.audit.Close(), svc.db.Close())
 }
 
-// serve answers on ln (and on svc.metricsLn, if set) until ctx ends, then
-// drains in-flight requests, stops the canary, flushes the audit writer and
-// closes the database.
+// shutdownTimeout bounds how long requests in flight may take to finish
+// once the server stops accepting.
+const shutdownTimeout = 20 * time.Second
+
+// serve answers on ln (and on svc.metricsLn, if set) until ctx ends. Then
+// /readyz answers 503 while requests are still served for svc.drain, so
+// that load balancers stop sending new ones; the server stops accepting and
+// lets those in flight finish (up to shutdownTimeout); the canary, the
+// mailer and the metrics listener stop; the audit writer flushes and the
+// database closes. Each step is logged.
 func (svc *service) serve(ctx context.Context, ln net.Listener) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
@@ -468,16 +482,47 @@ func (svc *service) serve(ctx context.Context, ln net.Listener) error {
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		err = hs.Shutdown(sctx)
-		cancel()
+		err = svc.shutdown(hs, errc)
 	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
+	start := time.Now()
 	stopBG() // the background jobs and the metrics listener
 	wg.Wait()
-	return errors.Join(err, svc.close())
+	svc.log.Info("shutdown: background jobs stopped", "duration_ms", time.Since(start).Milliseconds())
+	start, queued := time.Now(), svc.audit.QueueDepth()
+	aerr := svc.audit.Close()
+	svc.log.Info("shutdown: audit flushed", "queued_rows", queued, "duration_ms", time.Since(start).Milliseconds())
+	if derr := svc.db.Close(); derr != nil {
+		return errors.Join(err, aerr, fmt.Errorf("close the database: %w", derr))
+	}
+	svc.log.Info("shutdown: done")
+	return errors.Join(err, aerr)
+}
+
+// shutdown drains hs (serving on errc's Serve) after ctx ended: not ready
+// for svc.drain while it still serves, then Shutdown. It returns Serve's or
+// Shutdown's error.
+func (svc *service) shutdown(hs *http.Server, errc <-chan error) error {
+	svc.health.Drain()
+	hs.SetKeepAlivesEnabled(false) // clients reconnect, to another instance once the balancer has noticed
+	svc.log.Info("shutdown: draining", "drain_ms", svc.drain.Milliseconds())
+	t := time.NewTimer(svc.drain)
+	defer t.Stop()
+	select {
+	case err := <-errc:
+		return err
+	case <-t.C:
+	}
+	start := time.Now()
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("requests still in flight after %s: %w", shutdownTimeout, err)
+	}
+	svc.log.Info("shutdown: server stopped", "duration_ms", time.Since(start).Milliseconds())
+	return nil
 }
 
 func runServe(ctx context.Context, s *serveSettings, getenv func(string) string, stderr io.Writer) error {

@@ -18,6 +18,15 @@ var ErrUnavailable = errors.New("audit log unavailable")
 // ErrClosed means the log was closed before the row was written.
 var ErrClosed = errors.New("audit log closed")
 
+// IsDatabaseError reports whether err, from Append or given to
+// Options.OnCommit, means the database failed the write: ErrUnavailable, or
+// a database error met by an ApplyFunc or Options.Claim (other than a
+// constraint refusing a row). It is false for nil and for an ApplyFunc's
+// own refusal of its request (a link not found, a key already taken).
+func IsDatabaseError(err error) bool {
+	return errors.Is(err, ErrUnavailable) || db.IsEngineError(err) && !db.IsUniqueViolation(err)
+}
+
 // ApplyFunc runs inside the transaction that appends ev, before the row is
 // inserted. It may change the database (count a use, create a link) and fill
 // in ev's outcome and reason. If it returns an error, nothing it did is kept
@@ -31,7 +40,10 @@ type Options struct {
 	// MaxBatch is the most rows committed in one transaction; 0 means 256.
 	MaxBatch int
 	// OnCommit, when set, is told the size and duration of each commit and
-	// whether it failed (for metrics).
+	// whether it failed (for metrics): IsDatabaseError tells a write the
+	// database refused from an ApplyFunc refusing its request. A batch
+	// rolled back only to retry its rows one by one is not reported; each
+	// retry is.
 	OnCommit func(rows int, d time.Duration, err error)
 	// IP is the privacy mode applied to every event's ClientIP before it is
 	// written; nil stores addresses in full.
@@ -262,7 +274,8 @@ func (e applyError) Unwrap() error { return e.err }
 func (l *Log) commit(batch []*op) (err error) {
 	start := time.Now()
 	defer func() {
-		if l.onCommit != nil {
+		var retried applyError // write retries each row alone: no commit to report yet
+		if l.onCommit != nil && !errors.As(err, &retried) {
 			l.onCommit(len(batch), time.Since(start), err)
 		}
 	}()

@@ -113,7 +113,7 @@ func (c *Canary) RunOnce(ctx context.Context) error {
 	}
 	if err != nil {
 		err = fmt.Errorf("%w: %s: %w", ErrCanary, result, err)
-		c.o.Logger.Warn("canary failed", "result", result, "duration", d, "err", err)
+		c.o.Logger.Warn("canary failed", "result", result, "duration_ms", float64(d.Microseconds())/1000, "err", err)
 	}
 	c.mu.Lock()
 	c.last = canaryResult{at: at, result: result, err: err}

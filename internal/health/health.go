@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sharesvc/sharesvc/internal/audit"
@@ -22,10 +23,11 @@ import (
 
 // Check names, as reported by /readyz and the readiness_check_ok metric.
 const (
-	CheckDB     = "db"
-	CheckSigner = "signer"
-	CheckAudit  = "audit"
-	CheckCanary = "canary"
+	CheckDB       = "db"
+	CheckSigner   = "signer"
+	CheckAudit    = "audit"
+	CheckCanary   = "canary"
+	CheckShutdown = "shutdown" // fails, reason draining, once Drain is called
 )
 
 // ErrNotReady matches the error of a Report that is not ready.
@@ -92,6 +94,18 @@ type Checker struct {
 	evalMu   sync.Mutex // one evaluation at a time
 	cached   Report
 	cachedAt time.Time
+
+	draining atomic.Bool
+}
+
+// Drain makes every later Check report not ready at once, without running
+// the checks: the process is shutting down and its load balancer should
+// stop sending it traffic while requests are still served.
+func (c *Checker) Drain() {
+	c.draining.Store(true)
+	if m := c.o.Metrics; m != nil {
+		m.ObserveReadiness(false, map[string]bool{CheckShutdown: false})
+	}
 }
 
 // New returns a Checker, or an error if a required dependency is missing.
@@ -121,15 +135,16 @@ func New(o Options) (*Checker, error) {
 }
 
 // ObserveAuditCommit is the audit log's OnCommit hook: a commit the
-// database refused marks the audit check failing until one succeeds. An
-// ApplyFunc's own refusal (a link already used up) is not a failure.
+// database refused (audit.IsDatabaseError) marks the audit check failing
+// until one succeeds. An ApplyFunc's own refusal (a link already used up)
+// is not a failure.
 func (c *Checker) ObserveAuditCommit(rows int, d time.Duration, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
 	case err == nil:
 		c.auditFailAt, c.auditErr = time.Time{}, nil
-	case errors.Is(err, audit.ErrUnavailable):
+	case audit.IsDatabaseError(err):
 		c.auditFailAt, c.auditErr = c.o.Clock(), err
 	}
 }
@@ -167,7 +182,12 @@ func (r Report) Err() error {
 // Check runs every check and reports, records the results as metrics, and
 // logs a change of readiness. Concurrent calls wait for one evaluation and,
 // within CacheFor of it, share its report.
+// After Drain it reports not ready (check shutdown, reason draining) and
+// runs nothing.
 func (c *Checker) Check(ctx context.Context) Report {
+	if c.draining.Load() {
+		return Report{Checks: []Result{{Name: CheckShutdown, Reason: "draining", err: errors.New("shutting down")}}}
+	}
 	c.evalMu.Lock()
 	defer c.evalMu.Unlock()
 	if c.o.CacheFor > 0 && !c.cachedAt.IsZero() && time.Since(c.cachedAt) < c.o.CacheFor {
@@ -197,7 +217,7 @@ func (c *Checker) evaluate(ctx context.Context) Report {
 		reason, err = c.o.Canary.check(c.o.Clock())
 		add(CheckCanary, reason, err)
 	}
-	if m := c.o.Metrics; m != nil {
+	if m := c.o.Metrics; m != nil && !c.draining.Load() { // Drain has said not ready
 		checks := make(map[string]bool, len(rep.Checks))
 		for _, r := range rep.Checks {
 			checks[r.Name] = r.OK

@@ -238,6 +238,26 @@ func TestCheckCache(t *testing.T) {
 	}
 }
 
+// TestDrain checks that Drain turns a ready checker, cached report and
+// all, unready at once, and that it stays so.
+func TestDrain(t *testing.T) {
+	f := newFixture(t, "")
+	f.c.o.CacheFor = time.Hour
+	if rep := f.c.Check(context.Background()); !rep.Ready {
+		t.Fatalf("not ready: %v", rep.Err())
+	}
+	f.c.Drain()
+	for range 2 {
+		rep := f.c.Check(context.Background())
+		if rep.Ready || len(rep.Checks) != 1 || rep.Checks[0].Name != CheckShutdown || rep.Checks[0].Reason != "draining" {
+			t.Errorf("Check after Drain = %+v; want not ready, shutdown: draining", rep)
+		}
+		if !errors.Is(rep.Err(), ErrNotReady) {
+			t.Errorf("Err after Drain = %v; want ErrNotReady", rep.Err())
+		}
+	}
+}
+
 type chain struct{ err atomic.Pointer[error] }
 
 func (c *chain) Broken() error {

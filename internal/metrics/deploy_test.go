@@ -16,6 +16,8 @@ import (
 )
 
 const (
+	rulesScript   = "../../scripts/alert-rules.sh"
+	runbookBase   = "https://github.com/sharesvc/sharesvc/blob/main/README.md" // alerts.yml's placeholder
 	rulesFile     = "../../deploy/prometheus/alerts.yml"
 	rulesTestFile = "../../deploy/prometheus/alerts_test.yml"
 	dashboardFile = "../../deploy/grafana/sharesvc.json"
@@ -107,6 +109,49 @@ func exprs(v any) []string {
 	return out
 }
 
+// drawing are the Grafana panel types that draw their queries.
+var drawing = []string{"timeseries", "stat", "gauge", "bargauge", "table", "heatmap", "barchart", "piechart", "histogram", "state-timeline", "status-history"}
+
+// TestDashboardPanelsDraw checks that every panel with queries is one that
+// draws them: a "row" with targets shows a header and nothing else.
+func TestDashboardPanelsDraw(t *testing.T) {
+	raw, err := os.ReadFile(dashboardFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct{ Panels []panel }
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatalf("%s is not JSON: %v", dashboardFile, err)
+	}
+	n := 0
+	var check func([]panel)
+	check = func(ps []panel) {
+		for _, p := range ps {
+			switch {
+			case len(p.Targets) > 0 && !slices.Contains(drawing, p.Type):
+				t.Errorf("panel %d %q has %d queries but type %q, which does not draw them; want one of %v", p.ID, p.Title, len(p.Targets), p.Type, drawing)
+			case len(p.Targets) > 0:
+				n++
+			case p.Type != "row" && p.Type != "text":
+				t.Errorf("panel %d %q (%s) has no queries", p.ID, p.Title, p.Type)
+			}
+			check(p.Panels)
+		}
+	}
+	check(dash.Panels)
+	if n < 20 {
+		t.Errorf("%d drawing panels with queries; want a panel per family", n)
+	}
+}
+
+type panel struct {
+	ID      int               `json:"id"`
+	Type    string            `json:"type"`
+	Title   string            `json:"title"`
+	Targets []json.RawMessage `json:"targets"`
+	Panels  []panel           `json:"panels"`
+}
+
 func TestDashboardUsesKnownMetrics(t *testing.T) {
 	known := families(t)
 	raw, err := os.ReadFile(dashboardFile)
@@ -163,13 +208,90 @@ func TestAlertsUseKnownMetricsAndHaveRunbooks(t *testing.T) {
 			headings = append(headings, strings.TrimSpace(h))
 		}
 	}
-	alerts := regexp.MustCompile(`(?m)^\s*- alert: (\S+)`).FindAllStringSubmatch(string(rules), -1)
-	if len(alerts) < 7 {
-		t.Fatalf("%d alerts in %s; want at least 7", len(alerts), rulesFile)
+	alerts := alertRunbooks(t, string(rules))
+	if len(alerts) < 11 {
+		t.Fatalf("%d alerts in %s; want at least 11", len(alerts), rulesFile)
 	}
 	for _, a := range alerts {
-		if !slices.Contains(headings, a[1]) {
-			t.Errorf("alert %s has no runbook section (#### %s) in README.md", a[1], a[1])
+		if !slices.Contains(headings, a.name) {
+			t.Errorf("alert %s has no runbook section (#### %s) in README.md", a.name, a.name)
+		}
+		if want := runbookBase + "#" + strings.ToLower(a.name); a.url != want {
+			t.Errorf("alert %s: runbook_url %q; want %q", a.name, a.url, want)
+		}
+	}
+	for _, a := range []string{"SharesvcMailFailing", "SharesvcMailQueueGrowing"} {
+		if !slices.ContainsFunc(alerts, func(r runbook) bool { return r.name == a }) {
+			t.Errorf("%s has no alert %s", rulesFile, a)
+		}
+	}
+}
+
+type runbook struct{ name, url string }
+
+// alertRunbooks returns each alert of rules with its runbook_url; an alert
+// without one fails the test.
+func alertRunbooks(t *testing.T, rules string) []runbook {
+	t.Helper()
+	var out []runbook
+	parts := regexp.MustCompile(`(?m)^\s*- alert: `).Split(rules, -1)[1:]
+	url := regexp.MustCompile(`(?m)^\s*runbook_url: "([^"]*)"$`)
+	for _, p := range parts {
+		name, _, _ := strings.Cut(p, "\n")
+		m := url.FindAllStringSubmatch(p, -1)
+		if len(m) != 1 {
+			t.Errorf("alert %s has %d runbook_url annotations; want 1", name, len(m))
+			continue
+		}
+		if strings.Contains(p, "runbook:") {
+			t.Errorf("alert %s has a runbook annotation; Alertmanager and Grafana link runbook_url", name)
+		}
+		out = append(out, runbook{strings.TrimSpace(name), m[0][1]})
+	}
+	return out
+}
+
+// TestAlertRulesRunbookBase runs the script operators use to point the
+// runbook links at their own copy, and checks its output.
+func TestAlertRulesRunbookBase(t *testing.T) {
+	bin := promtool(t)
+	base := "https://wiki.example.com/ops/sharesvc&co/README.md"
+	out, err := exec.Command(rulesScript, base).Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v", rulesScript, base, err)
+	}
+	file := filepath.Join(t.TempDir(), "sharesvc.yml")
+	if err := os.WriteFile(file, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(bin, "check", "rules", file).CombinedOutput(); err != nil {
+		t.Fatalf("promtool check rules on the script's output: %v\n%s", err, out)
+	}
+	orig, err := os.ReadFile(rulesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := alertRunbooks(t, string(orig))
+	got := alertRunbooks(t, string(out))
+	if len(got) != len(want) {
+		t.Fatalf("%d alerts after the script; want %d", len(got), len(want))
+	}
+	for i, a := range got {
+		if w := base + "#" + strings.ToLower(want[i].name); a.name != want[i].name || a.url != w {
+			t.Errorf("alert %d after the script = %s %q; want %s %q", i, a.name, a.url, want[i].name, w)
+		}
+	}
+	if strings.Contains(string(out), runbookBase+"#") {
+		t.Errorf("the script's output still links %s", runbookBase)
+	}
+	for _, bad := range []string{"", "wiki.example.com/README.md", "ftp://example.com/r.md", "https://example.com/r.md#x",
+		`https://example.com/a"b`, "https://example.com/a b", `https://example.com/a\b`, "https://example.com/r.md\nx: y"} {
+		cmd := exec.Command(rulesScript, bad)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err == nil || len(out) > 0 || !strings.Contains(stderr.String(), "BASE must be") {
+			t.Errorf("%s %q = %v, %d bytes out, stderr %q; want refused with nothing printed", rulesScript, bad, err, len(out), stderr.String())
 		}
 	}
 }

@@ -4,7 +4,6 @@
 package metrics
 
 import (
-	"errors"
 	"sync/atomic"
 	"time"
 
@@ -23,7 +22,8 @@ type Metrics struct {
 	RequestDuration *prometheus.HistogramVec // route, outcome
 	InFlight        prometheus.Gauge         // requests being handled
 	Mints           *prometheus.CounterVec   // kind
-	Denials         *prometheus.CounterVec   // reason
+	Denials         *prometheus.CounterVec   // reason: share requests refused
+	Pages           *prometheus.CounterVec   // page: share requests answered with a page or HEAD, minting nothing
 	AuditSummarised *prometheus.CounterVec   // reason: denials past a client's audit budget, in summary rows
 	STSRefreshes    *prometheus.CounterVec   // result
 	STSDuration     prometheus.Histogram
@@ -31,7 +31,8 @@ type Metrics struct {
 	// Grants' own sessions (scoped by a session policy to the grant).
 	ScopedRefreshes *prometheus.CounterVec // result
 	ScopedSessions  prometheus.GaugeFunc
-	AuditCommits    *prometheus.CounterVec // result
+	AuditCommits    *prometheus.CounterVec // result: ok, db_error
+	AuditRefused    prometheus.Counter     // appends an ApplyFunc refused (nothing written; not a failure)
 	AuditBatchRows  prometheus.Histogram
 	AuditCommitTime prometheus.Histogram
 	AuditQueueDepth prometheus.GaugeFunc   // reads the function given to WatchAuditQueue
@@ -76,8 +77,12 @@ func New(reg prometheus.Registerer, sessionLeft func() float64) *Metrics {
 		}, []string{"kind"}),
 		Denials: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "denials_total",
-			Help: "Link requests that minted nothing, by reason.",
+			Help: "Share link requests refused (not found, expired, used up, rate limited, wrong upload, signer unavailable…), by reason.",
 		}, []string{"reason"}),
+		Pages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "pages_total",
+			Help: "Share link requests answered with a page (confirm_page, upload_page, preview) or a HEAD, minting nothing, by page.",
+		}, []string{"page"}),
 		AuditSummarised: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "audit_summarised_total",
 			Help: "Link requests past their client's audit budget, counted in a summary row instead of a row each, by reason.",
@@ -101,8 +106,12 @@ func New(reg prometheus.Registerer, sessionLeft func() float64) *Metrics {
 		}, sessionLeft),
 		AuditCommits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "audit_commits_total",
-			Help: "Audit log group commits by result (ok, error).",
+			Help: "Audit log group commits by result: ok, or db_error (the database refused the write).",
 		}, []string{"result"}),
+		AuditRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "audit_refused_total",
+			Help: "Audit appends whose own checks refused the request (a link not found, a key taken): nothing written, not a database failure.",
+		}),
 		AuditBatchRows: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "audit_batch_rows",
 			Help:    "Rows per audit group commit.",
@@ -188,9 +197,12 @@ func New(reg prometheus.Registerer, sessionLeft func() float64) *Metrics {
 		}
 		return 0
 	})
+	for _, r := range []string{"ok", "db_error"} { // both series from the start, so increase() sees the first failure
+		m.AuditCommits.WithLabelValues(r)
+	}
 	reg.MustRegister(m.ScopedRefreshes, m.ScopedSessions)
-	reg.MustRegister(m.Requests, m.RequestDuration, m.InFlight, m.Mints, m.Denials, m.AuditSummarised, m.STSRefreshes, m.STSDuration,
-		m.STSSessionLeft, m.AuditCommits, m.AuditBatchRows, m.AuditCommitTime,
+	reg.MustRegister(m.Requests, m.RequestDuration, m.InFlight, m.Mints, m.Denials, m.Pages, m.AuditSummarised, m.STSRefreshes, m.STSDuration,
+		m.STSSessionLeft, m.AuditCommits, m.AuditRefused, m.AuditBatchRows, m.AuditCommitTime,
 		m.AuditQueueDepth, m.RateLimited, m.DBErrors, m.CanaryRuns, m.CanaryDuration, m.CanaryLastOK,
 		m.Ready, m.ReadyChecks, m.MailAttempts, m.MailQueue, m.AuditChain,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -230,13 +242,18 @@ func (m *Metrics) ObserveMail(kind, result string) {
 	m.MailAttempts.WithLabelValues(kind, result).Inc()
 }
 
-// ObserveAuditCommit records one audit group commit.
+// ObserveAuditCommit records one audit group commit (audit.Options'
+// OnCommit): a failure of the database counts as result="db_error" and in
+// db_errors_total{op="audit_write"}; an ApplyFunc's refusal of its request
+// (e.g. a revoke of an unknown link) only in audit_refused_total.
 func (m *Metrics) ObserveAuditCommit(rows int, d time.Duration, err error) {
-	if err != nil {
-		m.AuditCommits.WithLabelValues("error").Inc()
-		if errors.Is(err, audit.ErrUnavailable) { // not an ApplyFunc's own refusal
-			m.DBErrors.WithLabelValues("audit_write").Inc()
-		}
+	switch {
+	case audit.IsDatabaseError(err):
+		m.AuditCommits.WithLabelValues("db_error").Inc()
+		m.DBErrors.WithLabelValues("audit_write").Inc()
+		return
+	case err != nil:
+		m.AuditRefused.Inc()
 		return
 	}
 	m.AuditCommits.WithLabelValues("ok").Inc()

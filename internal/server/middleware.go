@@ -107,7 +107,7 @@ func (s *Server) adapt(route string, h handlerFunc) http.Handler {
 		s.metrics.RequestDuration.WithLabelValues(route, ri.outcome).Observe(d.Seconds())
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("request_id", ri.id), slog.String("method", r.Method), slog.String("route", route),
-			slog.Int("status", sw.status), slog.Duration("duration", d), slog.String("outcome", ri.outcome))
+			slog.Int("status", sw.status), slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.String("outcome", ri.outcome))
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -335,7 +336,7 @@ func TestMetricFamiliesMove(t *testing.T) {
 
 	// Database errors, last: they break the database for good.
 	moves("sharesvc_db_errors_total", []string{"op", "audit_write"}, func() {
-		moves("sharesvc_audit_commits_total", []string{"result", "error"}, func() {
+		moves("sharesvc_audit_commits_total", []string{"result", "db_error"}, func() {
 			if _, err := e.db.Read.Exec(`ALTER TABLE audit_events RENAME TO audit_gone`); err != nil {
 				t.Fatal(err)
 			}
@@ -364,6 +365,56 @@ func TestMetricFamiliesMove(t *testing.T) {
 		if fams[name] == nil {
 			t.Errorf("family %s is missing", name)
 		}
+	}
+}
+
+// TestPagesAndRefusalsAreNotFailures checks that a page shown instead of a
+// URL counts as a page, not a denial, and that a refused request counts as
+// a denial, not as an audit commit failure.
+func TestPagesAndRefusalsAreNotFailures(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.put("pages/obj.txt", "x")
+	confirm := e.createLink(e.sharer, `{"key":"pages/obj.txt","confirm":true,"direct":false}`)
+	plain := e.createLink(e.sharer, `{"key":"pages/obj.txt"}`)
+	upload := e.createLink(e.sharer, `{"kind":"upload","key":"pages/in.txt","content_type":"text/plain"}`)
+	for _, tc := range []struct {
+		name   string
+		method string
+		path   string
+		hdr    []string
+		status int
+		moves  []string // name, label, value
+	}{
+		{"confirmation page", "GET", sharePath(t, confirm.URL), []string{"Accept", "text/html"}, http.StatusOK,
+			[]string{"sharesvc_pages_total", "page", "confirm_page"}},
+		{"HEAD", "HEAD", sharePath(t, plain.URL), nil, http.StatusFound,
+			[]string{"sharesvc_pages_total", "page", "head"}},
+		{"upload page", "GET", sharePath(t, upload.URL), []string{"Accept", "text/html"}, http.StatusOK,
+			[]string{"sharesvc_pages_total", "page", "upload_page"}},
+		{"upload of the wrong type", "PUT", sharePath(t, upload.URL), []string{"Content-Type", "application/pdf", "If-None-Match", "*"},
+			http.StatusUnsupportedMediaType, []string{"sharesvc_denials_total", "reason", "wrong_content_type"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			denials, dbErr := e.value("sharesvc_denials_total"), e.value("sharesvc_audit_commits_total", "result", "db_error")
+			ok, want := e.value("sharesvc_audit_commits_total", "result", "ok"), e.value(tc.moves[0], tc.moves[1:]...)
+			if r := e.do(tc.method, tc.path, "", "body", tc.hdr...); r.StatusCode != tc.status {
+				t.Fatalf("%s %s = %d; want %d", tc.method, tc.path, r.StatusCode, tc.status)
+			}
+			if got := e.value(tc.moves[0], tc.moves[1:]...); got != want+1 {
+				t.Errorf("%s%v = %v; want %v", tc.moves[0], tc.moves[1:], got, want+1)
+			}
+			if got := e.value("sharesvc_audit_commits_total", "result", "ok"); got <= ok {
+				t.Errorf("audit_commits_total{result=ok} stayed at %v; the row was written", got)
+			}
+			if got := e.value("sharesvc_audit_commits_total", "result", "db_error"); got != dbErr {
+				t.Errorf("audit_commits_total{result=db_error} moved from %v to %v; the database refused nothing", dbErr, got)
+			}
+			if tc.moves[0] == "sharesvc_pages_total" {
+				if got := e.value("sharesvc_denials_total"); got != denials {
+					t.Errorf("sharesvc_denials_total moved from %v to %v for a page", denials, got)
+				}
+			}
+		})
 	}
 }
 
@@ -576,6 +627,25 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	}
 	if n := strings.Count(out, `"msg":"request"`); n < 20 {
 		t.Errorf("%d request lines logged; want one per request", n)
+	}
+	// Durations are numbers, the unit in the field's name: a Go duration
+	// string ("1.2ms", "2m0s") cannot be summed or compared by a log query.
+	goDuration := regexp.MustCompile(`^-?([0-9.]+(ns|µs|us|ms|s|m|h))+$`)
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		for k, v := range rec {
+			if s, ok := v.(string); ok && goDuration.MatchString(s) {
+				t.Errorf("log %q: %s = %q, a Go duration string; want a number in a field named with its unit", rec["msg"], k, s)
+			}
+		}
+		if rec["msg"] == "request" || rec["msg"] == "canary failed" {
+			if _, ok := rec["duration_ms"].(float64); !ok {
+				t.Errorf("log %q: duration_ms = %#v; want a number", rec["msg"], rec["duration_ms"])
+			}
+		}
 	}
 	for _, bad := range append([]string{"X-Amz-Signature", "X-Amz-Security-Token", "X-Amz-Credential", "sst_"}, secrets...) {
 		if bad != "" && strings.Contains(out, bad) {

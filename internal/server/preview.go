@@ -44,10 +44,11 @@ func (s *Server) answerPreview(w http.ResponseWriter, r *http.Request, ev audit.
 }
 
 // nothingMinted records a share request answered with a page instead of a
-// URL: outcome, denial count and audit row, all with reason.
+// URL (reason: confirm_page, upload_page, preview or head): outcome, page
+// count and audit row, all with reason. It is not a denial.
 func (s *Server) nothingMinted(r *http.Request, ev audit.Event, reason string) error {
 	info(r).outcome = reason
-	s.metrics.Denials.WithLabelValues(reason).Inc()
+	s.metrics.Pages.WithLabelValues(reason).Inc()
 	ev.Outcome, ev.Reason = audit.OutcomeNothingMinted, reason
 	return s.appendDenial(r.Context(), ev)
 }
