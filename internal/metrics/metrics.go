@@ -5,6 +5,7 @@ package metrics
 
 import (
 	"errors"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/sharesvc/sharesvc/internal/audit"
+	"github.com/sharesvc/sharesvc/internal/buildinfo"
 )
 
 // Namespace prefixes every sharesvc metric.
@@ -45,6 +47,7 @@ type Metrics struct {
 	MailAttempts    *prometheus.CounterVec // kind: share, notify; result: sent, deferred, failed
 	MailQueue       prometheus.GaugeFunc   // reads the function given to WatchMailQueue
 	AuditChain      prometheus.GaugeFunc   // 1 while the audit log contradicts its latest checkpoint
+	BuildInfo       prometheus.Gauge       // always 1; version, revision, modified, goversion of the running build
 
 	auditQueue atomic.Pointer[func() int]
 	auditChain atomic.Pointer[func() bool]
@@ -189,6 +192,8 @@ func New(reg prometheus.Registerer, sessionLeft func() float64) *Metrics {
 		return 0
 	})
 	reg.MustRegister(m.ScopedRefreshes, m.ScopedSessions)
+	m.BuildInfo = newBuildInfo(buildinfo.Read())
+	reg.MustRegister(m.BuildInfo)
 	reg.MustRegister(m.Requests, m.RequestDuration, m.InFlight, m.Mints, m.Denials, m.AuditSummarised, m.STSRefreshes, m.STSDuration,
 		m.STSSessionLeft, m.AuditCommits, m.AuditBatchRows, m.AuditCommitTime,
 		m.AuditQueueDepth, m.RateLimited, m.DBErrors, m.CanaryRuns, m.CanaryDuration, m.CanaryLastOK,
@@ -196,6 +201,24 @@ func New(reg prometheus.Registerer, sessionLeft func() float64) *Metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector())
 	return m
+}
+
+// newBuildInfo is sharesvc_build_info: 1, labelled with what `sharesvc
+// version` prints, so that a dashboard shows which build each instance runs.
+func newBuildInfo(in buildinfo.Info) prometheus.Gauge {
+	rev := in.Revision
+	if rev == "" {
+		rev = "unknown"
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "build_info",
+		Help: "Always 1; the labels say which build runs (the same as `sharesvc version`; revision \"unknown\" for a build without VCS stamping).",
+		ConstLabels: prometheus.Labels{
+			"version": in.Version, "revision": rev, "modified": strconv.FormatBool(in.Modified), "goversion": in.GoVersion,
+		},
+	})
+	g.Set(1)
+	return g
 }
 
 // WatchScopedSessions makes sharesvc_sts_scoped_sessions report n(), e.g.
