@@ -34,15 +34,16 @@ BUILD_LDFLAGS = -X $(BUILDINFO).version=$(GIT_DESCRIBE) -X $(BUILDINFO).revision
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags '$(BUILD_LDFLAGS)' -o $(BIN) ./cmd/sharesvc
 
-## image: the container image (Containerfile) around bin/sharesvc, built offline with buildah
+## image: the container image (Containerfile) around $(BIN), built offline with buildah
 ## as $(IMAGE). Labels carry the version and revision; its time is the commit's
 ## (SOURCE_DATE_EPOCH), so the same commit gives the same image.
 IMAGE ?= localhost/sharesvc:$(or $(GIT_DESCRIBE),dev)
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+IMAGE_CONTEXT ?= bin/image
 image: build deploytools
-	rm -rf bin/image && mkdir -p bin/image/rootfs/tmp bin/image/rootfs/var/lib bin/image/state/sharesvc
-	chmod 1777 bin/image/rootfs/tmp && chmod 0700 bin/image/state/sharesvc
-	cp $(BIN) bin/image/sharesvc && cp /etc/ssl/certs/ca-certificates.crt bin/image/
+	rm -rf $(IMAGE_CONTEXT) && mkdir -p $(IMAGE_CONTEXT)/rootfs/tmp $(IMAGE_CONTEXT)/rootfs/var/lib $(IMAGE_CONTEXT)/state/sharesvc
+	chmod 1777 $(IMAGE_CONTEXT)/rootfs/tmp && chmod 0700 $(IMAGE_CONTEXT)/state/sharesvc
+	cp $(BIN) $(IMAGE_CONTEXT)/sharesvc && cp /etc/ssl/certs/ca-certificates.crt $(IMAGE_CONTEXT)/
 	buildah build --quiet --timestamp $(SOURCE_DATE_EPOCH) -f Containerfile -t $(IMAGE) \
 		--build-arg VERSION=$(or $(GIT_DESCRIBE),unknown) --build-arg REVISION=$(or $(GIT_REVISION),unknown) \
 		--build-arg CREATED=$$(date -u -d @$(SOURCE_DATE_EPOCH) +%Y-%m-%dT%H:%M:%SZ) \
@@ -50,7 +51,7 @@ image: build deploytools
 		--annotation org.opencontainers.image.revision=$(or $(GIT_REVISION),unknown) \
 		--annotation org.opencontainers.image.created=$$(date -u -d @$(SOURCE_DATE_EPOCH) +%Y-%m-%dT%H:%M:%SZ) \
 		--annotation org.opencontainers.image.source=https://github.com/sharesvc/sharesvc \
-		bin/image
+		$(IMAGE_CONTEXT)
 
 ## tools: build (once) and cache the pinned SeaweedFS used as local S3+STS, and Mailpit
 ## (the real SMTP server of the mail tests)
