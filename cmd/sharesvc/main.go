@@ -11,7 +11,7 @@
 //	sharesvc audit keygen|verify|list|export|prune  read, check and maintain the audit log offline
 //	sharesvc demo [flags]                      run everything locally and print a working link
 //	sharesvc completion bash|zsh|fish          print a shell completion script
-//	sharesvc version                           print the version
+//	sharesvc version                           print the version, VCS revision and Go version
 //
 // Flags may follow arguments ("sharesvc link show ID --json"). Long flags
 // take two dashes; the single dash of earlier releases ("-db FILE") is still
@@ -36,6 +36,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"github.com/sharesvc/sharesvc/internal/buildinfo"
 	"github.com/sharesvc/sharesvc/internal/clientip"
 	"github.com/sharesvc/sharesvc/internal/ratelimit"
 	"github.com/sharesvc/sharesvc/internal/sts"
@@ -57,9 +58,6 @@ func main() {
 	}
 }
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
 // errUsage is returned after the usage was printed for a command line that
 // named no command; main exits with status 2 without another message.
 var errUsage = errors.New("usage")
@@ -76,7 +74,7 @@ type cli struct {
 	Audit      auditCmd      `cmd:"" help:"Read, check and maintain the audit log offline."`
 	Demo       demoCmd       `cmd:"" help:"Start a local S3+STS server and the service, print a link."`
 	Completion completionCmd `cmd:"" help:"Print a shell completion script (bash, zsh or fish)."`
-	Version    versionCmd    `cmd:"" help:"Print the version."`
+	Version    versionCmd    `cmd:"" help:"Print the version, VCS revision and Go version."`
 }
 
 const description = `Share private S3 objects through short links that redirect to fresh,
@@ -96,9 +94,10 @@ type runEnv struct {
 
 type versionCmd struct{}
 
+// Run prints what the sharesvc_build_info metric reports too.
 func (versionCmd) Run(e *runEnv) error {
-	fmt.Fprintln(e.stdout, "sharesvc", version)
-	return nil
+	_, err := io.WriteString(e.stdout, buildinfo.Read().String())
+	return err
 }
 
 // run is the whole program; main only supplies the process's environment.

@@ -4,6 +4,7 @@
 package metrics
 
 import (
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/sharesvc/sharesvc/internal/audit"
+	"github.com/sharesvc/sharesvc/internal/buildinfo"
 )
 
 // Namespace prefixes every sharesvc metric.
@@ -46,6 +48,7 @@ type Metrics struct {
 	MailAttempts    *prometheus.CounterVec // kind: share, notify; result: sent, deferred, failed
 	MailQueue       prometheus.GaugeFunc   // reads the function given to WatchMailQueue
 	AuditChain      prometheus.GaugeFunc   // 1 while the audit log contradicts its latest checkpoint
+	BuildInfo       prometheus.Gauge       // always 1; version, revision, modified, goversion of the running build
 
 	auditQueue atomic.Pointer[func() int]
 	auditChain atomic.Pointer[func() bool]
@@ -201,6 +204,8 @@ func New(reg prometheus.Registerer, sessionLeft func() float64) *Metrics {
 		m.AuditCommits.WithLabelValues(r)
 	}
 	reg.MustRegister(m.ScopedRefreshes, m.ScopedSessions)
+	m.BuildInfo = newBuildInfo(buildinfo.Read())
+	reg.MustRegister(m.BuildInfo)
 	reg.MustRegister(m.Requests, m.RequestDuration, m.InFlight, m.Mints, m.Denials, m.Pages, m.AuditSummarised, m.STSRefreshes, m.STSDuration,
 		m.STSSessionLeft, m.AuditCommits, m.AuditRefused, m.AuditBatchRows, m.AuditCommitTime,
 		m.AuditQueueDepth, m.RateLimited, m.DBErrors, m.CanaryRuns, m.CanaryDuration, m.CanaryLastOK,
@@ -208,6 +213,24 @@ func New(reg prometheus.Registerer, sessionLeft func() float64) *Metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector())
 	return m
+}
+
+// newBuildInfo is sharesvc_build_info: 1, labelled with what `sharesvc
+// version` prints, so that a dashboard shows which build each instance runs.
+func newBuildInfo(in buildinfo.Info) prometheus.Gauge {
+	rev := in.Revision
+	if rev == "" {
+		rev = "unknown"
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "build_info",
+		Help: "Always 1; the labels say which build runs (the same as `sharesvc version`; revision \"unknown\" for a build without VCS stamping).",
+		ConstLabels: prometheus.Labels{
+			"version": in.Version, "revision": rev, "modified": strconv.FormatBool(in.Modified), "goversion": in.GoVersion,
+		},
+	})
+	g.Set(1)
+	return g
 }
 
 // WatchScopedSessions makes sharesvc_sts_scoped_sessions report n(), e.g.
