@@ -26,7 +26,9 @@ package sts
 //     services use). Empty segments and "." / ".." segments are kept as is.
 //   - Query: the canonical (sorted, RFC 3986 encoded, space as %20) query
 //     string is the URL's query string, followed by &X-Amz-Signature=...;
-//     the SDK adds x-id=GetObject / x-id=PutObject (nothing for HEAD).
+//     the SDK adds x-id=GetObject / x-id=PutObject (nothing for HEAD), and
+//     X-Amz-Checksum-Mode=ENABLED to GET when response checksum validation
+//     is "when_supported".
 //   - Signed headers: host, plus content-length when > 0, content-type when
 //     set and if-none-match ("*") with NoOverwrite (PUT); the host is signed
 //     without a default port (:80 for http, :443 for https), while the URL
@@ -105,6 +107,10 @@ type Request struct {
 type Presigner struct {
 	region    string
 	endpoints *endpoints // shared by clones
+	// checksumMode adds X-Amz-Checksum-Mode=ENABLED to GET URLs, as the SDK
+	// does when response checksum validation is "when_supported" (the
+	// default of config.LoadDefaultConfig; AWS_RESPONSE_CHECKSUM_VALIDATION).
+	checksumMode bool
 
 	scope    string // "/<region>/s3/aws4_request"
 	scopeEnc string // query-encoded scope: "%2F<region>%2Fs3%2Faws4_request"
@@ -150,7 +156,8 @@ func NewPresigner(endpoint, region string, pathStyle bool) (*Presigner, error) {
 // EndpointResolverV2 once per bucket. It resolves a sample bucket at once,
 // so that settings the resolver refuses fail here rather than at the first
 // URL. A region the SDK does not know is resolved as the SDK does (in the
-// aws partition).
+// aws partition). GET URLs carry X-Amz-Checksum-Mode=ENABLED when the
+// options' ResponseChecksumValidation is "when_supported", as the SDK's do.
 //
 // Errors (each an ErrInvalidRequest): region must be a valid DNS label and
 // not a legacy FIPS pseudo region (fips-…, …-fips); the resolver's refusals
@@ -175,18 +182,19 @@ func newPresigner(o s3.Options) (*Presigner, error) {
 		return nil, err
 	}
 	return &Presigner{
-		region:    region,
-		endpoints: e,
-		scope:     "/" + region + "/s3/aws4_request",
-		scopeEnc:  "%2F" + string(appendEscaped(nil, region, false)) + "%2Fs3%2Faws4_request",
-		regionB:   []byte(region),
+		region:       region,
+		endpoints:    e,
+		checksumMode: o.ResponseChecksumValidation == aws.ResponseChecksumValidationWhenSupported,
+		scope:        "/" + region + "/s3/aws4_request",
+		scopeEnc:     "%2F" + string(appendEscaped(nil, region, false)) + "%2Fs3%2Faws4_request",
+		regionB:      []byte(region),
 	}, nil
 }
 
 // clone returns a Presigner for the same endpoints with an empty key cache.
 func (p *Presigner) clone() *Presigner {
 	return &Presigner{
-		region: p.region, endpoints: p.endpoints,
+		region: p.region, endpoints: p.endpoints, checksumMode: p.checksumMode,
 		scope: p.scope, scopeEnc: p.scopeEnc, regionB: p.regionB,
 	}
 }
@@ -370,7 +378,7 @@ func (p *Presigner) Presign(c Credentials, r Request) (string, error) {
 	// Rough upper bound: URL (escaping at most triples a byte) twice (URL
 	// and canonical request) plus headers and the string to sign.
 	need := 2*(len(ep.origin)+len(ep.path)+
-		3*(len(r.Key)+len(r.ResponseContentDisposition))+len(st.credential)+len(st.tokenEnc)+250) +
+		3*(len(r.Key)+len(r.ResponseContentDisposition))+len(st.credential)+len(st.tokenEnc)+300) +
 		len(r.ContentType) + 512
 	if cap(buf) < need {
 		buf = make([]byte, 0, need)
@@ -384,7 +392,11 @@ func (p *Presigner) Presign(c Credentials, r Request) (string, error) {
 	pathEnd := len(buf)
 	buf = append(buf, '?')
 	queryStart := len(buf)
-	buf = append(buf, "X-Amz-Algorithm="+algorithm+"&X-Amz-Credential="...)
+	buf = append(buf, "X-Amz-Algorithm="+algorithm...)
+	if p.checksumMode && method == "GET" {
+		buf = append(buf, "&X-Amz-Checksum-Mode=ENABLED"...)
+	}
+	buf = append(buf, "&X-Amz-Credential="...)
 	buf = append(buf, st.credential...)
 	buf = append(buf, "&X-Amz-Date="...)
 	buf = append(buf, amzDate[:]...)
