@@ -88,7 +88,7 @@ func newEndpoints(o s3.Options) (*endpoints, error) {
 	// their own (virtual-hosted over http with an IPv6 host), not the
 	// settings'.
 	if _, err := e.resolve("sharesvc-sample-bucket"); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: S3 endpoint (%s): %v", ErrInvalidRequest, e.settings, err)
 	}
 	return e, nil
 }
@@ -111,7 +111,7 @@ func (e *endpoints) get(bucket string) (*bucketEndpoint, error) {
 	}
 	ep, err := e.resolve(bucket)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: bucket %q: S3 endpoint (%s): %v", ErrInvalidRequest, bucket, e.settings, err)
 	}
 	bucket = strings.Clone(bucket) // not a slice of a larger request string
 	e.mu.Lock()
@@ -138,31 +138,28 @@ func (e *endpoints) get(bucket string) (*bucketEndpoint, error) {
 
 // resolve asks the resolver for bucket's endpoint, as the S3 client does for
 // GetObject and PutObject, and checks that the signer can reproduce what the
-// SDK would do with it.
+// SDK would do with it. The caller says which settings and bucket failed.
 func (e *endpoints) resolve(bucket string) (*bucketEndpoint, error) {
 	params := e.params
 	params.Bucket = aws.String(bucket)
 	res, err := e.resolver.ResolveEndpoint(context.Background(), params)
 	if err != nil {
-		return nil, fmt.Errorf("%w: S3 endpoint (%s) for bucket %q: %v", ErrInvalidRequest, e.settings, bucket, err)
-	}
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: S3 endpoint (%s) for bucket %q: "+format, append([]any{ErrInvalidRequest, e.settings, bucket}, args...)...)
+		return nil, err
 	}
 	u := res.URI
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, bad("scheme %q: must be http or https", u.Scheme)
+		return nil, fmt.Errorf("scheme %q: must be http or https", u.Scheme)
 	case u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "":
-		return nil, bad("resolved to %s: only scheme, host and path are supported", u.Redacted())
+		return nil, fmt.Errorf("resolved to %s: only scheme, host and path are supported", u.Redacted())
 	case len(res.Headers) != 0:
-		return nil, bad("the endpoint requires extra headers, which presigned URLs cannot carry")
+		return nil, fmt.Errorf("the endpoint requires extra headers, which presigned URLs cannot carry")
 	case u.RawPath != "" && u.RawPath != u.Path:
-		return nil, bad("resolved path %q is percent-encoded", u.RawPath)
+		return nil, fmt.Errorf("resolved path %q is percent-encoded", u.RawPath)
 	}
 	for i := 0; i < len(u.Path); i++ {
 		if c := u.Path[i]; charClass[c]&(unreservedChar|slashChar) == 0 {
-			return nil, bad("resolved path %q: only A-Z a-z 0-9 - . _ ~ / are supported", u.Path)
+			return nil, fmt.Errorf("resolved path %q: only A-Z a-z 0-9 - . _ ~ / are supported", u.Path)
 		}
 	}
 	if opts, ok := smithyauth.GetAuthOptions(&res.Properties); ok && len(opts) > 0 {
@@ -170,16 +167,16 @@ func (e *endpoints) resolve(bucket string) (*bucketEndpoint, error) {
 		// in the endpoint rules ("sigv4", "sigv4a", ...).
 		o := opts[0]
 		if o.SchemeID != "sigv4" && o.SchemeID != smithyauth.SchemeIDSigV4 {
-			return nil, bad("auth scheme %q: only SigV4 is supported", o.SchemeID)
+			return nil, fmt.Errorf("auth scheme %q: only SigV4 is supported", o.SchemeID)
 		}
 		if name, ok := smithyhttp.GetSigV4SigningName(&o.SignerProperties); ok && name != "s3" {
-			return nil, bad("signing name %q: only \"s3\" is supported", name)
+			return nil, fmt.Errorf("signing name %q: only \"s3\" is supported", name)
 		}
 		if r, ok := smithyhttp.GetSigV4SigningRegion(&o.SignerProperties); ok && r != e.region {
-			return nil, bad("signing region %q differs from the region; set the region to the bucket's own", r)
+			return nil, fmt.Errorf("signing region %q differs from the region; set the region to the bucket's own", r)
 		}
 		if d, ok := smithyhttp.GetDisableDoubleEncoding(&o.SignerProperties); ok && !d {
-			return nil, bad("the endpoint asks for double path encoding, which S3 does not use")
+			return nil, fmt.Errorf("the endpoint asks for double path encoding, which S3 does not use")
 		}
 	}
 

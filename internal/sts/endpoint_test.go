@@ -293,3 +293,29 @@ func TestEndpointsResolvedOncePerBucket(t *testing.T) {
 		t.Errorf("after eviction: %s, %v; want %s", got, err, want)
 	}
 }
+
+// BenchmarkPresignGetManyBuckets signs across 200 buckets with the options
+// config.LoadDefaultConfig gives (X-Amz-Checksum-Mode on GET): every URL
+// looks its bucket's endpoint up, none resolves it.
+func BenchmarkPresignGetManyBuckets(b *testing.B) {
+	p, err := NewPresignerFromConfig(aws.Config{Region: "eu-west-1", ResponseChecksumValidation: aws.ResponseChecksumValidationWhenSupported})
+	if err != nil {
+		b.Fatal(err)
+	}
+	reqs := make([]Request, 200)
+	for i := range reqs {
+		reqs[i] = benchRequest()
+		reqs[i].Bucket = fmt.Sprintf("share-bucket-%03d", i)
+		if _, err := p.Presign(sessionCreds, reqs[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		if _, err := p.Presign(sessionCreds, reqs[i%len(reqs)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -296,8 +296,9 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b 
 
 // Presign returns the presigned URL. Errors: ErrInvalidRequest (wrapped, with
 // a message saying which field) for a bad method, bucket, key, expiry or
-// signing time, empty credentials, a control character in ContentType, or a
-// method-specific field used with another method.
+// signing time, empty credentials, a control character in ContentType, a
+// method-specific field used with another method, or a bucket the endpoint
+// resolver refuses (as the SDK would).
 //
 // The URL is only usable while the session is valid: S3 rejects it after
 // c.Expires even if r.Expires has not elapsed (this is not checked here).
