@@ -19,7 +19,10 @@ package sts
 //     regional endpoint, virtual-hosted (https://<bucket>.s3.<region>.<DNS
 //     suffix>, including for us-east-1) unless path style is requested, the
 //     endpoint host is an IP address, or the bucket name contains a dot.
-//     The key is joined to the endpoint's path as smithyhttp.JoinPath does.
+//     (Over http the rules virtual-host a dotted name whose labels are all
+//     3+ characters long, even on an IP host, and refuse it on an IPv6
+//     host.) The key is joined to the endpoint's path as smithyhttp.JoinPath
+//     does.
 //   - Path: each key byte outside A-Z a-z 0-9 - . _ ~ is percent-encoded
 //     (upper-case hex), '/' is kept, and the canonical URI is that same
 //     string (S3 signs the path without the second round of encoding other
