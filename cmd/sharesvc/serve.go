@@ -207,6 +207,26 @@ func awsConfig(ctx context.Context, getenv func(string) string) (aws.Config, err
 	if ak, sk := getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY"); ak != "" && sk != "" {
 		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(ak, sk, getenv("AWS_SESSION_TOKEN"))))
 	}
+	// FIPS and dual-stack endpoints, for every client made from the
+	// configuration alike (S3, STS, the presigner).
+	if set, on, err := envSwitch(getenv, "AWS_USE_FIPS_ENDPOINT"); err != nil {
+		return aws.Config{}, err
+	} else if set {
+		state := aws.FIPSEndpointStateDisabled
+		if on {
+			state = aws.FIPSEndpointStateEnabled
+		}
+		opts = append(opts, config.WithUseFIPSEndpoint(state))
+	}
+	if set, on, err := envSwitch(getenv, "AWS_USE_DUALSTACK_ENDPOINT"); err != nil {
+		return aws.Config{}, err
+	} else if set {
+		state := aws.DualStackEndpointStateDisabled
+		if on {
+			state = aws.DualStackEndpointStateEnabled
+		}
+		opts = append(opts, config.WithUseDualStackEndpoint(state))
+	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return cfg, fmt.Errorf("load AWS configuration: %w", err)
@@ -215,6 +235,20 @@ func awsConfig(ctx context.Context, getenv func(string) string) (aws.Config, err
 		return cfg, errors.New("AWS region is not set: set AWS_REGION (or a region in the shared AWS config)")
 	}
 	return cfg, nil
+}
+
+// envSwitch reads an AWS true/false variable as the SDK does (either case;
+// empty is unset).
+func envSwitch(getenv func(string) string, name string) (set, on bool, err error) {
+	switch v := getenv(name); {
+	case v == "":
+		return false, false, nil
+	case strings.EqualFold(v, "true"):
+		return true, true, nil
+	case strings.EqualFold(v, "false"):
+		return true, false, nil
+	}
+	return false, false, fmt.Errorf("%s must be true or false", name)
 }
 
 func endpoint(getenv func(string) string, service string) string {
@@ -249,9 +283,16 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 	if err != nil {
 		return nil, err
 	}
-	presigner, err := sts.NewPresigner(endpoint(getenv, "S3"), awsCfg.Region, s.PathStyle)
+	// The presigner addresses S3 exactly as an S3 client made from the same
+	// configuration would; settings its endpoint rules refuse stop here.
+	presigner, err := sts.NewPresignerFromConfig(awsCfg, func(o *s3.Options) {
+		if e := endpoint(getenv, "S3"); e != "" {
+			o.BaseEndpoint = aws.String(e)
+		}
+		o.UsePathStyle = s.PathStyle
+	})
 	if err != nil {
-		return nil, fmt.Errorf("AWS_ENDPOINT_URL_S3: %w", err)
+		return nil, fmt.Errorf("AWS_REGION, AWS_ENDPOINT_URL_S3, AWS_USE_FIPS_ENDPOINT, AWS_USE_DUALSTACK_ENDPOINT: %w", err)
 	}
 	stsClient := awssts.NewFromConfig(awsCfg, func(o *awssts.Options) {
 		if e := endpoint(getenv, "STS"); e != "" {

@@ -12,23 +12,26 @@ package sts
 //
 // What the SDK does, and therefore what this code reproduces:
 //
-//   - Endpoint: with no custom endpoint the regional endpoint
-//     s3.<region>.<partition DNS suffix> is used, including for us-east-1
-//     (https://<bucket>.s3.us-east-1.amazonaws.com, not the legacy global
-//     s3.amazonaws.com).
-//   - Addressing: virtual-hosted style (<bucket>.<host>) unless path style is
-//     requested, the endpoint host is an IP address, or the bucket name
-//     contains a dot: dotted names fall back to path style over http and
-//     https alike, for AWS and custom endpoints alike (the SDK's endpoint
-//     rules only virtual-host names that are a single DNS label; over https a
-//     dotted name would not match the wildcard certificate anyway).
+//   - Endpoint and addressing: whatever the S3 client's endpoint resolver
+//     (EndpointResolverV2, the SDK's endpoint rules) gives for the bucket,
+//     region, custom endpoint, path style, FIPS and dual-stack settings,
+//     resolved once per bucket (endpoint.go). With the defaults that is the
+//     regional endpoint, virtual-hosted (https://<bucket>.s3.<region>.<DNS
+//     suffix>, including for us-east-1) unless path style is requested, the
+//     endpoint host is an IP address, or the bucket name contains a dot.
+//     (Over http the rules virtual-host a dotted name whose labels are all
+//     3+ characters long, even on an IP host, and refuse it on an IPv6
+//     host.) The key is joined to the endpoint's path as smithyhttp.JoinPath
+//     does.
 //   - Path: each key byte outside A-Z a-z 0-9 - . _ ~ is percent-encoded
 //     (upper-case hex), '/' is kept, and the canonical URI is that same
 //     string (S3 signs the path without the second round of encoding other
 //     services use). Empty segments and "." / ".." segments are kept as is.
 //   - Query: the canonical (sorted, RFC 3986 encoded, space as %20) query
 //     string is the URL's query string, followed by &X-Amz-Signature=...;
-//     the SDK adds x-id=GetObject / x-id=PutObject (nothing for HEAD).
+//     the SDK adds x-id=GetObject / x-id=PutObject (nothing for HEAD), and
+//     X-Amz-Checksum-Mode=ENABLED to GET when response checksum validation
+//     is "when_supported".
 //   - Signed headers: host, plus content-length when > 0, content-type when
 //     set and if-none-match ("*") with NoOverwrite (PUT); the host is signed
 //     without a default port (:80 for http, :443 for https), while the URL
@@ -46,14 +49,15 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 // ErrInvalidRequest is returned (wrapped, with the offending field named) when a presign request or Presigner configuration is invalid.
@@ -101,17 +105,15 @@ type Request struct {
 // of the last (secret key, date) it signed with, together with the encoded
 // credential and session token; the region is fixed per Presigner, so the
 // cache is effectively keyed by (secret, date, region) (plus access key ID
-// and token, which change together with the secret).
+// and token, which change together with the secret). Each bucket's endpoint
+// is resolved once and kept (see endpoints).
 type Presigner struct {
 	region    string
-	forcePath bool // path style requested, or the endpoint host is an IP address
-
-	scheme   string // "https://" or "http://"
-	host     string // host[:port] as configured; virtual-hosted URLs prepend "<bucket>."
-	signHost string // host with a default port removed, as signed by the SDK
-
-	virtualPrefix string // path prefix for virtual-hosted URLs, ends in '/'
-	pathPrefix    string // path prefix (before the bucket) for path-style URLs, ends in '/'
+	endpoints *endpoints // shared by clones
+	// checksumMode adds X-Amz-Checksum-Mode=ENABLED to GET URLs, as the SDK
+	// does when response checksum validation is "when_supported" (the
+	// default of config.LoadDefaultConfig; AWS_RESPONSE_CHECKSUM_VALIDATION).
+	checksumMode bool
 
 	scope    string // "/<region>/s3/aws4_request"
 	scopeEnc string // query-encoded scope: "%2F<region>%2Fs3%2Faws4_request"
@@ -134,143 +136,68 @@ type signingState struct {
 	tokenEnc   string // query-encoded X-Amz-Security-Token value
 }
 
-// partition is the part of the SDK's partition table the default S3 endpoint needs.
-type partition struct {
-	regionRegex *regexp.Regexp
-	regions     []string // regions listed explicitly (pseudo "*-global" regions left out)
-	dnsSuffix   string
-}
-
-// partitions mirrors aws-sdk-go-v2/internal/endpoints/awsrulesfn/partitions.json
-// (aws-sdk-go-v2 v1.48.0). As in the SDK, the explicit region lists of all
-// partitions are consulted before any region regex. The aws partition's list
-// is omitted: apart from the aws-global pseudo region (deliberately not
-// supported) all its regions match its regex.
-var partitions = []partition{
-	{regexp.MustCompile(`^(us|eu|ap|sa|ca|me|af|il|mx)\-\w+\-\d+$`), nil, "amazonaws.com"},
-	{regexp.MustCompile(`^cn\-\w+\-\d+$`), []string{"cn-north-1", "cn-northwest-1"}, "amazonaws.com.cn"},
-	{regexp.MustCompile(`^eusc\-(de)\-\w+\-\d+$`), []string{"eusc-de-east-1"}, "amazonaws.eu"},
-	{regexp.MustCompile(`^us\-iso\-\w+\-\d+$`), []string{"us-iso-east-1", "us-iso-west-1"}, "c2s.ic.gov"},
-	{regexp.MustCompile(`^us\-isob\-\w+\-\d+$`), []string{"us-isob-east-1", "us-isob-west-1"}, "sc2s.sgov.gov"},
-	{regexp.MustCompile(`^eu\-isoe\-\w+\-\d+$`), []string{"eu-isoe-west-1"}, "cloud.adc-e.uk"},
-	{regexp.MustCompile(`^us\-isof\-\w+\-\d+$`), []string{"us-isof-east-1", "us-isof-south-1"}, "csp.hci.ic.gov"},
-	{regexp.MustCompile(`^us\-gov\-\w+\-\d+$`), []string{"us-gov-east-1", "us-gov-west-1"}, "amazonaws.com"},
-}
-
-// dnsSuffixFor returns the DNS suffix of the partition region belongs to, or
-// "" when the region matches no partition (the SDK would then fall back to
-// the aws partition, which is almost certainly a misconfiguration).
-func dnsSuffixFor(region string) string {
-	for _, p := range partitions {
-		for _, r := range p.regions {
-			if r == region {
-				return p.dnsSuffix
-			}
-		}
-	}
-	for _, p := range partitions {
-		if p.regionRegex.MatchString(region) {
-			return p.dnsSuffix
-		}
-	}
-	return ""
-}
-
-// NewPresigner returns a Presigner for an S3 endpoint. endpoint "" means AWS's
-// regional endpoint for region (as the SDK resolves it by default:
-// https://s3.<region>.<partition suffix>, virtual-hosted style unless
-// pathStyle); a custom endpoint like "http://127.0.0.1:18333" is used as given
-// (scheme+host[:port], optional base path).
+// NewPresigner returns a Presigner for an S3 endpoint, without FIPS or
+// dual-stack endpoints. endpoint "" means AWS's endpoint for region as the
+// SDK's endpoint resolver gives it (https://<bucket>.s3.<region>.<partition
+// suffix>, or path style); a custom endpoint like "http://127.0.0.1:18333" is
+// used as given (scheme+host[:port], optional base path).
 //
-// Restrictions (each an ErrInvalidRequest): region must be a valid DNS label;
-// with endpoint "" it must also belong to a known AWS partition (pseudo regions
-// such as aws-global and FIPS/dual-stack variants are not supported); a custom
-// endpoint must be http or https, without user info, query or fragment, its
-// host must not contain '%' (IPv6 zones), and its base path may only contain
-// A-Z a-z 0-9 - . _ ~ and '/'.
+// Errors are as NewPresignerFromConfig's.
 func NewPresigner(endpoint, region string, pathStyle bool) (*Presigner, error) {
+	o := s3.Options{Region: region, UsePathStyle: pathStyle}
+	if endpoint != "" {
+		o.BaseEndpoint = &endpoint
+	}
+	return newPresigner(o)
+}
+
+// NewPresignerFromConfig returns a Presigner for the S3 endpoints that
+// s3.NewFromConfig(cfg, optFns...) would address: the same region, custom
+// endpoint (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, or BaseEndpoint set by
+// optFns), path style, FIPS (AWS_USE_FIPS_ENDPOINT) and dual-stack
+// (AWS_USE_DUALSTACK_ENDPOINT) settings, resolved by the client's
+// EndpointResolverV2 once per bucket. It resolves a sample bucket at once,
+// so that settings the resolver refuses fail here rather than at the first
+// URL. A region the SDK does not know is resolved as the SDK does (in the
+// aws partition). GET URLs carry X-Amz-Checksum-Mode=ENABLED when the
+// options' ResponseChecksumValidation is "when_supported", as the SDK's do.
+//
+// Errors (each an ErrInvalidRequest): region must be a valid DNS label and
+// not a legacy FIPS pseudo region (fips-…, …-fips); the resolver's refusals
+// (FIPS or dual-stack with a custom endpoint, FIPS where the partition's S3
+// has none, an invalid region); an endpoint whose signing region differs from
+// region (global pseudo regions such as aws-global) or that is not plain
+// SigV4 for "s3"; S3 Transfer Acceleration or a legacy EndpointResolver; a
+// custom endpoint that is not http or https, has user info, a query or
+// fragment, a host with '%' (IPv6 zones), or a base path with characters
+// other than A-Z a-z 0-9 - . _ ~ and '/'.
+func NewPresignerFromConfig(cfg aws.Config, optFns ...func(*s3.Options)) (*Presigner, error) {
+	return newPresigner(s3.NewFromConfig(cfg, optFns...).Options())
+}
+
+func newPresigner(o s3.Options) (*Presigner, error) {
+	region := o.Region
 	if !validHostLabel(region) {
 		return nil, fmt.Errorf("%w: region %q is not a valid DNS label", ErrInvalidRequest, region)
 	}
-	p := &Presigner{
-		region:    region,
-		forcePath: pathStyle,
-		scope:     "/" + region + "/s3/aws4_request",
-		scopeEnc:  "%2F" + string(appendEscaped(nil, region, false)) + "%2Fs3%2Faws4_request",
-		regionB:   []byte(region),
-	}
-	if endpoint == "" {
-		suffix := dnsSuffixFor(region)
-		if suffix == "" {
-			return nil, fmt.Errorf("%w: region %q is not in a known AWS partition; pass an explicit endpoint", ErrInvalidRequest, region)
-		}
-		p.scheme = "https://"
-		p.host = "s3." + region + "." + suffix
-		p.signHost = p.host
-		p.virtualPrefix = "/"
-		p.pathPrefix = "/"
-		return p, nil
-	}
-
-	u, err := url.Parse(endpoint)
+	e, err := newEndpoints(o)
 	if err != nil {
-		return nil, fmt.Errorf("%w: endpoint: %v", ErrInvalidRequest, err)
+		return nil, err
 	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, fmt.Errorf("%w: endpoint %q: scheme must be http or https", ErrInvalidRequest, endpoint)
-	case u.Opaque != "" || u.Host == "":
-		return nil, fmt.Errorf("%w: endpoint %q: missing host", ErrInvalidRequest, endpoint)
-	case u.User != nil:
-		return nil, fmt.Errorf("%w: endpoint %q: user info is not supported", ErrInvalidRequest, endpoint)
-	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.ContainsAny(endpoint, "?#"):
-		return nil, fmt.Errorf("%w: endpoint %q: query and fragment are not supported", ErrInvalidRequest, endpoint)
-	case strings.ContainsAny(u.Host, "%"):
-		return nil, fmt.Errorf("%w: endpoint %q: host must not contain '%%'", ErrInvalidRequest, endpoint)
-	}
-	for i := 0; i < len(u.Path); i++ {
-		if c := u.Path[i]; charClass[c]&(unreservedChar|slashChar) == 0 {
-			return nil, fmt.Errorf("%w: endpoint %q: base path may only contain A-Z a-z 0-9 - . _ ~ /", ErrInvalidRequest, endpoint)
-		}
-	}
-	if u.RawPath != "" && u.RawPath != u.Path {
-		return nil, fmt.Errorf("%w: endpoint %q: base path must not be percent-encoded", ErrInvalidRequest, endpoint)
-	}
-
-	p.scheme = u.Scheme + "://"
-	p.host = u.Host
-	p.signHost = u.Host
-	if port := portOnly(u.Host); port != "" && ((u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443")) {
-		p.signHost = stripPort(u.Host)
-	}
-	if net.ParseIP(u.Hostname()) != nil {
-		p.forcePath = true // the SDK never puts the bucket in front of an IP address
-	}
-
-	// Virtual-hosted: the SDK's endpoint is <scheme>://<bucket>.<host><path>
-	// and the operation path "/<key>" is joined to it (smithyhttp.JoinPath).
-	p.virtualPrefix = u.Path
-	if !strings.HasSuffix(p.virtualPrefix, "/") {
-		p.virtualPrefix += "/"
-	}
-	// Path style: <scheme>://<host><normalized path><bucket>, where the
-	// normalized path starts and ends with '/'.
-	p.pathPrefix = u.Path
-	if !strings.HasPrefix(p.pathPrefix, "/") {
-		p.pathPrefix = "/" + p.pathPrefix
-	}
-	if !strings.HasSuffix(p.pathPrefix, "/") {
-		p.pathPrefix += "/"
-	}
-	return p, nil
+	return &Presigner{
+		region:       region,
+		endpoints:    e,
+		checksumMode: o.ResponseChecksumValidation == aws.ResponseChecksumValidationWhenSupported,
+		scope:        "/" + region + "/s3/aws4_request",
+		scopeEnc:     "%2F" + string(appendEscaped(nil, region, false)) + "%2Fs3%2Faws4_request",
+		regionB:      []byte(region),
+	}, nil
 }
 
-// clone returns a Presigner for the same endpoint with an empty key cache.
+// clone returns a Presigner for the same endpoints with an empty key cache.
 func (p *Presigner) clone() *Presigner {
 	return &Presigner{
-		region: p.region, forcePath: p.forcePath,
-		scheme: p.scheme, host: p.host, signHost: p.signHost,
-		virtualPrefix: p.virtualPrefix, pathPrefix: p.pathPrefix,
+		region: p.region, endpoints: p.endpoints, checksumMode: p.checksumMode,
 		scope: p.scope, scopeEnc: p.scopeEnc, regionB: p.regionB,
 	}
 }
@@ -372,8 +299,9 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b 
 
 // Presign returns the presigned URL. Errors: ErrInvalidRequest (wrapped, with
 // a message saying which field) for a bad method, bucket, key, expiry or
-// signing time, empty credentials, a control character in ContentType, or a
-// method-specific field used with another method.
+// signing time, empty credentials, a control character in ContentType, a
+// method-specific field used with another method, or a bucket the endpoint
+// resolver refuses (as the SDK would).
 //
 // The URL is only usable while the session is valid: S3 rejects it after
 // c.Expires even if r.Expires has not elapsed (this is not checked here).
@@ -390,6 +318,10 @@ func (p *Presigner) Presign(c Credentials, r Request) (string, error) {
 		return "", invalid("method %q: must be GET, PUT or HEAD", r.Method)
 	}
 	if err := validBucket(r.Bucket); err != nil {
+		return "", err
+	}
+	ep, err := p.endpoints.get(r.Bucket)
+	if err != nil {
 		return "", err
 	}
 	switch {
@@ -445,39 +377,30 @@ func (p *Presigner) Presign(c Credentials, r Request) (string, error) {
 		hdrs |= hdrIfNoneMatch
 	}
 	signedHeaders, signedHeadersEnc := signedHeaderLists[hdrs][0], signedHeaderLists[hdrs][1]
-	virtual := !p.forcePath && strings.IndexByte(r.Bucket, '.') < 0
-
 	bp := bufPool.Get().(*[]byte)
 	buf := (*bp)[:0]
 	// Rough upper bound: URL (escaping at most triples a byte) twice (URL
 	// and canonical request) plus headers and the string to sign.
-	need := 2*(len(p.scheme)+2*len(r.Bucket)+len(p.host)+len(p.virtualPrefix)+len(p.pathPrefix)+
-		3*(len(r.Key)+len(r.ResponseContentDisposition))+len(st.credential)+len(st.tokenEnc)+250) +
+	need := 2*(len(ep.origin)+len(ep.path)+
+		3*(len(r.Key)+len(r.ResponseContentDisposition))+len(st.credential)+len(st.tokenEnc)+300) +
 		len(r.ContentType) + 512
 	if cap(buf) < need {
 		buf = make([]byte, 0, need)
 	}
 
 	// 1. The URL up to (not including) the signature.
-	buf = append(buf, p.scheme...)
-	if virtual {
-		buf = append(buf, r.Bucket...)
-		buf = append(buf, '.')
-	}
-	buf = append(buf, p.host...)
+	buf = append(buf, ep.origin...)
 	pathStart := len(buf)
-	if virtual {
-		buf = append(buf, p.virtualPrefix...)
-	} else {
-		buf = append(buf, p.pathPrefix...)
-		buf = append(buf, r.Bucket...)
-		buf = append(buf, '/')
-	}
+	buf = append(buf, ep.path...)
 	buf = appendEscaped(buf, r.Key, true)
 	pathEnd := len(buf)
 	buf = append(buf, '?')
 	queryStart := len(buf)
-	buf = append(buf, "X-Amz-Algorithm="+algorithm+"&X-Amz-Credential="...)
+	buf = append(buf, "X-Amz-Algorithm="+algorithm...)
+	if p.checksumMode && method == "GET" {
+		buf = append(buf, "&X-Amz-Checksum-Mode=ENABLED"...)
+	}
+	buf = append(buf, "&X-Amz-Credential="...)
 	buf = append(buf, st.credential...)
 	buf = append(buf, "&X-Amz-Date="...)
 	buf = append(buf, amzDate[:]...)
@@ -514,11 +437,7 @@ func (p *Presigner) Presign(c Credentials, r Request) (string, error) {
 		buf = append(buf, '\n')
 	}
 	buf = append(buf, "host:"...)
-	if virtual {
-		buf = append(buf, r.Bucket...)
-		buf = append(buf, '.')
-	}
-	buf = append(buf, p.signHost...)
+	buf = append(buf, ep.signHost...)
 	buf = append(buf, '\n')
 	if r.NoOverwrite {
 		buf = append(buf, "if-none-match:*\n"...)

@@ -47,19 +47,25 @@ func (tg target) String() string {
 	return fmt.Sprintf("%s/%s/path=%v", ep, tg.region, tg.pathStyle)
 }
 
+// s3Options sets on an S3 client what tg configures.
+func (tg target) s3Options(o *s3.Options) {
+	if tg.endpoint != "" {
+		o.BaseEndpoint = aws.String(tg.endpoint)
+	}
+	o.UsePathStyle = tg.pathStyle
+}
+
 // sdkPresignClient builds an s3.PresignClient as the service would, except
 // for the pinned clock (nil at means the SDK's real clock).
 func sdkPresignClient(tg target, c Credentials, expires time.Duration, at *time.Time) *s3.PresignClient {
-	cfg := aws.Config{
-		Region:      tg.region,
-		Credentials: credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.SecretAccessKey, c.SessionToken),
-	}
-	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
-		if tg.endpoint != "" {
-			o.BaseEndpoint = aws.String(tg.endpoint)
-		}
-		o.UsePathStyle = tg.pathStyle
-	})
+	return sdkPresignClientFor(aws.Config{Region: tg.region}, c, expires, at, tg.s3Options)
+}
+
+// sdkPresignClientFor builds an s3.PresignClient from cfg and optFns, signing
+// with c, with the clock pinned to at (nil means the SDK's real clock).
+func sdkPresignClientFor(cfg aws.Config, c Credentials, expires time.Duration, at *time.Time, optFns ...func(*s3.Options)) *s3.PresignClient {
+	cfg.Credentials = credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.SecretAccessKey, c.SessionToken)
+	client := s3.NewFromConfig(cfg, optFns...)
 	return s3.NewPresignClient(client, func(o *s3.PresignOptions) {
 		o.Expires = expires
 		if at != nil {
@@ -113,18 +119,29 @@ func sdkPresign(tg target, c Credentials, r Request) (string, error) {
 // compareWithSDK presigns r with both implementations and reports a mismatch with both URLs.
 func compareWithSDK(t *testing.T, p *Presigner, tg target, c Credentials, r Request) {
 	t.Helper()
-	ours, err := p.Presign(c, r)
-	if err != nil {
-		t.Errorf("%v %s %q: ours failed: %v", tg, r.Method, r.Key, err)
-		return
-	}
-	want, err := sdkPresign(tg, c, r)
-	if err != nil {
-		t.Errorf("%v %s %q: SDK failed: %v", tg, r.Method, r.Key, err)
-		return
-	}
-	if ours != want {
-		t.Errorf("%v %s %q (bucket %q): URL mismatch\n ours: %s\n sdk:  %s", tg, r.Method, r.Key, r.Bucket, ours, want)
+	compareWithSDKClient(t, p, tg.String(), func(at time.Time) *s3.PresignClient {
+		return sdkPresignClient(tg, c, r.Expires, &at)
+	}, c, r)
+}
+
+// compareWithSDKClient is compareWithSDK with the SDK's client built by
+// sdk(signing time). Both refusing the request (a bucket the endpoint
+// resolver refuses) counts as agreement.
+func compareWithSDKClient(t *testing.T, p *Presigner, name string, sdk func(at time.Time) *s3.PresignClient, c Credentials, r Request) {
+	t.Helper()
+	ours, oursErr := p.Presign(c, r)
+	want, sdkErr := sdkPresignWith(sdk(r.Now), r)
+	switch {
+	case oursErr != nil && sdkErr != nil:
+		if !errors.Is(oursErr, ErrInvalidRequest) {
+			t.Errorf("%s %s %q (bucket %q): both refuse, ours with %v; want ErrInvalidRequest", name, r.Method, r.Key, r.Bucket, oursErr)
+		}
+	case oursErr != nil:
+		t.Errorf("%s %s %q (bucket %q): ours failed: %v", name, r.Method, r.Key, r.Bucket, oursErr)
+	case sdkErr != nil:
+		t.Errorf("%s %s %q (bucket %q): SDK failed: %v", name, r.Method, r.Key, r.Bucket, sdkErr)
+	case ours != want:
+		t.Errorf("%s %s %q (bucket %q): URL mismatch\n ours: %s\n sdk:  %s", name, r.Method, r.Key, r.Bucket, ours, want)
 	}
 }
 
@@ -312,7 +329,10 @@ func TestGoldenEndpoints(t *testing.T) {
 			for _, ps := range []bool{false, true} {
 				tg := target{ep, region, ps}
 				p := mustPresigner(t, tg)
-				for _, bucket := range []string{"share-bucket-01", "my.dotted.bucket", "b12"} {
+				// Over http the SDK virtual-hosts a dotted name whose labels
+				// are all 3+ characters long (even on an IP host), and
+				// refuses it with an IPv6 host; both must do the same.
+				for _, bucket := range []string{"share-bucket-01", "my.dotted.bucket", "reports.example.org", "b12"} {
 					for _, key := range []string{"a b/c", "/lead", "trail/"} {
 						for _, m := range []string{http.MethodGet, http.MethodPut} {
 							compareWithSDK(t, p, tg, sessionCreds, Request{
@@ -337,7 +357,10 @@ func TestGoldenEndpoints(t *testing.T) {
 func TestGoldenPartitions(t *testing.T) {
 	regions := []string{
 		"us-east-1", "us-east-2", "us-west-2", "eu-central-1", "ap-southeast-5", "sa-east-1", "mx-central-1",
-		"ap-future-9", // unlisted, matches the aws partition regex
+		"ap-east-2", "ap-southeast-6", "ap-southeast-7", "ca-west-1", "il-central-1", // the latest regions
+		"ap-future-9",   // unlisted, matches the aws partition regex
+		"garage",        // matches no partition: the SDK takes the aws partition, and so do we
+		"aws-cn-global", // S3's rules treat only aws-global as global
 		"cn-north-1", "cn-northwest-1",
 		"us-gov-west-1", "us-gov-east-1",
 		"us-iso-east-1", "us-isob-east-1", "eu-isoe-west-1", "us-isof-south-1",
@@ -502,9 +525,9 @@ func TestPresignInvalidRequests(t *testing.T) {
 func TestPresignNewPresignerErrors(t *testing.T) {
 	bad := []struct{ endpoint, region string }{
 		{"", ""},
-		{"", "garage"},         // not an AWS partition; needs an endpoint
-		{"", "aws-global"},     // pseudo region
+		{"", "aws-global"},     // pseudo region: signed for us-east-1
 		{"", "fips-us-east-1"}, // pseudo region
+		{"", "us-gov-west-1-fips"},
 		{"", "us-east-1."},
 		{"", "-us-east-1"},
 		{"", strings.Repeat("r", 64)},
