@@ -564,7 +564,7 @@ func clusterCPU(b *testing.B) time.Duration {
 		}
 		s := string(raw)
 		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		f := strings.Fields(s[end+2:]) // from field 3 (state)
+		f := strings.Fields(s[end+2:])            // from field 3 (state)
 		for _, i := range []int{11, 12, 13, 14} { // utime, stime, cutime, cstime
 			var v int64
 			fmt.Sscan(f[i], &v)
