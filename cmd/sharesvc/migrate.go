@@ -145,7 +145,7 @@ func migrate(ctx context.Context, from, to string, out io.Writer) error {
 	}
 	for _, t := range copyTables {
 		if err := copyRows(ctx, stx, tx, t); err != nil {
-			return fmt.Errorf("migrate: copy %s: %w (%s is left as it was)", t.name, err, target)
+			return fmt.Errorf("migrate: copy %s: %w (nothing was copied into %s)", t.name, err, target)
 		}
 	}
 	dstCounts, err := countRows(ctx, tx)
@@ -154,11 +154,11 @@ func migrate(ctx context.Context, from, to string, out io.Writer) error {
 	}
 	for _, t := range copyTables {
 		if srcCounts[t.name] != dstCounts[t.name] {
-			return fmt.Errorf("migrate: %s: %d rows read, %d in %s (%s is left as it was)", t.name, srcCounts[t.name], dstCounts[t.name], target, target)
+			return fmt.Errorf("migrate: %s: %d rows read, %d in %s (nothing was copied)", t.name, srcCounts[t.name], dstCounts[t.name], target)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("migrate: commit to %s: %w (%s is left as it was)", target, err, target)
+		return fmt.Errorf("migrate: commit to %s: %w (run migrate again: it refuses the target if the copy did land)", target, err)
 	}
 
 	// What the target holds now, checked as "sharesvc audit verify" would.
