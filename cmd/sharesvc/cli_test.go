@@ -202,6 +202,9 @@ func TestServeRejectsBadConfiguration(t *testing.T) {
 		{map[string]string{"SHARESVC_LISTEN": "nowhere"}, "SHARESVC_LISTEN"},
 		{map[string]string{"SHARESVC_LOG_FORMAT": "xml"}, "SHARESVC_LOG_FORMAT"},
 		{map[string]string{"SHARESVC_MAX_USES": "many"}, "SHARESVC_MAX_USES"},
+		{map[string]string{"SHARESVC_INSTANCES": "0"}, "SHARESVC_INSTANCES"},
+		{map[string]string{"SHARESVC_INSTANCES": "three"}, "SHARESVC_INSTANCES"},
+		{map[string]string{"SHARESVC_INSTANCES": "100000"}, "SHARESVC_INSTANCES"},
 	} {
 		var errb bytes.Buffer
 		err := run(context.Background(), []string{"serve"}, getenvFrom(withEnv(base, tc.env)), &bytes.Buffer{}, &errb)

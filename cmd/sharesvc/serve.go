@@ -59,6 +59,7 @@ type serveSettings struct {
 	RateMiss        ratelimit.Limit `name:"rate-miss" envvar:"SHARESVC_RATE_MISS" default:"20/m burst 20" help:"Unknown codes looked up per client address."`
 	RateLink        ratelimit.Limit `name:"rate-link" envvar:"SHARESVC_RATE_LINK" default:"2/s burst 60" help:"URLs minted per link."`
 	RateToken       ratelimit.Limit `name:"rate-token" envvar:"SHARESVC_RATE_TOKEN" default:"20/s burst 100" help:"API requests per token."`
+	Instances       int             `name:"instances" envvar:"SHARESVC_INSTANCES" default:"1" help:"How many instances serve behind one balancer: each applies 1/N of every --rate-* limit (rate, and burst rounded up), so that together they stay within it."`
 	TrustedProxies  []netip.Prefix  `name:"trusted-proxies" envvar:"SHARESVC_TRUSTED_PROXIES" placeholder:"PREFIXES" help:"Proxies whose X-Forwarded-For is believed, e.g. 10.0.0.0/8,192.0.2.7 (default none)."`
 	MetricsListen   string          `name:"metrics-listen" envvar:"SHARESVC_METRICS_LISTEN" default:"127.0.0.1:9464" placeholder:"ADDR" help:"Private address for /metrics and the readiness report (/readyz), never the public one; off for none."`
 	DebugListen     string          `name:"debug-listen" envvar:"SHARESVC_DEBUG_LISTEN" placeholder:"ADDR" help:"Serve Go's profiler (/debug/pprof/) on this private address; off by default."`
@@ -122,6 +123,11 @@ func parseDuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
+// maxInstances bounds --instances: far beyond any deployment, and small
+// enough that a mistyped count is refused rather than turning every
+// limit into a burst of 1.
+const maxInstances = 1000
+
 // signMargin is how long before its session every URL expires.
 const signMargin = 15 * time.Second
 
@@ -135,6 +141,9 @@ func (s *serveSettings) validate() error {
 	}
 	if s.ShutdownDrain < 0 || s.ShutdownDrain > 5*time.Minute {
 		return fmt.Errorf("-shutdown-drain ($SHARESVC_SHUTDOWN_DRAIN) %s must be between 0 and 5m", s.ShutdownDrain)
+	}
+	if s.Instances < 1 || s.Instances > maxInstances {
+		return fmt.Errorf("-instances ($SHARESVC_INSTANCES) %d must be between 1 and %d", s.Instances, maxInstances)
 	}
 	if s.MailQuota < 0 {
 		return fmt.Errorf("-mail-quota ($SHARESVC_MAIL_QUOTA) %d must not be negative (0 turns the quota off)", s.MailQuota)
@@ -434,8 +443,11 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 		PublicURL: s.PublicURL, DefaultBucket: s.Bucket,
 		DefaultLifetime: s.Lifetime, MaxLifetime: s.MaxLifetime,
 		DefaultPresignTTL: s.PresignTTL, MaxPresignTTL: s.MaxPresignTTL, MaxUses: s.MaxUses,
-		TrustedProxies: s.TrustedProxies, RateIP: s.RateIP, RateMiss: s.RateMiss, RateLink: s.RateLink,
-		RateToken: s.RateToken, MaxRecipients: s.Mail.MaxRecipients,
+		TrustedProxies: s.TrustedProxies, MaxRecipients: s.Mail.MaxRecipients,
+		// Buckets live in each instance's memory: with N instances each
+		// applies 1/N of every limit (see ratelimit.Limit.PerInstance).
+		RateIP: s.RateIP.PerInstance(s.Instances), RateMiss: s.RateMiss.PerInstance(s.Instances),
+		RateLink: s.RateLink.PerInstance(s.Instances), RateToken: s.RateToken.PerInstance(s.Instances),
 	}, server.Deps{
 		Links: store, Tokens: auth.NewStore(d.Read), Audit: log, Signer: signer, Scoped: scoped,
 		Metrics: m, Gatherer: reg, Logger: logger, Health: hc,
@@ -444,6 +456,11 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 	})
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	if s.Instances > 1 {
+		logger.Info("rate limits divided among instances", "instances", s.Instances,
+			"ip", s.RateIP.PerInstance(s.Instances).String(), "miss", s.RateMiss.PerInstance(s.Instances).String(),
+			"link", s.RateLink.PerInstance(s.Instances).String(), "token", s.RateToken.PerInstance(s.Instances).String())
 	}
 	if s.defaultGrant != nil {
 		g, created, err := srv.App().EnsureGrant(ctx, app.Actor{Name: "sharesvc-config"}, s.defaultGrant)

@@ -58,6 +58,21 @@ func (l Limit) String() string {
 	return strconv.FormatFloat(l.Rate, 'f', -1, 64) + "/s burst " + strconv.Itoa(l.Burst)
 }
 
+// PerInstance returns the share of l that each of n instances applies so
+// that, with buckets kept in each instance's memory, the n together stay
+// within l: the rate divided by n (exactly: it is a real number), and the
+// burst divided by n rounded up, never below 1. Over any t seconds the n
+// instances then allow one key at most n·⌈Burst/n⌉ + ⌊Rate·t⌋ requests,
+// that is at most Burst + n − 1 + ⌊Rate·t⌋: l's own bound plus n − 1 from
+// rounding the burst, however requests are spread. An off limit stays off,
+// and n below 2 returns l.
+func (l Limit) PerInstance(n int) Limit {
+	if n < 2 || l.Off() {
+		return l
+	}
+	return Limit{Rate: l.Rate / float64(n), Burst: max(1, (l.Burst+n-1)/n)}
+}
+
 // ParseLimit reads a limit written as "N/UNIT burst B" (UNIT is s, m or h,
 // or a duration such as 10s: "5/10s"), "N/UNIT" (burst N, rounded up), or
 // "off". It returns an error wrapping ErrBadLimit that says what is wrong.

@@ -230,3 +230,59 @@ func TestIPKey(t *testing.T) {
 		t.Errorf("IPKey(invalid) = %q; want unknown", got)
 	}
 }
+
+// TestPerInstanceBound splits limits over n instances and drives one key
+// through all of them with every request each instance allows, then with
+// steady pressure: together they never allow more than
+// Burst + n − 1 + ⌊Rate·t⌋, and one instance (n = 1) is l itself.
+func TestPerInstanceBound(t *testing.T) {
+	for _, tc := range []struct {
+		l    Limit
+		n    int
+		want Limit
+	}{
+		{Limit{Rate: 2, Burst: 60}, 1, Limit{Rate: 2, Burst: 60}},
+		{Limit{Rate: 2, Burst: 60}, 3, Limit{Rate: 2.0 / 3, Burst: 20}},
+		{Limit{Rate: 10, Burst: 50}, 3, Limit{Rate: 10.0 / 3, Burst: 17}},
+		{Limit{Rate: 20.0 / 60, Burst: 20}, 7, Limit{Rate: 20.0 / 60 / 7, Burst: 3}},
+		{Limit{Rate: 1, Burst: 2}, 5, Limit{Rate: 0.2, Burst: 1}},
+		{Limit{}, 3, Limit{}},
+	} {
+		t.Run(fmt.Sprintf("%s over %d", tc.l, tc.n), func(t *testing.T) {
+			got := tc.l.PerInstance(tc.n)
+			if math.Abs(got.Rate-tc.want.Rate) > 1e-12 || got.Burst != tc.want.Burst {
+				t.Fatalf("%+v.PerInstance(%d) = %+v; want %+v", tc.l, tc.n, got, tc.want)
+			}
+			if tc.l.Off() {
+				return
+			}
+			c := newFakeClock()
+			lims := make([]*Limiter, tc.n)
+			for i := range lims {
+				lims[i] = New(got, Options{Clock: c.Now})
+			}
+			allowed := 0
+			try := func() {
+				for _, lim := range lims {
+					for lim.Allow("k").Allowed {
+						allowed++
+					}
+				}
+			}
+			try()
+			if bound := tc.l.Burst + tc.n - 1; allowed > bound || allowed < tc.l.Burst {
+				t.Fatalf("burst: %d allowed over %d instances; want between %d and %d", allowed, tc.n, tc.l.Burst, bound)
+			}
+			step := time.Duration(float64(time.Second) / tc.l.Rate / 4)
+			var elapsed time.Duration
+			for range 200 {
+				c.Advance(step)
+				elapsed += step
+				try()
+				if bound := tc.l.Burst + tc.n - 1 + int(math.Floor(tc.l.Rate*elapsed.Seconds()+1e-9)); allowed > bound {
+					t.Fatalf("after %s: %d allowed; want at most %d", elapsed, allowed, bound)
+				}
+			}
+		})
+	}
+}
