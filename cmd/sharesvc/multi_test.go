@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sharesvc/sharesvc/internal/db"
 	"github.com/sharesvc/sharesvc/internal/mail"
 	"github.com/sharesvc/sharesvc/internal/mailpit"
 	"github.com/sharesvc/sharesvc/internal/testrig/postgres"
@@ -113,8 +114,11 @@ type fleet struct {
 func startFleet(t *testing.T, dbURL string, withMail bool) *fleet {
 	t.Helper()
 	const bucket = "multi-test"
+	began := time.Now()
 	f := &fleet{t: t, bin: buildBinary(t), dbURL: dbURL}
+	built := time.Now()
 	s3 := startS3(t, bucket)
+	s3up := time.Now()
 	ctx := context.Background()
 	for key, body := range map[string]string{"doc.txt": "shared by three"} {
 		if err := s3.PutObject(ctx, bucket, key, []byte(body)); err != nil {
@@ -178,6 +182,8 @@ func startFleet(t *testing.T, dbURL string, withMail bool) *fleet {
 		f.proxy.names = append(f.proxy.names, name)
 		f.proxy.hosts = append(f.proxy.hosts, addr)
 	}
+	t.Logf("fleet up in %s: build %s, S3 %s, instances %s", time.Since(began).Round(time.Millisecond),
+		built.Sub(began).Round(time.Millisecond), s3up.Sub(built).Round(time.Millisecond), time.Since(s3up).Round(time.Millisecond))
 	f.client = &http.Client{
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		Transport:     &http.Transport{MaxIdleConnsPerHost: 128},
@@ -195,17 +201,19 @@ type answer struct {
 	requestID string
 	upstream  string // the instance that answered through the proxy
 	err       error  // no answer at all
+	sent, at  time.Time
 }
 
 func (f *fleet) get(u string) answer {
+	sent := time.Now()
 	r, err := f.client.Get(u)
 	if err != nil {
-		return answer{err: err}
+		return answer{err: err, sent: sent, at: time.Now()}
 	}
 	io.Copy(io.Discard, r.Body)
 	r.Body.Close()
 	return answer{status: r.StatusCode, location: r.Header.Get("Location"), retry: r.Header.Get("Retry-After"),
-		requestID: r.Header.Get("X-Request-Id"), upstream: r.Header.Get("X-Upstream")}
+		requestID: r.Header.Get("X-Request-Id"), upstream: r.Header.Get("X-Upstream"), sent: sent, at: time.Now()}
 }
 
 // api calls the API at base with the admin token and decodes a JSON answer
@@ -351,9 +359,30 @@ func (f *fleet) verifyChain() (rows int64) {
 	return n
 }
 
+// tally counts answers by instance and status ("a 302", "b 503").
+type tally struct {
+	mu sync.Mutex
+	m  map[string]int
+}
+
+func (t *tally) add(a answer) {
+	t.mu.Lock()
+	if t.m == nil {
+		t.m = map[string]int{}
+	}
+	t.m[a.upstream+" "+strconv.Itoa(a.status)]++
+	t.mu.Unlock()
+}
+
+func (t *tally) get(upstream string, status int) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.m[upstream+" "+strconv.Itoa(status)]
+}
+
 // load opens path through the proxy from workers goroutines until stop is
 // closed, and returns everything they got once they have stopped.
-func (f *fleet) load(path string, workers int, stop <-chan struct{}, redirects, unavailable *atomic.Int64) func() []answer {
+func (f *fleet) load(path string, workers int, stop <-chan struct{}, redirects *atomic.Int64, by *tally) func() []answer {
 	var (
 		mu  sync.Mutex
 		got []answer
@@ -368,12 +397,10 @@ func (f *fleet) load(path string, workers int, stop <-chan struct{}, redirects, 
 				default:
 				}
 				a := f.open(path)
-				switch {
-				case a.redirected():
+				if a.redirected() {
 					redirects.Add(1)
-				case a.status == http.StatusServiceUnavailable:
-					unavailable.Add(1)
 				}
+				by.add(a)
 				mu.Lock()
 				got = append(got, a)
 				mu.Unlock()
@@ -672,9 +699,12 @@ func TestThreeInstancesSurviveAKill(t *testing.T) {
 	f := startFleet(t, dbURL, false)
 	_, path := f.createLink(`{"key":"doc.txt"}`)
 	const workers = 16
-	var redirects, unavailable atomic.Int64
+	var (
+		redirects atomic.Int64
+		by        tally
+	)
 	stop := make(chan struct{})
-	wait := f.load(path, workers, stop, &redirects, &unavailable)
+	wait := f.load(path, workers, stop, &redirects, &by)
 	stopped := false
 	defer func() {
 		if !stopped {
@@ -683,11 +713,12 @@ func TestThreeInstancesSurviveAKill(t *testing.T) {
 		}
 	}()
 	waitFor(t, 30*time.Second, "300 redirects before the kill", func() bool { return redirects.Load() >= 300 })
-	victim := f.inst[1]
+	victim, others := f.inst[1], []*instance{f.inst[0], f.inst[2]}
 	if err := victim.c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	<-victim.c.wait
+	dead := time.Now()
 	before := redirects.Load()
 	waitFor(t, 30*time.Second, "300 redirects after the kill", func() bool { return redirects.Load() >= before+300 })
 	close(stop)
@@ -695,28 +726,30 @@ func TestThreeInstancesSurviveAKill(t *testing.T) {
 	stopped = true
 
 	var failed int
-	after := map[string]int{}
+	after := map[string]int{} // redirects asked for once the victim was dead
 	for _, a := range got {
-		if a.redirected() {
-			if a.upstream == victim.name {
-				continue // answered before it died
-			}
-			after[a.upstream]++
+		if !a.redirected() {
+			failed++
+			t.Logf("not a redirect: %d %v (instance %q)", a.status, a.err, a.upstream)
 			continue
 		}
-		failed++
-		t.Logf("not a redirect: %d %v (upstream %q)", a.status, a.err, a.upstream)
+		if a.sent.After(dead) {
+			after[a.upstream]++
+		}
 	}
-	// Each worker had at most one request inside the victim when it died;
-	// those may fail (502 from the proxy), nothing else may.
-	t.Logf("SIGKILL of instance %s after %d redirects; %d answers in all, %d not redirects; redirects by the others: %v",
+	t.Logf("SIGKILL of instance %s after %d redirects; %d answers in all, %d not redirects; redirects asked for after its death, by instance: %v",
 		victim.name, before, len(got), failed, after)
+	// Each worker had at most one request inside the victim when it died;
+	// only those may fail (502 from the proxy).
 	if failed > workers {
 		t.Errorf("%d requests failed; want at most %d (those in flight inside the killed instance)", failed, workers)
 	}
-	for _, in := range []*instance{f.inst[0], f.inst[2]} {
+	if after[victim.name] != 0 {
+		t.Errorf("the killed instance answered %d requests sent after its death", after[victim.name])
+	}
+	for _, in := range others {
 		if after[in.name] == 0 {
-			t.Errorf("instance %s answered no redirect", in.name)
+			t.Errorf("instance %s answered no redirect after the kill", in.name)
 		}
 	}
 	f.checkRedirectsAudited(got)
@@ -735,9 +768,12 @@ func TestThreeInstancesRideOutPostgresRestart(t *testing.T) {
 	// lookup needs the database.
 	_, fresh := f.createLink(`{"key":"doc.txt"}`)
 	const workers = 8
-	var redirects, unavailable atomic.Int64
+	var (
+		redirects atomic.Int64
+		by        tally
+	)
 	stop := make(chan struct{})
-	wait := f.load(path, workers, stop, &redirects, &unavailable)
+	wait := f.load(path, workers, stop, &redirects, &by)
 	stopped := false
 	defer func() {
 		if !stopped {
@@ -762,8 +798,11 @@ func TestThreeInstancesRideOutPostgresRestart(t *testing.T) {
 			}
 		}
 	}
-	// The load meets the outage on every instance in turn.
-	waitFor(t, 30*time.Second, "the load refused while PostgreSQL is down", func() bool { return unavailable.Load() >= 3*workers })
+	// The load meets the outage on every instance.
+	for _, in := range f.inst {
+		n := by.get(in.name, http.StatusServiceUnavailable)
+		waitFor(t, 30*time.Second, "the load refused by "+in.name, func() bool { return by.get(in.name, http.StatusServiceUnavailable) >= n+workers })
+	}
 	upAt := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -784,7 +823,11 @@ func TestThreeInstancesRideOutPostgresRestart(t *testing.T) {
 	stopped = true
 
 	statuses := map[string]int{}
+	var slowest time.Duration
 	for _, a := range got {
+		if !a.redirected() {
+			slowest = max(slowest, a.at.Sub(a.sent))
+		}
 		k := strconv.Itoa(a.status)
 		if a.err != nil {
 			k = "no answer"
@@ -797,7 +840,12 @@ func TestThreeInstancesRideOutPostgresRestart(t *testing.T) {
 			t.Errorf("answer during the outage = %d Location %q Retry-After %q (%v); want 503 with Retry-After", a.status, a.location, a.retry, a.err)
 		}
 	}
-	t.Logf("PostgreSQL down %s; answers by status: %v", upAt.Sub(down).Round(time.Millisecond), statuses)
+	t.Logf("PostgreSQL down %s; answers by status: %v; slowest refusal %s", upAt.Sub(down).Round(time.Millisecond), statuses, slowest.Round(time.Millisecond))
+	// Refusing takes no wait for the database: its connections fail at
+	// once. Every query would wait at most db.BusyTimeout.
+	if slowest > db.BusyTimeout {
+		t.Errorf("a refusal took %s; want at most %s", slowest, db.BusyTimeout)
+	}
 	if statuses["503"] == 0 {
 		t.Error("the load met no 503: it did not reach the outage")
 	}
