@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/db"
 	"github.com/sharesvc/sharesvc/internal/mail"
 	"github.com/sharesvc/sharesvc/internal/mailpit"
@@ -106,6 +107,7 @@ type fleet struct {
 	proxy  *rrProxy
 	inst   []*instance
 	mail   *mailpit.Server // nil unless asked for
+	key    string          // the checkpoint key every instance signs with
 	client *http.Client    // follows no redirect
 }
 
@@ -130,6 +132,7 @@ func startFleet(t *testing.T, dbURL string, withMail bool) *fleet {
 	if _, _, err := runErr("audit", "keygen", "--out", keyPath); err != nil {
 		t.Fatal(err)
 	}
+	f.key = keyPath
 	f.proxy = startProxy(t)
 	common := s3env(s3, bucket, dbURL)
 	for k, v := range map[string]string{
@@ -688,6 +691,47 @@ func TestThreeInstancesOneDatabase(t *testing.T) {
 				t.Errorf("instance %s answered %d of %d; want its share", in.name, by[in.name], len(got))
 			}
 		}
+	})
+	t.Run("graceful stops sign the head", func(t *testing.T) {
+		// One after the other: each signs a last checkpoint if it leads
+		// then, and gives the lead up; the last one leads at its end.
+		dirs := map[string]int{}
+		for _, in := range f.inst {
+			if err := in.c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-in.c.wait; err != nil {
+				t.Fatalf("instance %s stopped with %v\n%s", in.name, err, in.c.output())
+			}
+			files, _ := filepath.Glob(filepath.Join(in.env["SHARESVC_CHECKPOINT_DIR"], "checkpoint-*.json"))
+			dirs[in.name] = len(files)
+		}
+		// Verify against every checkpoint any of them signed, with the
+		// shared key's public half.
+		all := t.TempDir()
+		for _, in := range f.inst {
+			files, _ := filepath.Glob(filepath.Join(in.env["SHARESVC_CHECKPOINT_DIR"], "checkpoint-*.json"))
+			for _, file := range files {
+				b, err := os.ReadFile(file)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(all, filepath.Base(file)), b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		out, errOut, err := runErr("audit", "verify", "--db", f.dbURL, "--checkpoint", all, "--public-key", f.key+".pub")
+		if err != nil {
+			t.Fatalf("audit verify against the checkpoints: %v\n%s%s", err, out, errOut)
+		}
+		var head int64
+		f.openDB().QueryRow(`SELECT max(seq) FROM audit_events`).Scan(&head)
+		newest, err := audit.ReadCheckpoint(all)
+		if err != nil || newest.Seq != head {
+			t.Fatalf("newest checkpoint = %+v, %v; want one at the head, row %d", newest, err, head)
+		}
+		t.Logf("checkpoints by instance %v; newest at the head (row %d); %s", dirs, head, strings.TrimSpace(out))
 	})
 }
 
