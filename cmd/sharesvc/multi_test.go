@@ -38,11 +38,15 @@ import (
 // the instances agree on, not about limits.
 
 // rrProxy is a round-robin reverse proxy: each request goes to the next
-// instance in turn. An instance that refuses the connection (a dead one)
-// is skipped for the next, which is safe because nothing of the request
-// reached it; a request that did reach an instance is never sent again
-// (opening a link spends a use), and fails with 502 if the instance dies
-// before answering.
+// instance in turn, and an instance that refuses the connection (a dead
+// one) is skipped for the next: nothing of the request reached it. A
+// request that did reach an instance is not sent elsewhere by the proxy
+// and fails with 502 if the instance dies before answering, with one
+// exception, Go's transport's own (as nginx's proxy_next_upstream does): a
+// GET on a kept-alive connection that breaks before the answer is sent
+// again, and then reaches another instance. The dead one may have minted
+// it; its row then stands for a redirect nobody received, which the audit
+// allows (a row without a redirect, never a redirect without a row).
 type rrProxy struct {
 	srv   *httptest.Server
 	names []string // the instances' names, answered in X-Upstream
