@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"html/template"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/sharesvc/sharesvc/internal/app"
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/auth"
+	"github.com/sharesvc/sharesvc/internal/db"
 	"github.com/sharesvc/sharesvc/internal/grants"
 	"github.com/sharesvc/sharesvc/internal/links"
 	"github.com/sharesvc/sharesvc/internal/mail"
@@ -118,7 +120,25 @@ func toProblem(err error) *problem {
 			return p
 		}
 	}
+	if dbUnavailable(err) {
+		return &problem{Type: problemBase + "database-unavailable", Title: "Temporarily unable to reach the database; retry shortly",
+			Status: http.StatusServiceUnavailable, Reason: "database_unavailable", retryAfter: time.Second, cause: err}
+	}
 	return &problem{Type: problemBase + "internal", Title: "Internal error", Status: http.StatusInternalServerError, cause: err}
+}
+
+// dbUnavailable reports whether err is the database failing for a while
+// rather than for good: its lock held past the busy timeout, or, with a
+// database server (PostgreSQL), the server unreachable (stopped,
+// restarting, or the network cut). Such a failure is answered 503 with
+// Retry-After, as a failed audit write is, so that clients and load
+// balancers retry; a broken schema or a bad statement stays a 500.
+func dbUnavailable(err error) bool {
+	if !db.IsEngineError(err) {
+		return false
+	}
+	var ne *net.OpError
+	return db.IsBusy(err) || errors.As(err, &ne)
 }
 
 // writeProblem sends p as problem+json, or as a small HTML page to browsers

@@ -67,6 +67,8 @@ type Cluster struct {
 	Port int
 
 	dir    string // temporary directory: data/ and postgres.log
+	bin    string // the server binaries' directory
+	run    runner
 	admin  *sql.DB
 	n      atomic.Int64 // databases created, for their names
 	mu     sync.Mutex
@@ -101,7 +103,7 @@ func Start(ctx context.Context) (*Cluster, error) {
 			return nil, fmt.Errorf("postgres: %w", err)
 		}
 	}
-	c := &Cluster{dir: dir}
+	c := &Cluster{dir: dir, bin: bin, run: run}
 	data := filepath.Join(dir, "data")
 	initdb := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "-D", data, "-U", superuser,
 		"-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
@@ -113,7 +115,12 @@ func Start(ctx context.Context) (*Cluster, error) {
 	// A free port can be taken between choosing it and the server binding
 	// it; then the server exits and is started again on another.
 	for try := 1; ; try++ {
-		err = c.start(ctx, bin, data, run)
+		port, err := freePort()
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		err = c.start(ctx, port)
 		if err == nil {
 			return c, nil
 		}
@@ -127,13 +134,11 @@ func Start(ctx context.Context) (*Cluster, error) {
 // errExited means the server stopped while starting.
 var errExited = errors.New("postgres exited at start")
 
-func (c *Cluster) start(ctx context.Context, bin, data string, run runner) error {
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
+func (c *Cluster) start(ctx context.Context, port int) error {
+	bin, data, run := c.bin, filepath.Join(c.dir, "data"), c.run
 	logPath := filepath.Join(c.dir, "postgres.log")
-	log, err := os.Create(logPath)
+	// Appended to: a restarted server's log follows the first one's.
+	log, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
@@ -233,6 +238,28 @@ func (c *Cluster) Database(t testing.TB) string {
 		}
 	})
 	return u
+}
+
+// StopServer shuts the server down as Stop does but keeps the cluster's
+// data and port, for StartServer: what a database outage looks like to its
+// clients (their connections end, new ones are refused). Stopping a stopped
+// server does nothing.
+func (c *Cluster) StopServer() error {
+	return c.stop(false)
+}
+
+// StartServer starts the server of a cluster stopped by StopServer again,
+// on the same port and with the same data, and returns once it accepts
+// connections. Starting a running server does nothing. Its error names the
+// server's log when the server exits at start (the port taken meanwhile).
+func (c *Cluster) StartServer(ctx context.Context) error {
+	c.mu.Lock()
+	running := c.cmd != nil
+	c.mu.Unlock()
+	if running {
+		return nil
+	}
+	return c.start(ctx, c.Port)
 }
 
 // Stop shuts the server down (fast: open transactions are rolled back, as

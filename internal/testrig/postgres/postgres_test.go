@@ -65,3 +65,45 @@ func open(t *testing.T, u string) *sql.DB {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+// StopServer and StartServer are an outage: the port refuses connections
+// in between, and the server comes back on the same port with its data.
+func TestServerRestartKeepsDataAndPort(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := postgres.Start(ctx)
+	if err != nil {
+		t.Fatalf("a real PostgreSQL is required (run scripts/postgres.sh to install it): %v", err)
+	}
+	defer c.Stop()
+	u, _, err := c.CreateDatabase(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := open(t, u)
+	if _, err := db.ExecContext(ctx, `CREATE TABLE kept (x BIGINT); INSERT INTO kept VALUES (42)`); err != nil {
+		t.Fatal(err)
+	}
+	port := c.Port
+	if err := c.StopServer(); err != nil {
+		t.Fatalf("StopServer = %v", err)
+	}
+	if err := open(t, u).PingContext(ctx); err == nil {
+		t.Fatal("the server accepts connections after StopServer")
+	}
+	if err := c.StartServer(ctx); err != nil {
+		t.Fatalf("StartServer = %v", err)
+	}
+	var x int
+	if err := open(t, u).QueryRowContext(ctx, `SELECT x FROM kept`).Scan(&x); err != nil || x != 42 || c.Port != port {
+		t.Fatalf("after a restart: x = %d, %v on port %d; want 42 on port %d", x, err, c.Port, port)
+	}
+	// A pool from before the outage recovers without being reopened.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if err := db.QueryRowContext(ctx, `SELECT x FROM kept`).Scan(&x); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the old pool still fails after the restart: %v", err)
+		}
+	}
+}
