@@ -42,6 +42,7 @@ const (
 	ClassBusy                       // another writer held the lock past the busy timeout
 	ClassReadOnly                   // the database, or this connection, may not be written
 	ClassFull                       // the disk, or the database's size limit, is full
+	ClassUnavailable                // the database server cannot be reached or is shutting down or starting
 )
 
 // SQLite is the embedded engine (modernc.org/sqlite, pure Go).
@@ -83,6 +84,16 @@ func IsUniqueViolation(err error) bool {
 func IsBusy(err error) bool {
 	c, _ := classify(err)
 	return c == ClassBusy
+}
+
+// IsUnavailable reports whether err is the database failing for a while
+// rather than for good: a database server (PostgreSQL) that cannot be
+// reached, is starting or shutting down, or refuses more connections, or a
+// connection lost mid-statement. Retrying later may succeed. SQLite, a file
+// in this process, has no such state.
+func IsUnavailable(err error) bool {
+	c, _ := classify(err)
+	return c == ClassUnavailable
 }
 
 // IsReadOnly reports whether err is a write refused because the database

@@ -136,38 +136,45 @@ func (pgEngine) Name() string { return "postgres" }
 // PostgreSQL error codes sharesvc tells apart
 // (https://www.postgresql.org/docs/current/errcodes-appendix.html).
 const (
-	pgUniqueViolation        = "23505"
-	pgReadOnlyTransaction    = "25006"
-	pgSerializationFailure   = "40001"
-	pgDeadlockDetected       = "40P01"
-	pgLockNotAvailable       = "55P03"
-	pgDiskFull               = "53100"
-	pgOutOfMemory            = "53200"
-	pgTooManyConnections     = "53300"
-	pgQueryCanceled          = "57014"
-	pgAdminShutdown          = "57P01"
-	pgCannotConnectNow       = "57P03"
-	pgInsufficientPrivileges = "42501"
+	pgUniqueViolation      = "23505"
+	pgReadOnlyTransaction  = "25006"
+	pgSerializationFailure = "40001"
+	pgDeadlockDetected     = "40P01"
+	pgLockNotAvailable     = "55P03"
+	pgDiskFull             = "53100"
+	pgTooManyConnections   = "53300"
+	pgAdminShutdown        = "57P01"
+	pgCrashShutdown        = "57P02"
+	pgCannotConnectNow     = "57P03"
 )
 
 func (pgEngine) Classify(err error) (ErrorClass, bool) {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
-		switch pe.Code {
-		case pgUniqueViolation:
+		switch {
+		case pe.Code == pgUniqueViolation:
 			return ClassUniqueViolation, true
-		case pgLockNotAvailable, pgSerializationFailure, pgDeadlockDetected, pgTooManyConnections, pgCannotConnectNow:
+		case pe.Code == pgLockNotAvailable, pe.Code == pgSerializationFailure, pe.Code == pgDeadlockDetected:
 			return ClassBusy, true
-		case pgReadOnlyTransaction:
+		case strings.HasPrefix(pe.Code, "08"), // connection exception
+			pe.Code == pgTooManyConnections, pe.Code == pgAdminShutdown, pe.Code == pgCrashShutdown,
+			pe.Code == pgCannotConnectNow:
+			return ClassUnavailable, true
+		case pe.Code == pgReadOnlyTransaction:
 			return ClassReadOnly, true
-		case pgDiskFull:
+		case pe.Code == pgDiskFull:
 			return ClassFull, true
 		}
 		return ClassOther, true
 	}
 	var de *pgDriverError
 	if errors.As(err, &de) {
-		return ClassOther, true
+		// No SQLSTATE: the driver's own failure, which is the connection's
+		// (refused, reset, timed out, closed by the server).
+		return ClassUnavailable, true
+	}
+	if errors.Is(err, driver.ErrBadConn) {
+		return ClassUnavailable, true
 	}
 	return 0, false
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"html/template"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -137,8 +136,7 @@ func dbUnavailable(err error) bool {
 	if !db.IsEngineError(err) {
 		return false
 	}
-	var ne *net.OpError
-	return db.IsBusy(err) || errors.As(err, &ne)
+	return db.IsBusy(err) || db.IsUnavailable(err)
 }
 
 // writeProblem sends p as problem+json, or as a small HTML page to browsers
