@@ -131,6 +131,23 @@ func TestAuditByObjectAndRecipient(t *testing.T) {
 			t.Fatalf("JSONL export = %d %q", r.StatusCode, lines)
 		}
 	})
+	t.Run("console", func(t *testing.T) {
+		c := newConsoleClient(t, e)
+		c.signIn(auditor)
+		resp, body := c.get("/ui/audit?bucket=" + testBucket + "&key_prefix=" + url.QueryEscape("obj/a%") + "&action=link.access")
+		if resp.StatusCode != 200 || !strings.Contains(body, `data-label="Object">`+testBucket+`/obj/a%b.txt<`) ||
+			!strings.Contains(body, pct.ID) || strings.Contains(body, plain.ID) || !strings.Contains(body, `data-label="User agent">Go-http-client/1.1<`) ||
+			!strings.Contains(body, `name="key_prefix" value="obj/a%"`) || !strings.Contains(body, `key_prefix=obj%2Fa%25`) {
+			t.Fatalf("/ui/audit by object = %d:\n%s", resp.StatusCode, body)
+		}
+		resp, body = c.get("/ui/audit?recipient=rita@example.org")
+		if resp.StatusCode != 200 || !strings.Contains(body, rl.ID) || strings.Contains(body, pct.ID) {
+			t.Fatalf("/ui/audit by recipient = %d:\n%s", resp.StatusCode, body)
+		}
+		if resp, body := c.get("/ui/audit?bucket=Bad_Bucket"); resp.StatusCode != 400 || !strings.Contains(body, "bucket") {
+			t.Fatalf("/ui/audit?bucket=Bad_Bucket = %d:\n%s", resp.StatusCode, body)
+		}
+	})
 	t.Run("bad filters", func(t *testing.T) {
 		for _, c := range []struct{ q, detail string }{
 			{"bucket=Bad_Bucket", "bucket"},
