@@ -93,7 +93,7 @@ func consolePages(base, busy, upload string) []consolePage {
 		{"audit", true, nav("/ui/audit", "table.events"), ""},
 		{"verify", true, nav("/ui/audit/verify", ".ok"), ""},
 		{"admin", true, nav("/ui/admin", "#b-prefix"), ""},
-		{"grants", true, nav("/ui/grants", "#grants"), ""},
+		{"grants", true, nav("/ui/grants", "#grants"), "#grants"},
 		{"created", true, append(nav("/ui/links", "#key"),
 			chromedp.SetValue(chromedp.CSS("#key"), "reports/2026/q3/board-pack-final-v2.pdf"),
 			chromedp.Click(chromedp.CSS("#create button[type=submit]")), chromedp.WaitVisible(chromedp.CSS("#short-url"))), ""},
@@ -133,6 +133,8 @@ func TestConsoleFitsPhoneWidth(t *testing.T) {
 	dir := os.Getenv("SHARESVC_SCREENSHOTS")
 	if dir == "" {
 		dir = screenshotDir(t)
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
 	}
 	adm, pub := newBrowser(t), newBrowser(t)
 	signInBrowser(t, adm, base, admin, "")
