@@ -4,7 +4,7 @@
 GO ?= go
 export CGO_ENABLED ?= 1
 
-.PHONY: demo test lint build image tools promtool deploytools bench bench-postgres fuzz crash faults
+.PHONY: demo test lint build image tools promtool deploytools bench bench-postgres fuzz crash faults screenshots
 
 ## demo: start a local S3+STS server and sharesvc, print a working link
 demo: tools
@@ -69,6 +69,13 @@ promtool:
 	@command -v curl >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends curl >/dev/null)
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null)
 	@scripts/postgres.sh
+
+## screenshots: regenerate docs/screenshots: every console page at desktop (1280 px) and phone
+## (390 px) width, on demo data, by the browser test that holds the pages to those widths
+screenshots: tools
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null)
+	mkdir -p docs/screenshots
+	SHARESVC_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run '^TestConsoleFitsPhoneWidth$$' ./internal/server/
 
 ## alert-rules: print deploy/prometheus/alerts.yml with its runbook links under RUNBOOK_BASE
 ## (your copy of README.md), e.g. make -s alert-rules RUNBOOK_BASE=https://wiki.example.com/sharesvc/README.md

@@ -216,3 +216,9 @@ CREATE INDEX grants_role ON grants (role) WHERE revoked_at IS NULL;
 ALTER TABLE links ADD COLUMN grant_id TEXT;
 ALTER TABLE links ADD COLUMN grant_prefix TEXT;
 CREATE INDEX links_grant ON links (grant_id) WHERE grant_id IS NOT NULL;
+
+-- migration: 8 the audit log's recipient filter
+-- GET /api/v1/audit?recipient= selects the rows of the links sent to one
+-- address (links.recipient). Plain links ('') stay out of the index;
+-- internal/audit's filter repeats "recipient <> ''" so that SQLite uses it.
+CREATE INDEX links_recipient ON links (recipient) WHERE recipient <> '';

@@ -226,3 +226,6 @@ CREATE INDEX grants_role ON grants (role) WHERE revoked_at IS NULL;
 ALTER TABLE links ADD COLUMN grant_id text;
 ALTER TABLE links ADD COLUMN grant_prefix text;
 CREATE INDEX links_grant ON links (grant_id) WHERE grant_id IS NOT NULL;
+
+-- migration: 8 the audit log's recipient filter
+CREATE INDEX links_recipient ON links (recipient) WHERE recipient <> '';

@@ -536,6 +536,9 @@ type auditFilter struct {
 	Reason    string `name:"reason" placeholder:"REASON" help:"Only this reason (not_found, revoked, …)."`
 	ClientIP  string `name:"client-ip" placeholder:"ADDR" help:"Only this client address (converted with --audit-ip-mode/--audit-ip-key, or give the stored form)."`
 	RequestID string `name:"request-id" placeholder:"ID" help:"Only the row of this X-Request-Id."`
+	Bucket    string `name:"bucket" placeholder:"BUCKET" help:"Only rows whose link points into this bucket."`
+	KeyPrefix string `name:"key-prefix" placeholder:"PREFIX" help:"Only rows whose link's object key starts with this (exact bytes; % and _ are literal)."`
+	Recipient string `name:"recipient" placeholder:"EMAIL" help:"Only rows of the links sent by email to this address."`
 	Since     string `name:"since" placeholder:"TIME" help:"Rows at or after this time (RFC 3339, Unix seconds, or a duration ago such as 7d)."`
 	Until     string `name:"until" placeholder:"TIME" help:"Rows before this time (RFC 3339, Unix seconds, or a duration ago such as 12h)."`
 	IPMode    string `name:"audit-ip-mode" envvar:"SHARESVC_AUDIT_IP_MODE" default:"full" help:"The server's client IP mode, to convert --client-ip."`
@@ -546,7 +549,8 @@ type auditFilter struct {
 // limit and before are list's page (0 for export).
 func (f *auditFilter) filter(limit int, before int64) (audit.Filter, error) {
 	flt := audit.Filter{LinkID: f.LinkID, Actor: f.Actor, Action: f.Action, Outcome: f.Outcome, Reason: f.Reason,
-		ClientIP: f.ClientIP, RequestID: f.RequestID, Limit: limit, Before: before}
+		ClientIP: f.ClientIP, RequestID: f.RequestID, Bucket: f.Bucket, KeyPrefix: f.KeyPrefix, Recipient: f.Recipient,
+		Limit: limit, Before: before}
 	err := finishFilter(&flt, f.Since, f.Until, &auditSettings{IPMode: f.IPMode, IPKey: f.IPKey})
 	return flt, err
 }
@@ -604,9 +608,9 @@ func (c *auditListCmd) Run(e *runEnv) error {
 		rows := make([][]string, 0, len(evs))
 		for _, ev := range evs {
 			rows = append(rows, []string{strconv.FormatInt(ev.Seq, 10), ev.At.Format("2006-01-02 15:04:05.000Z"),
-				ev.Action, ev.Actor, dash(ev.LinkID), ev.Outcome, dash(ev.Reason), dash(ev.ClientIP), dash(ev.RequestID)})
+				ev.Action, ev.Actor, dash(ev.LinkID), dash(objectText(ev.Object)), ev.Outcome, dash(ev.Reason), dash(ev.ClientIP), dash(ev.RequestID)})
 		}
-		if err := table(stdout, []string{"SEQ", "AT", "ACTION", "ACTOR", "LINK", "OUTCOME", "REASON", "CLIENT", "REQUEST"}, rows); err != nil {
+		if err := table(stdout, []string{"SEQ", "AT", "ACTION", "ACTOR", "LINK", "OBJECT", "OUTCOME", "REASON", "CLIENT", "REQUEST"}, rows); err != nil {
 			return err
 		}
 	}
@@ -614,6 +618,14 @@ func (c *auditListCmd) Run(e *runEnv) error {
 		fmt.Fprintf(stderr, "more: add --cursor %d\n", evs[len(evs)-1].Seq)
 	}
 	return nil
+}
+
+// objectText is a row's object as bucket/key, or "" for none.
+func objectText(o *audit.Object) string {
+	if o == nil {
+		return ""
+	}
+	return o.Bucket + "/" + o.Key
 }
 
 func dash(s string) string {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/db"
+	"github.com/sharesvc/sharesvc/internal/links"
 )
 
 // runErr runs the program and returns stdout, stderr and the error.
@@ -242,5 +243,53 @@ func TestAuditSettings(t *testing.T) {
 				t.Fatalf("build = %v; want %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// audit list and export select rows by their link's object and recipient,
+// offline, as the API does.
+func TestAuditCLIObjectFilters(t *testing.T) {
+	dbPath := filepath.Join(t.TempDir(), "sharesvc.db")
+	seedAudit(t, dbPath, 20) // rows of lnk_1 (odd seqs) and lnk_0
+	d, err := db.Open(context.Background(), dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, hash := links.NewCode()
+	now := time.Now()
+	l := &links.Link{ID: "lnk_1", Kind: links.KindDownload, Bucket: "files", Key: "a%b/x.txt", CreatedAt: now, CreatedBy: "sam",
+		ExpiresAt: now.Add(time.Hour), PresignTTL: time.Minute, ShareID: links.NewShareID(), Recipient: "r@example.org"}
+	if err := links.Insert(context.Background(), d.Write, l, hash); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+
+	for _, c := range []struct {
+		args []string
+		rows int
+	}{
+		{[]string{"--bucket", "files", "--key-prefix", "a%"}, 10},
+		{[]string{"--key-prefix", "a_"}, 0},
+		{[]string{"--recipient", "r@EXAMPLE.org"}, 10},
+		{[]string{"--bucket", "other"}, 0},
+	} {
+		out, _, err := runErr(append([]string{"audit", "list", "--db", dbPath, "--json"}, c.args...)...)
+		out = strings.TrimSpace(out)
+		if err != nil || strings.Count(out, `"object":{"bucket":"files","key":"a%b/x.txt"}`) != c.rows || c.rows == 0 && out != "" {
+			t.Errorf("audit list %v = %q, %v; want %d rows of lnk_1 naming its object", c.args, out, err, c.rows)
+		}
+	}
+	out, _, err := runErr("audit", "list", "--db", dbPath, "--bucket", "files", "--limit", "1")
+	if err != nil || !strings.Contains(out, "OBJECT") || !strings.Contains(out, "files/a%b/x.txt") {
+		t.Errorf("audit list table = %q, %v; want an OBJECT column", out, err)
+	}
+	out, _, err = runErr("audit", "export", "--db", dbPath, "--format", "csv", "--recipient", "r@example.org")
+	if err != nil || strings.Count(out, ",files,a%b/x.txt\n") != 10 {
+		t.Errorf("audit export --recipient = %q, %v; want 10 rows ending in the object", out, err)
+	}
+	for _, bad := range [][]string{{"--bucket", "Bad_Bucket"}, {"--key-prefix", "a\x01"}, {"--recipient", strings.Repeat("r", 1025)}} {
+		if _, _, err := runErr(append([]string{"audit", "list", "--db", dbPath}, bad...)...); !errors.Is(err, audit.ErrInvalidFilter) {
+			t.Errorf("audit list %.30q = %v; want an invalid filter", bad, err)
+		}
 	}
 }

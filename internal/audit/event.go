@@ -63,6 +63,10 @@ type Event struct {
 	Detail       string // JSON object, or ""
 	PrevHash     []byte
 	Hash         []byte
+	// Object is the object of the row's link, read from the links table
+	// by List and Export; nil when the row names no (known) link. It is
+	// not part of the row, so not of the chain.
+	Object *Object
 }
 
 // maxUserAgent bounds what a client can make us store.

@@ -51,7 +51,7 @@ func (f Format) ContentType() string {
 
 // csvHeader names the CSV columns, in the order of the JSON fields.
 var csvHeader = []string{"seq", "at", "action", "actor", "link_id", "outcome", "reason", "client_ip",
-	"user_agent", "request_id", "url_expires_at", "sts_session", "detail", "prev_hash", "hash"}
+	"user_agent", "request_id", "url_expires_at", "sts_session", "detail", "prev_hash", "hash", "bucket", "key"}
 
 const (
 	timeMicros = "2006-01-02T15:04:05.000000Z07:00"
@@ -104,6 +104,9 @@ func Export(ctx context.Context, db *sql.DB, f Filter, format Format, w io.Write
 		page, err = exportPage(ctx, db, query, append(args[:len(args):len(args)], after, last, exportPageRows), page[:0])
 		if err != nil {
 			return n, err
+		}
+		if err := attachObjects(ctx, db, page); err != nil {
+			return n, fmt.Errorf("export audit events: %w", err)
 		}
 		for i := range page {
 			if cw != nil {
@@ -160,9 +163,14 @@ func (e *Event) csvRecord(rec []string) {
 	if !e.URLExpiresAt.IsZero() {
 		urlExp = e.URLExpiresAt.UTC().Format(timeMillis)
 	}
+	var bucket, key string
+	if e.Object != nil {
+		bucket, key = e.Object.Bucket, cell(e.Object.Key)
+	}
 	copy(rec, []string{strconv.FormatInt(e.Seq, 10), e.At.UTC().Format(timeMicros), cell(e.Action), cell(e.Actor),
 		cell(e.LinkID), cell(e.Outcome), cell(e.Reason), cell(e.ClientIP), cell(e.UserAgent), cell(e.RequestID),
-		urlExp, cell(e.STSSession), cell(e.Detail), hex.EncodeToString(e.PrevHash), hex.EncodeToString(e.Hash)})
+		urlExp, cell(e.STSSession), cell(e.Detail), hex.EncodeToString(e.PrevHash), hex.EncodeToString(e.Hash),
+		bucket, key})
 }
 
 // cell defuses text a spreadsheet would evaluate as a formula.
@@ -182,7 +190,8 @@ func (e Event) MarshalJSON() ([]byte, error) { return e.AppendJSON(nil), nil }
 // AppendJSON appends the event's JSON form: seq, at (RFC 3339, µs), action,
 // actor, link_id, outcome, reason, client_ip, user_agent, request_id,
 // url_expires_at (RFC 3339, ms, or null), sts_session, detail (the stored
-// JSON text, as a string), prev_hash and hash (hex).
+// JSON text, as a string), prev_hash and hash (hex), and object
+// ({"bucket","key"}) when the row names a link.
 func (e *Event) AppendJSON(b []byte) []byte {
 	b = append(b, `{"seq":`...)
 	b = strconv.AppendInt(b, e.Seq, 10)
@@ -214,7 +223,15 @@ func (e *Event) AppendJSON(b []byte) []byte {
 	b = hex.AppendEncode(b, e.PrevHash)
 	b = append(b, `","hash":"`...)
 	b = hex.AppendEncode(b, e.Hash)
-	return append(b, `"}`...)
+	b = append(b, '"')
+	if e.Object != nil {
+		b = append(b, `,"object":{"bucket":`...)
+		b = appendJSONString(b, e.Object.Bucket)
+		b = append(b, `,"key":`...)
+		b = appendJSONString(b, e.Object.Key)
+		b = append(b, '}')
+	}
+	return append(b, '}')
 }
 
 const hexDigits = "0123456789abcdef"

@@ -30,6 +30,9 @@ func TestFiltersUseTheirIndexes(t *testing.T) {
 		{Filter{LinkID: "lnk_x", Outcome: OutcomeMinted}, "audit_events_link"},
 		{Filter{RequestID: "0123"}, "audit_events_request"},
 		{Filter{ClientIP: "192.0.2.1"}, "audit_events_client"},
+		{Filter{Recipient: "r@example.org"}, "links_recipient"},
+		{Filter{Bucket: "b", KeyPrefix: "k/"}, "links_bucket_key"},
+		{Filter{Bucket: "b", KeyPrefix: "k/"}, "audit_events_link"},
 	} {
 		w, args := c.f.where()
 		rows, err := d.Read.Query(`EXPLAIN QUERY PLAN SELECT `+eventColumns+` FROM audit_events WHERE `+w+` ORDER BY seq DESC LIMIT 100`, args...)

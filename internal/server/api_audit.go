@@ -36,7 +36,7 @@ func (s *Server) appendDenial(ctx context.Context, ev audit.Event) error {
 // else is refused, so that a typo does not silently widen a filter.
 var auditQueryKeys = map[string]bool{
 	"link_id": true, "actor": true, "action": true, "outcome": true, "reason": true, "client_ip": true,
-	"request_id": true, "since": true, "until": true,
+	"request_id": true, "since": true, "until": true, "bucket": true, "key_prefix": true, "recipient": true,
 }
 
 // auditFilter reads the filters of GET /api/v1/audit and its export from the
@@ -58,6 +58,7 @@ func (s *Server) auditFilter(r *http.Request, extra ...string) (audit.Filter, er
 	f := audit.Filter{
 		LinkID: q.Get("link_id"), Actor: q.Get("actor"), Action: q.Get("action"),
 		Outcome: q.Get("outcome"), Reason: q.Get("reason"), RequestID: q.Get("request_id"),
+		Bucket: q.Get("bucket"), KeyPrefix: q.Get("key_prefix"), Recipient: q.Get("recipient"),
 	}
 	if ip := q.Get("client_ip"); ip != "" {
 		// Match what the log stored: the same privacy mode, unless the

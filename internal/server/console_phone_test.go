@@ -1,0 +1,176 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/sharesvc/sharesvc/internal/auth"
+	"github.com/sharesvc/sharesvc/internal/links"
+)
+
+// viewport is a browser window size the console must fit.
+type viewport struct {
+	name          string
+	width, height int64
+}
+
+var consoleViewports = []viewport{{"desktop", 1280, 800}, {"phone", 390, 844}}
+
+// consolePage is one console page and how a browser reaches it.
+type consolePage struct {
+	name  string
+	admin bool                             // in the admin's browser (else a signed-out one)
+	open  []chromedp.Action[chromedp.Void] // steps that end on the page
+	shown string                           // the screenshot shows this element's section; "" the top
+}
+
+// seedDemo fills a server with what a small team's console shows: links by
+// two people (long keys, a revoked one, an upload link, a recipient's
+// link), accesses from a phone and a script, a grant and tokens. It
+// returns the admin's token, a busy link's id and an upload link's URL.
+func seedDemo(t *testing.T, e *env) (admin, busy, upload string) {
+	t.Helper()
+	admin = e.token("ana", auth.RoleAdmin)
+	sam := e.token("sam", auth.RoleSharer)
+	e.token("audrey", auth.RoleAuditor)
+	for _, k := range []string{"reports/2026/q3/board-pack-final-v2.pdf", "design/mockups/homepage hero (final) 2026-11.png",
+		"contracts/acme/master-services-agreement-signed.pdf"} {
+		e.put(k, "demo")
+	}
+	board := e.createLink(sam, `{"key":"reports/2026/q3/board-pack-final-v2.pdf","max_uses":10,"filename":"board-pack.pdf","note":"for the board"}`)
+	hero := e.createLink(sam, `{"key":"design/mockups/homepage hero (final) 2026-11.png","expires_in":604800}`)
+	old := e.createLink(admin, `{"key":"contracts/acme/master-services-agreement-signed.pdf"}`)
+	up := e.createLink(sam, `{"kind":"upload","key_prefix":"inbox/from-clients/"}`)
+	code, hash := links.NewCode()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	rl := &links.Link{ID: links.NewID(), Kind: links.KindDownload, Bucket: testBucket, Key: "contracts/acme/master-services-agreement-signed.pdf",
+		CreatedAt: now, CreatedBy: "sam", ExpiresAt: now.Add(72 * time.Hour), PresignTTL: time.Minute,
+		ShareID: links.NewShareID(), Recipient: "legal@acme.example"}
+	if err := links.Insert(context.Background(), e.db.Read, rl, hash); err != nil {
+		t.Fatal(err)
+	}
+	phone := "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"
+	for i := 0; i < 3; i++ {
+		e.do("GET", pathOf(t, board.URL), "", "", "User-Agent", phone)
+	}
+	e.do("GET", pathOf(t, hero.URL), "", "", "User-Agent", "curl/8.11.0")
+	e.do("GET", "/s/"+code, "", "", "User-Agent", phone)
+	e.do("POST", "/api/v1/links/"+old.ID+"/revoke", admin, `{"reason":"contract superseded"}`)
+	e.do("GET", pathOf(t, old.URL), "", "", "User-Agent", "curl/8.11.0")
+	return admin, board.ID, up.URL
+}
+
+// pathOf is the path of a link's URL on a console server.
+func pathOf(t *testing.T, u string) string {
+	t.Helper()
+	p, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Path
+}
+
+// consolePages lists every console page template: the pages a signed-in
+// admin sees (links, link, audit, verify, admin, grants, and the answers
+// of forms: created, token_created, confirm), and the public ones (signin,
+// upload) and the error page.
+func consolePages(base, busy, upload string) []consolePage {
+	nav := func(path, wait string) []chromedp.Action[chromedp.Void] {
+		return []chromedp.Action[chromedp.Void]{chromedp.Navigate(base + path), chromedp.WaitVisible(chromedp.CSS(wait))}
+	}
+	return []consolePage{
+		{"signin", false, nav("/ui/signin", "#token"), ""},
+		{"links", true, nav("/ui/links", "table"), "#links"},
+		{"link", true, nav("/ui/links/"+busy, "table.events"), ""},
+		{"audit", true, nav("/ui/audit", "table.events"), ""},
+		{"verify", true, nav("/ui/audit/verify", ".ok"), ""},
+		{"admin", true, nav("/ui/admin", "#b-prefix"), ""},
+		{"grants", true, nav("/ui/grants", "#grants"), "#grants"},
+		{"created", true, append(nav("/ui/links", "#key"),
+			chromedp.SetValue(chromedp.CSS("#key"), "reports/2026/q3/board-pack-final-v2.pdf"),
+			chromedp.Click(chromedp.CSS("#create button[type=submit]")), chromedp.WaitVisible(chromedp.CSS("#short-url"))), ""},
+		{"token_created", true, append(nav("/ui/admin", "#t-name"),
+			chromedp.SetValue(chromedp.CSS("#t-name"), "build-bot"),
+			chromedp.Click(chromedp.CSS("form[action='/ui/admin/tokens'] button")), chromedp.WaitVisible(chromedp.CSS("#secret"))), ""},
+		{"confirm", true, append(nav("/ui/admin", "#b-prefix"),
+			chromedp.SetValue(chromedp.CSS("#b-prefix"), "reports/"),
+			chromedp.Click(chromedp.CSS("form[action='/ui/admin/bulk-revoke'] button")), chromedp.WaitVisible(chromedp.CSS("#confirm-links"))), ""},
+		{"upload", false, []chromedp.Action[chromedp.Void]{chromedp.Navigate(upload), chromedp.WaitVisible(chromedp.CSS("#file"))}, ""},
+		{"error", true, nav("/ui/links/lnk_AAAAAAAAAAAAAAAAAAAAAA", "main h1"), ""},
+	}
+}
+
+// pageFit is what a page measures at one viewport.
+type pageFit struct {
+	ScrollWidth  int `json:"scroll"`
+	Revoke       int `json:"revoke"` // right edge of the first Revoke button; -1 without one
+	RevokeLeft   int `json:"left"`
+	ViewportWide int `json:"vw"`
+}
+
+const measureFit = `(() => {
+	const b = [...document.querySelectorAll('button')].find(b => b.textContent.trim() === 'Revoke');
+	const r = b ? b.getBoundingClientRect() : null;
+	return {scroll: document.documentElement.scrollWidth, vw: window.innerWidth,
+		revoke: r ? Math.ceil(r.right) : -1, left: r ? Math.floor(r.left) : -1};
+})()`
+
+// Every console page fits a phone: at 390 px wide nothing scrolls
+// sideways and the first Revoke button is on screen; and at desktop width
+// too. Each page is saved at both widths in the screenshot directory
+// ($SHARESVC_SCREENSHOTS; make screenshots points it at docs/screenshots).
+func TestConsoleFitsPhoneWidth(t *testing.T) {
+	e, base := consoleServer(t)
+	admin, busy, upload := seedDemo(t, e)
+	dir := os.Getenv("SHARESVC_SCREENSHOTS")
+	if dir == "" {
+		dir = screenshotDir(t)
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	adm, pub := newBrowser(t), newBrowser(t)
+	signInBrowser(t, adm, base, admin, "")
+	revokes := 0
+	for _, p := range consolePages(base, busy, upload) {
+		tab := pub
+		if p.admin {
+			tab = adm
+		}
+		// Forms answer once: reach the page at desktop width, then resize.
+		browse(t, tab, "desktop width", chromedp.EmulateViewport(consoleViewports[0].width, consoleViewports[0].height))
+		browse(t, tab, "open "+p.name, p.open...)
+		for _, vp := range consoleViewports {
+			browse(t, tab, vp.name+" width", chromedp.EmulateViewport(vp.width, vp.height), chromedp.Sleep(100*time.Millisecond))
+			fit := pull(t, tab, "measure "+p.name, chromedp.Evaluate[pageFit](measureFit))
+			t.Logf("%-13s %-7s scrollWidth %4d (viewport %d), first Revoke button right edge %d", p.name, vp.name, fit.ScrollWidth, fit.ViewportWide, fit.Revoke)
+			if fit.ScrollWidth > int(vp.width) {
+				t.Errorf("%s at %s width (%d px): the page is %d px wide; want no sideways scrolling", p.name, vp.name, vp.width, fit.ScrollWidth)
+			}
+			if fit.Revoke >= 0 {
+				revokes++
+				if fit.Revoke > int(vp.width) || fit.RevokeLeft < 0 {
+					t.Errorf("%s at %s width (%d px): the first Revoke button spans %d–%d px; want it on screen", p.name, vp.name, vp.width, fit.RevokeLeft, fit.Revoke)
+				}
+			}
+			if p.shown != "" {
+				browse(t, tab, "scroll to "+p.shown, chromedp.Evaluate[chromedp.Void](
+					`document.querySelector(`+strconv.Quote(p.shown)+`).closest("section").scrollIntoView()`))
+			}
+			png := pull(t, tab, "screenshot "+p.name, chromedp.CaptureScreenshot())
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%s.png", p.name, vp.name)), png, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if revokes < 6 { // links, admin, grants at both widths
+		t.Errorf("found a Revoke button %d times; want it on the links, admin and grants pages at both widths", revokes)
+	}
+}
