@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"path/filepath"
 	"strings"
@@ -104,6 +105,27 @@ func TestLinkEditAndRemoteAuditCLI(t *testing.T) {
 	offline := runCLI(t, map[string]string{}, "audit", "verify", "--db", dbPath)
 	if strings.SplitN(offline, "\n", 2)[0] != strings.SplitN(out, "\n", 2)[0] {
 		t.Fatalf("remote and offline verify disagree:\n%s\n%s", out, offline)
+	}
+
+	// A row rewritten behind the service's back: remote verify fails as
+	// offline verify does, naming the row.
+	runCLI(t, env, "link", "edit", id, "--note", "one more row")
+	raw, err := sql.Open("sqlite", "file:"+dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`DROP TRIGGER audit_events_no_update`,
+		`UPDATE audit_events SET detail = '{"changed":{}}' WHERE seq = (SELECT MAX(seq) FROM audit_events)`} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	raw.Close()
+	out, _, err = runCLIErr(remote, "audit", "verify")
+	offline, _, oerr := runCLIErr(map[string]string{}, "audit", "verify", "--db", dbPath)
+	if err == nil || oerr == nil || !strings.HasPrefix(out, "FAILED after ") || !strings.HasPrefix(offline, "FAILED after ") ||
+		!strings.Contains(err.Error(), "first bad row") {
+		t.Fatalf("verify of a rewritten row: remote %q, %v; offline %q, %v; want both to fail", out, err, offline, oerr)
 	}
 
 	for _, tc := range []struct {
