@@ -86,6 +86,10 @@ func TestLinkEditAndRemoteAuditCLI(t *testing.T) {
 		!strings.Contains(lines[1], `\"max_uses\":{\"old\":2,\"new\":5}`) {
 		t.Fatalf("remote audit list --action link.update = %q; want 2 JSON lines, newest first, with the changes", out)
 	}
+	if r, o := runCLI(t, remote, "audit", "list", "--action", "link.create", "--json"),
+		runCLI(t, map[string]string{}, "audit", "list", "--db", dbPath, "--action", "link.create", "--json"); r != o {
+		t.Fatalf("remote and offline audit list --json differ:\n%s\n%s", r, o)
+	}
 	if out := runCLI(t, remote, "audit", "list", "--since", "1h", "--actor", "root"); !strings.Contains(out, "link.create") ||
 		!strings.Contains(out, "link.update") || strings.Contains(out, "aud ") {
 		t.Fatalf("remote audit list --since 1h --actor root = %q", out)
