@@ -340,9 +340,10 @@ func (a *auditSetup) prune(ctx context.Context, log *audit.Log, d *db.DB, logger
 	}
 }
 
-// auditCmd is "sharesvc audit": offline commands on the database file.
-// They read it directly (read-only, except prune); a running server serves
-// the same through GET /api/v1/audit, /audit/export and /audit/verify.
+// auditCmd is "sharesvc audit". List, export and verify read a database
+// directly (--db, read-only) or ask a running server (SHARESVC_URL, with an
+// auditor's token) through GET /api/v1/audit, /audit/export and
+// /audit/verify; keygen and prune are offline only.
 type auditCmd struct {
 	Keygen auditKeygenCmd `cmd:"" help:"Create the Ed25519 checkpoint key (FILE) and its public key (FILE.pub)."`
 	Verify auditVerifyCmd `cmd:"" help:"Check the hash chain offline against every checkpoint (local and anchored): also a cut-off tail."`
@@ -403,15 +404,22 @@ func openReadOnly(ctx context.Context, path string) (*sql.DB, error) {
 }
 
 type auditVerifyCmd struct {
-	DB         string         `name:"db" envvar:"SHARESVC_DB" default:"sharesvc.db" help:"SQLite database file (a copy is fine) or postgres:// URL."`
+	DB         string         `name:"db" envvar:"SHARESVC_DB" placeholder:"FILE|URL" help:"Verify this database offline: a SQLite file (a copy is fine) or postgres:// URL."`
 	Checkpoint string         `name:"checkpoint" placeholder:"FILE|DIR" help:"A checkpoint file, or a directory of them, all of which are checked (default: the database path + \"-checkpoints\" when it exists)."`
 	PublicKey  string         `name:"public-key" placeholder:"FILE" help:"The checkpoint key's public key (PEM, or 32 bytes in hex); without it the key inside each checkpoint is used."`
 	Anchor     anchorSettings `embed:""`
 	PathStyle  bool           `name:"s3-path-style" envvar:"SHARESVC_S3_PATH_STYLE" help:"Address the anchor bucket as http://endpoint/bucket/key."`
+	auditRemote
 }
 
 func (c *auditVerifyCmd) Run(e *runEnv) error {
 	ctx, stdout, getenv := e.ctx, e.stdout, e.getenv
+	if cl, err := c.client("audit verify", c.DB); err != nil || cl != nil {
+		if err != nil {
+			return err
+		}
+		return c.verifyRemote(e, cl)
+	}
 	path, cpPath, pubPath, pathStyle := c.DB, c.Checkpoint, c.PublicKey, c.PathStyle
 	an := c.Anchor
 	an.readEnv(getenv)
@@ -574,7 +582,8 @@ func finishFilter(flt *audit.Filter, since, until string, ip *auditSettings) err
 }
 
 type auditListCmd struct {
-	DB string `name:"db" envvar:"SHARESVC_DB" default:"sharesvc.db" help:"SQLite database file or postgres:// URL."`
+	DB string `name:"db" envvar:"SHARESVC_DB" placeholder:"FILE|URL" help:"Read this database offline: a SQLite file or postgres:// URL."`
+	auditRemote
 	auditFilter
 	Limit  int   `name:"limit" default:"50" help:"Rows to show (at most 1000)."`
 	Cursor int64 `name:"cursor" placeholder:"SEQ" help:"Show rows before this sequence number (from the previous page)."`
@@ -583,6 +592,12 @@ type auditListCmd struct {
 
 func (c *auditListCmd) Run(e *runEnv) error {
 	ctx, stdout, stderr, path, asJSON := e.ctx, e.stdout, e.stderr, c.DB, c.JSON
+	if cl, err := c.client("audit list", path); err != nil || cl != nil {
+		if err != nil {
+			return err
+		}
+		return c.listRemote(e, cl)
+	}
 	flt, err := c.filter(c.Limit, c.Cursor)
 	if err != nil {
 		return fmt.Errorf("audit list: %w", err)
@@ -636,7 +651,8 @@ func dash(s string) string {
 }
 
 type auditExportCmd struct {
-	DB string `name:"db" envvar:"SHARESVC_DB" default:"sharesvc.db" help:"SQLite database file or postgres:// URL."`
+	DB string `name:"db" envvar:"SHARESVC_DB" placeholder:"FILE|URL" help:"Read this database offline: a SQLite file or postgres:// URL."`
+	auditRemote
 	auditFilter
 	Format string `name:"format" default:"jsonl" help:"csv or jsonl."`
 	Out    string `name:"out" placeholder:"FILE" help:"Write to this file (created 0600; never overwritten) instead of standard output."`
@@ -647,6 +663,12 @@ func (c *auditExportCmd) Run(e *runEnv) error {
 	fm, err := audit.ParseFormat(c.Format)
 	if err != nil {
 		return fmt.Errorf("audit export: %w", err)
+	}
+	if cl, err := c.client("audit export", path); err != nil || cl != nil {
+		if err != nil {
+			return err
+		}
+		return c.exportRemote(e, cl, string(fm))
 	}
 	flt, err := c.filter(0, 0)
 	if err != nil {

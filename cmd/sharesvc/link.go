@@ -11,19 +11,21 @@ import (
 	"github.com/sharesvc/sharesvc/internal/server"
 )
 
-// linkCmd is "sharesvc link create|list|show|revoke". All talk to the
+// linkCmd is "sharesvc link create|list|show|revoke|edit". All talk to the
 // server at $SHARESVC_URL with $SHARESVC_TOKEN.
 type linkCmd struct {
 	Create linkCreateCmd `cmd:"" help:"Create a link (or, with --recipient, a share mailed to each recipient)."`
 	List   linkListCmd   `cmd:"" help:"List links."`
 	Show   linkShowCmd   `cmd:"" help:"Show a link."`
 	Revoke linkRevokeCmd `cmd:"" help:"Revoke a link, by id or by its short URL."`
+	Edit   linkEditCmd   `cmd:"" help:"Change a link's expiry, use cap or note."`
 }
 
 type linkCreateCmd struct {
 	Kind        string        `name:"kind" default:"download" help:"download or upload."`
 	Bucket      string        `name:"bucket" placeholder:"BUCKET" help:"Bucket (default: the server's)."`
-	Key         string        `name:"key" placeholder:"KEY" help:"Object key (required)."`
+	Key         string        `name:"key" placeholder:"KEY" help:"Object key (required, or --key-prefix for an upload link)."`
+	KeyPrefix   string        `name:"key-prefix" placeholder:"PREFIX" help:"Upload links, instead of --key: each upload gets a generated name under PREFIX."`
 	ExpiresIn   time.Duration `name:"expires-in" help:"Link lifetime, e.g. 24h, 3d or 1w (default: the server's)."`
 	PresignTTL  time.Duration `name:"presign-ttl" help:"Lifetime of each minted URL, e.g. 60s or 5m (default: the server's)."`
 	MaxUses     int           `name:"max-uses" default:"0" help:"Use cap (0: none)."`
@@ -39,8 +41,8 @@ type linkCreateCmd struct {
 
 func (c *linkCreateCmd) Run(e *runEnv) error {
 	ctx, stdout, stderr := e.ctx, e.stdout, e.stderr
-	req := map[string]any{"kind": c.Kind, "key": c.Key}
-	for k, v := range map[string]string{"bucket": c.Bucket, "note": c.Note, "filename": c.Filename, "content_type": c.ContentType,
+	req := map[string]any{"kind": c.Kind}
+	for k, v := range map[string]string{"key": c.Key, "key_prefix": c.KeyPrefix, "bucket": c.Bucket, "note": c.Note, "filename": c.Filename, "content_type": c.ContentType,
 		"notify": c.Notify, "notify_mode": c.NotifyMode} {
 		if v != "" {
 			req[k] = v

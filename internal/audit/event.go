@@ -18,6 +18,7 @@ const (
 	ActionAccess      = "link.access"
 	ActionLinkCreate  = "link.create"
 	ActionLinkRevoke  = "link.revoke"
+	ActionLinkUpdate  = "link.update"
 	ActionTokenCreate = "token.create"
 	ActionTokenRevoke = "token.revoke"
 	ActionBulkRevoke  = "link.bulk_revoke"

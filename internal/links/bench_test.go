@@ -77,7 +77,7 @@ func BenchmarkByCodeForMint(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := s.ByCodeForMint(ctx, codes[i%len(codes)]); err != nil {
+		if _, err := s.ByCodeForMint(ctx, codes[i%len(codes)], time.Now()); err != nil {
 			b.Fatal(err)
 		}
 	}

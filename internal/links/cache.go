@@ -3,6 +3,7 @@ package links
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // cacheSize bounds the link cache: about 1 KiB a link, so 1 MiB at most.
@@ -10,11 +11,12 @@ const cacheSize = 1024
 
 // cache remembers recently opened links by the hash of their code, so that
 // the share route's hot path skips the database read. Only the mint path
-// uses it, and it can only ever be stale in one direction: a cached link
-// may look live after it was revoked, used up or suspended, never the
-// reverse (revocation, expiry and spent uses are permanent). Every mint
-// re-checks liveness inside the transaction that spends the use and writes
-// the audit row, so a stale entry costs a wasted signature, never a URL.
+// uses it. A cached link may look live after it was revoked, used up or
+// suspended: every mint re-checks liveness inside the transaction that
+// spends the use and writes the audit row, so such a stale entry costs a
+// wasted signature, never a URL. It may also look expired or used up after
+// an edit gave it a later expiry or a higher cap, so a cached link that is
+// not live is read again before anyone is refused.
 type cache struct {
 	mu sync.RWMutex
 	m  map[[32]byte]*Link
@@ -45,16 +47,17 @@ func (c *cache) put(h [32]byte, l *Link) {
 }
 
 // ByCodeForMint returns the link a code opens, possibly from a cache that
-// may show a link as live after it stopped being live (see cache). Use it
-// only where liveness is re-checked in the minting transaction
-// (ClaimUses); everything else uses ByCode. The returned Link is shared:
-// do not modify it. Errors: ErrNotFound.
-func (s *Store) ByCodeForMint(ctx context.Context, code string) (*Link, error) {
+// may show a link as live after it stopped being live (see cache); a cached
+// link that is not live at now is read again. Use it only where liveness
+// is re-checked in the minting transaction (ClaimUses); everything else
+// uses ByCode. The returned Link is shared: do not modify it. Errors:
+// ErrNotFound.
+func (s *Store) ByCodeForMint(ctx context.Context, code string, now time.Time) (*Link, error) {
 	if !ValidCode(code) {
 		return nil, ErrNotFound
 	}
 	h := HashCode(code)
-	if l := s.cache.get(h); l != nil {
+	if l := s.cache.get(h); l != nil && l.StateAt(now) == StateLive {
 		return l, nil
 	}
 	l, err := s.byHash(ctx, h)

@@ -222,3 +222,42 @@ func nullInt(v int) any {
 	}
 	return v
 }
+
+// Get returns link id as q sees it, so that a change can read the link
+// inside its own transaction. Errors: ErrNotFound.
+func Get(ctx context.Context, q Querier, id string) (*Link, error) { return get(ctx, q, id) }
+
+// Amend sets link id's expiry, use cap (0: none) and note, and returns the
+// link as changed. It changes nothing on a revoked link, nor when the link
+// has spent more uses than the new cap; both conditions are part of the
+// UPDATE, so a revocation or a use committed meanwhile (by another
+// instance, too) wins. Errors: ErrNotFound, ErrRevoked, ErrInvalid (the cap
+// is below the uses spent).
+func Amend(ctx context.Context, q Querier, id string, expiresAt time.Time, maxUses int, note string) (*Link, error) {
+	query := `UPDATE links SET expires_at = ?, max_uses = ?, note = ? WHERE id = ? AND revoked_at IS NULL`
+	args := []any{ms(expiresAt), nullInt(maxUses), note, id}
+	if maxUses > 0 {
+		query += ` AND uses <= ?`
+		args = append(args, maxUses)
+	}
+	res, err := q.ExecContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("amend link %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return nil, fmt.Errorf("amend link %s: %w", id, err)
+	}
+	l, err := get(ctx, q, id)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case n == 1:
+		return l, nil
+	case !l.RevokedAt.IsZero():
+		return nil, fmt.Errorf("amend link %s: %w", id, ErrRevoked)
+	default:
+		return nil, fmt.Errorf("%w: max_uses %d is below the %d uses the link has already spent", ErrInvalid, maxUses, l.Uses)
+	}
+}

@@ -238,6 +238,7 @@ func (s *Server) consoleRoutes(r *mux.Router) {
 	page(http.MethodPost, "/ui/links", s.createLinkForm, admin, sharer)
 	page(http.MethodGet, "/ui/links/{id}", s.linkPage, admin, sharer, auditor)
 	page(http.MethodPost, "/ui/links/{id}/revoke", s.revokeLinkForm, admin, sharer)
+	page(http.MethodPost, "/ui/links/{id}/edit", s.editLinkForm, admin, sharer)
 	page(http.MethodPost, "/ui/links/revoke-by-url", s.revokeByURLForm, admin, sharer)
 	page(http.MethodGet, "/ui/grants", s.grantsPage, admin, sharer, auditor)
 	page(http.MethodPost, "/ui/grants", s.createGrantForm, admin)
@@ -463,6 +464,39 @@ func (s *Server) linkPage(w http.ResponseWriter, r *http.Request, c *consoleCtx)
 		}
 	}
 	return web.Render(w, http.StatusOK, "link", c.page("Link "+l.ID, "links", d))
+}
+
+// editLinkForm changes a link from the form on its page, through the same
+// rules as PATCH /api/v1/links/{id}: a blank field leaves its setting as
+// it is, and the note is changed only if it was edited.
+func (s *Server) editLinkForm(w http.ResponseWriter, r *http.Request, c *consoleCtx) error {
+	id := mux.Vars(r)["id"]
+	l, err := s.app.Link(r.Context(), s.actor(r), id)
+	if err != nil {
+		return err
+	}
+	f := r.PostForm
+	var e app.EditLink
+	if strings.TrimSpace(f.Get("expires_in")) != "" {
+		if e.ExpiresIn, err = formLifetime(f); err != nil {
+			return err
+		}
+	}
+	if e.MaxUses, err = formNumber(f, "max_uses", 1, links.ErrInvalid); err != nil {
+		return err
+	}
+	e.NoMaxUses = f.Get("no_max_uses") != ""
+	// Browsers send a textarea's line breaks as CR LF.
+	if note := strings.ReplaceAll(f.Get("note"), "\r\n", "\n"); f.Has("note") && note != l.Note {
+		e.Note = &note
+	}
+	if _, err := s.app.EditLink(r.Context(), s.actor(r), id, &e); err != nil {
+		return err
+	}
+	info(r).outcome = "updated"
+	w.Header().Set("Location", "/ui/links/"+url.PathEscape(id))
+	w.WriteHeader(http.StatusSeeOther)
+	return nil
 }
 
 func (s *Server) revokeLinkForm(w http.ResponseWriter, r *http.Request, c *consoleCtx) error {

@@ -67,6 +67,7 @@ var errorTable = []struct {
 	{links.ErrUsedUp, http.StatusGone, "link-used-up", "This link has been used up", "used_up"},
 	{links.ErrNotYetValid, http.StatusForbidden, "link-not-yet-valid", "This link is not valid yet", "not_yet_valid"},
 	{links.ErrInvalid, http.StatusBadRequest, "invalid-link", "Invalid link request", ""},
+	{app.ErrRevokedLink, http.StatusConflict, "link-revoked-conflict", "A revoked link cannot be changed", ""},
 	{links.ErrSuspended, http.StatusServiceUnavailable, "sharing-suspended", "Sharing is suspended by an administrator", "kill_switch"},
 	{links.ErrBadCursor, http.StatusBadRequest, "invalid-cursor", "Invalid pagination cursor", ""},
 	{errLengthRequired, http.StatusLengthRequired, "length-required", "Content-Length required", ""},

@@ -20,7 +20,8 @@ const maxJSONBody = 64 << 10
 const maxJSONDepth = 8
 
 // decodeJSON reads one strict JSON object into v (a pointer to a struct with
-// json tags). It refuses, creating nothing: a non-JSON content type, bodies
+// json tags). It refuses, creating nothing: a content type other than
+// application/json (or application/merge-patch+json, for PATCH), bodies
 // over 64 KiB, invalid UTF-8, anything but a single object, unknown,
 // duplicate or case-variant keys, nesting deeper than 8, and values of the
 // wrong type. An empty body is allowed only when allowEmpty is set.
@@ -41,7 +42,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) 
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || mt != "application/json" {
+		if err != nil || mt != "application/json" && mt != "application/merge-patch+json" {
 			return fmt.Errorf("%w: got %q", errMedia, ct)
 		}
 	} else {

@@ -83,6 +83,9 @@ func TestRouteRoles(t *testing.T) {
 		{"POST", "/api/v1/links/{id}/revoke", func() (string, string) {
 			return "/api/v1/links/" + e.createLink(e.sharer, `{"key":"roles.txt"}`).ID + "/revoke", ""
 		}, [6]int{401, 401, 200, 403, 403, 200}},
+		{"PATCH", "/api/v1/links/{id}", func() (string, string) {
+			return "/api/v1/links/" + e.createLink(e.sharer, `{"key":"roles.txt"}`).ID, `{"note":"changed"}`
+		}, [6]int{401, 401, 200, 403, 403, 200}},
 		{"GET", "/api/v1/shares/{id}", func() (string, string) {
 			return "/api/v1/shares/" + e.insertShare(e.sharer), ""
 		}, [6]int{401, 401, 200, 403, 200, 200}},

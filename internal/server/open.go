@@ -42,8 +42,9 @@ func (s *Server) openLink(w http.ResponseWriter, r *http.Request, kind links.Kin
 		l   *links.Link
 		err error
 	)
+	now := s.now()
 	if cached {
-		l, err = s.links.ByCodeForMint(r.Context(), code)
+		l, err = s.links.ByCodeForMint(r.Context(), code, now)
 	}
 	if !cached || err == nil && l.Confirm {
 		l, err = s.links.ByCode(r.Context(), code)
@@ -61,7 +62,6 @@ func (s *Server) openLink(w http.ResponseWriter, r *http.Request, kind links.Kin
 	if l.Kind != kind {
 		return nil, ev, time.Time{}, s.denyOpen(r, ev, "wrong_kind", links.ErrNotFound)
 	}
-	now := s.now()
 	if st := l.StateAt(now); st != links.StateLive {
 		return nil, ev, now, s.denyOpen(r, ev, string(st), st.Err())
 	}

@@ -46,6 +46,7 @@ func (s *Server) routes() http.Handler {
 	handle(http.MethodPost, "/links/revoke-by-url", s.revokeByURL, admin, sharer)
 	handle(http.MethodPost, "/links/bulk-revoke", s.bulkRevoke, admin)
 	handle(http.MethodGet, "/links/{id}", s.getLink, admin, sharer, auditor)
+	handle(http.MethodPatch, "/links/{id}", s.editLink, admin, sharer)
 	handle(http.MethodPost, "/links/{id}/revoke", s.revokeLink, admin, sharer)
 	handle(http.MethodGet, "/shares/{id}", s.getShare, admin, sharer, auditor)
 	handle(http.MethodPost, "/shares/{id}/revoke", s.revokeShare, admin, sharer)
