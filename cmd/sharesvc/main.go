@@ -9,6 +9,7 @@
 //	sharesvc offboard NAME                     revoke a person's links and token
 //	sharesvc killswitch on|off|status          stop every link from minting
 //	sharesvc audit keygen|verify|list|export|prune  read, check and maintain the audit log offline
+//	sharesvc backup --db FILE --out FILE       a checked copy of a live SQLite database
 //	sharesvc demo [flags]                      run everything locally and print a working link
 //	sharesvc completion bash|zsh|fish          print a shell completion script
 //	sharesvc version                           print the version
@@ -71,6 +72,7 @@ type cli struct {
 	Offboard   offboardCmd   `cmd:"" help:"Revoke every link NAME created and their token."`
 	Killswitch killswitchCmd `cmd:"" help:"Stop (or resume) every link from minting."`
 	Audit      auditCmd      `cmd:"" help:"Read, check and maintain the audit log offline."`
+	Backup     backupCmd     `cmd:"" help:"Copy a live SQLite database consistently and check the copy."`
 	Demo       demoCmd       `cmd:"" help:"Start a local S3+STS server and the service, print a link."`
 	Completion completionCmd `cmd:"" help:"Print a shell completion script (bash, zsh or fish)."`
 	Version    versionCmd    `cmd:"" help:"Print the version."`
