@@ -79,12 +79,6 @@ func TestBackupCommand(t *testing.T) {
 		t.Errorf("copy has %d audit rows; want 40", n)
 	}
 	checkDBFile(t, out, "the copy")
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
-		if strings.Contains(e.Name(), ".tmp-") {
-			t.Errorf("backup left %s behind", e.Name())
-		}
-	}
 
 	// The copy agrees with a checkpoint of the source's head.
 	src, err := openReadOnly(context.Background(), dbPath)
@@ -140,6 +134,13 @@ func TestBackupCommand(t *testing.T) {
 	}
 	if after, _ := os.ReadFile(out); string(after) != string(before) {
 		t.Error("a refused backup changed the existing --out")
+	}
+	// Neither a kept nor a refused copy leaves its temporary file.
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.Contains(e.Name(), ".tmp-") {
+			t.Errorf("backup left %s behind", e.Name())
+		}
 	}
 }
 
