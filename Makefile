@@ -53,11 +53,12 @@ image: build deploytools
 		--annotation org.opencontainers.image.source=https://github.com/sharesvc/sharesvc \
 		$(IMAGE_CONTEXT)
 
-## tools: build (once) and cache the pinned SeaweedFS used as local S3+STS, and Mailpit
-## (the real SMTP server of the mail tests)
+## tools: build (once) and cache the pinned SeaweedFS used as local S3+STS, Mailpit
+## (the real SMTP server of the mail tests) and Litestream (replication to S3, the restore drill)
 tools:
 	@scripts/seaweedfs.sh >/dev/null
 	@scripts/mailpit.sh >/dev/null
+	@scripts/litestream.sh >/dev/null
 
 ## promtool: install promtool (Debian package prometheus) to check deploy/prometheus/alerts.yml,
 ## and curl, which the upload tests drive, and Chromium, which the web console's browser tests drive.

@@ -10,6 +10,7 @@
 //	sharesvc killswitch on|off|status          stop every link from minting
 //	sharesvc audit keygen|verify|list|export|prune  read, check and maintain the audit log offline
 //	sharesvc migrate --from FILE --to URL      copy a SQLite database into an empty PostgreSQL one
+//	sharesvc backup --db FILE --out FILE       a checked copy of a live SQLite database
 //	sharesvc demo [flags]                      run everything locally and print a working link
 //	sharesvc completion bash|zsh|fish          print a shell completion script
 //	sharesvc version                           print the version, VCS revision and Go version
@@ -74,6 +75,7 @@ type cli struct {
 	Killswitch killswitchCmd `cmd:"" help:"Stop (or resume) every link from minting."`
 	Audit      auditCmd      `cmd:"" help:"Read, check and maintain the audit log offline."`
 	Migrate    migrateCmd    `cmd:"" help:"Copy a SQLite database into an empty PostgreSQL database, and check the copy."`
+	Backup     backupCmd     `cmd:"" help:"Copy a live SQLite database consistently and check the copy."`
 	Demo       demoCmd       `cmd:"" help:"Start a local S3+STS server and the service, print a link."`
 	Completion completionCmd `cmd:"" help:"Print a shell completion script (bash, zsh or fish)."`
 	Version    versionCmd    `cmd:"" help:"Print the version, VCS revision and Go version."`
