@@ -209,6 +209,9 @@ func TestAuditCLI(t *testing.T) {
 	})
 }
 
+// The audit settings beside a SQLite file, whatever the run's engine: the
+// defaults tested here (key and checkpoints next to the file) exist only
+// there.
 func TestAuditSettings(t *testing.T) {
 	dir := t.TempDir()
 	keyPath := filepath.Join(dir, "k")
