@@ -12,9 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sharesvc/sharesvc/internal/clocktest"
-
 	"github.com/sharesvc/sharesvc/internal/audit"
+	"github.com/sharesvc/sharesvc/internal/clocktest"
 	"github.com/sharesvc/sharesvc/internal/db"
 	"github.com/sharesvc/sharesvc/internal/sts"
 	"github.com/sharesvc/sharesvc/internal/testrig/testdb"
