@@ -12,7 +12,8 @@ demo: tools
 
 # The behaviour suites that run a second time with every database on PostgreSQL
 # (internal/testrig/testdb); the first run is on SQLite.
-POSTGRES_SUITES = ./internal/server/
+POSTGRES_SUITES = ./internal/server/ ./internal/app/ ./internal/web/ ./internal/links/ ./internal/audit/ \
+	./internal/auth/ ./internal/grants/ ./internal/health/ ./cmd/sharesvc/
 
 ## test: every test, against the real S3+STS server (what CI runs)
 test: tools promtool deploytools

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/sharesvc/sharesvc/internal/db"
 	"github.com/sharesvc/sharesvc/internal/seaweed"
 )
 
@@ -57,8 +57,14 @@ func TestAnchoredCheckpoints(t *testing.T) {
 	if err := s3srv.PutObject(ctx, bucket, "doc.txt", []byte("doc")); err != nil {
 		t.Fatal(err)
 	}
-	dbPath := filepath.Join(t.TempDir(), "s.db")
-	env := s3env(s3srv, bucket, dbPath)
+	env := s3env(s3srv, bucket, "")
+	dbPath := serveDB(t, env)
+	// Where serve keeps the checkpoints and their key: given on PostgreSQL,
+	// beside the database file by default on SQLite.
+	cpDir, pubKey := env["SHARESVC_CHECKPOINT_DIR"], env["SHARESVC_CHECKPOINT_KEY"]+".pub"
+	if cpDir == "" {
+		cpDir, pubKey = dbPath+"-checkpoints", dbPath+"-checkpoint.key.pub"
+	}
 
 	t.Run("settings", func(t *testing.T) {
 		for _, tc := range []struct {
@@ -172,23 +178,27 @@ func TestAnchoredCheckpoints(t *testing.T) {
 
 	// The host strikes: rows cut off the end, every local checkpoint file
 	// deleted. The files alone no longer tell; the anchor does.
-	raw, err := sql.Open("sqlite", "file:"+dbPath)
+	raw, err := db.Open(ctx, dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{`DROP TRIGGER audit_events_no_delete`, `DELETE FROM audit_events WHERE seq > (SELECT MAX(seq) - 3 FROM audit_events)`} {
-		if _, err := raw.Exec(q); err != nil {
+	drop := `DROP TRIGGER audit_events_no_delete`
+	if raw.Engine() == db.PostgreSQL {
+		drop += ` ON audit_events`
+	}
+	for _, q := range []string{drop, `DELETE FROM audit_events WHERE seq > (SELECT MAX(seq) - 3 FROM audit_events)`} {
+		if _, err := raw.Write.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
 	raw.Close()
-	if err := os.RemoveAll(dbPath + "-checkpoints"); err != nil {
+	if err := os.RemoveAll(cpDir); err != nil {
 		t.Fatal(err)
 	}
 	if out, _, err := runErr("audit", "verify", "--db", dbPath); err != nil {
 		t.Fatalf("verify without the anchor = %q, %v; nothing local is left to catch it", out, err)
 	}
-	verifyArgs := []string{"audit", "verify", "--db", dbPath, "--public-key", dbPath + "-checkpoint.key.pub", "--anchor-bucket", locked}
+	verifyArgs := []string{"audit", "verify", "--db", dbPath, "--public-key", pubKey, "--anchor-bucket", locked}
 	var out, errb bytes.Buffer
 	err = run(ctx, verifyArgs, getenvFrom(env), &out, &errb)
 	if err == nil || !strings.Contains(out.String(), "FAILED") {

@@ -15,6 +15,7 @@ import (
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/db"
 	"github.com/sharesvc/sharesvc/internal/links"
+	"github.com/sharesvc/sharesvc/internal/testrig/testdb"
 )
 
 // runErr runs the program and returns stdout, stderr and the error.
@@ -24,7 +25,7 @@ func runErr(args ...string) (string, string, error) {
 	return out.String(), errb.String(), err
 }
 
-// seedAudit writes n events to a new database at path, the first half two
+// seedAudit writes n events to a new database (path or URL), the first half two
 // days ago, and returns it closed.
 func seedAudit(t *testing.T, path string, n int) {
 	t.Helper()
@@ -56,7 +57,7 @@ func seedAudit(t *testing.T, path string, n int) {
 
 func TestAuditCLI(t *testing.T) {
 	dir := t.TempDir()
-	dbPath := filepath.Join(dir, "sharesvc.db")
+	dbPath := testdb.DSN(t)
 	keyPath := filepath.Join(dir, "checkpoint.key")
 	cpDir := filepath.Join(dir, "checkpoints")
 	seedAudit(t, dbPath, 20)
@@ -189,7 +190,11 @@ func TestAuditCLI(t *testing.T) {
 		if c, err := cp.Write(context.Background()); err != nil || c.Seq != 25 {
 			t.Fatalf("checkpoint = %+v, %v; want row 25", c, err)
 		}
-		d.Read.Exec(`DROP TRIGGER audit_events_no_delete`)
+		if d.Engine() == db.PostgreSQL {
+			d.Read.Exec(`DROP TRIGGER audit_events_no_delete ON audit_events`)
+		} else {
+			d.Read.Exec(`DROP TRIGGER audit_events_no_delete`)
+		}
 		if _, err := d.Read.Exec(`DELETE FROM audit_events WHERE seq >= 23`); err != nil {
 			t.Fatal(err)
 		}
@@ -205,6 +210,9 @@ func TestAuditCLI(t *testing.T) {
 	})
 }
 
+// The audit settings beside a SQLite file, whatever the run's engine: the
+// defaults tested here (key and checkpoints next to the file) exist only
+// there.
 func TestAuditSettings(t *testing.T) {
 	dir := t.TempDir()
 	keyPath := filepath.Join(dir, "k")

@@ -14,9 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sharesvc/sharesvc/internal/db"
 	"github.com/sharesvc/sharesvc/internal/seaweed"
 	"github.com/sharesvc/sharesvc/internal/server"
+	"github.com/sharesvc/sharesvc/internal/testrig/testdb"
 )
+
+// The behaviour tests' databases are on the run's engine (SHARESVC_TEST_DB).
+func TestMain(m *testing.M) { os.Exit(testdb.Main(m)) }
 
 // startS3 starts a private SeaweedFS for one test; it fails the test if the
 // server cannot run.
@@ -48,6 +53,26 @@ func s3env(s *seaweed.Server, bucket, db string) map[string]string {
 		// (TestShutdownDrains tests the drain).
 		"SHARESVC_SHUTDOWN_DRAIN": "0",
 	}
+}
+
+// serveDB points env's SHARESVC_DB at a new database for t on the run's
+// engine (see testdb) and returns what db.Open takes for it. On PostgreSQL
+// it also sets the checkpoint key and directory, which serve requires there
+// (it makes them beside the database file only on SQLite).
+func serveDB(t *testing.T, env map[string]string) string {
+	t.Helper()
+	dsn := testdb.DSN(t)
+	env["SHARESVC_DB"] = dsn
+	if db.IsPostgres(dsn) {
+		dir := t.TempDir()
+		key := filepath.Join(dir, "checkpoint.key")
+		if _, errOut, err := runErr("audit", "keygen", "--out", key); err != nil {
+			t.Fatalf("audit keygen: %v\n%s", err, errOut)
+		}
+		env["SHARESVC_CHECKPOINT_KEY"] = key
+		env["SHARESVC_CHECKPOINT_DIR"] = filepath.Join(dir, "checkpoints")
+	}
+	return dsn
 }
 
 func getenvFrom(m map[string]string) func(string) string {
@@ -108,7 +133,8 @@ func TestAdminCLI(t *testing.T) {
 	if err := s3.PutObject(context.Background(), bucket, "doc.txt", []byte("cli bytes")); err != nil {
 		t.Fatal(err)
 	}
-	env := s3env(s3, bucket, filepath.Join(t.TempDir(), "s.db"))
+	env := s3env(s3, bucket, "")
+	serveDB(t, env)
 	admin := strings.TrimSpace(runCLI(t, env, "token", "create", "--role", "admin", "--name", "root"))
 	if !strings.HasPrefix(admin, "sst_") {
 		t.Fatalf("offline token create printed %q", admin)

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/sharesvc/sharesvc/internal/audit"
+	"github.com/sharesvc/sharesvc/internal/testrig/testdb"
 )
 
 // buildBinary builds sharesvc into a temporary directory.
@@ -101,7 +102,9 @@ func TestCrashKeepsEveryRedirectAudited(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	dbPath := filepath.Join(dir, "sharesvc.db")
+	// SQLite whatever the run's engine: the test is about the embedded
+	// file surviving kills (PRAGMA integrity_check after each).
+	dbPath := testdb.SQLiteFile(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,7 +37,8 @@ func startAbuseFixture(t *testing.T) *abuseFixture {
 	if err := s3.PutObject(ctx, bucket, "doc.txt", []byte("doc")); err != nil {
 		t.Fatal(err)
 	}
-	env := s3env(s3, bucket, filepath.Join(t.TempDir(), "s.db"))
+	env := s3env(s3, bucket, "")
+	serveDB(t, env)
 	for _, k := range []string{"SHARESVC_RATE_IP", "SHARESVC_RATE_MISS", "SHARESVC_RATE_LINK", "SHARESVC_RATE_TOKEN"} {
 		env[k] = "off" // this is about the HTTP server, not the limits
 	}

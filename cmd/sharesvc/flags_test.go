@@ -206,7 +206,8 @@ func TestFlagsAfterArguments(t *testing.T) {
 }
 
 // The database a command creates, and the directory it creates for it, are
-// the owner's alone under the usual umask.
+// the owner's alone under the usual umask. (A SQLite file whatever the
+// run's engine: file modes are the embedded engine's matter.)
 func TestDatabaseFilesArePrivate(t *testing.T) {
 	old := syscall.Umask(0o022)
 	t.Cleanup(func() { syscall.Umask(old) })

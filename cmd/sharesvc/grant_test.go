@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -23,7 +22,8 @@ func TestGrantCLI(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	env := s3env(s3, bucket, filepath.Join(t.TempDir(), "s.db"))
+	env := s3env(s3, bucket, "")
+	serveDB(t, env)
 	env["SHARESVC_DEFAULT_GRANT"] = "prefix=home/{person}/ actions=download,upload"
 	admin := strings.TrimSpace(runCLI(t, env, "token", "create", "--role", "admin", "--name", "root"))
 	_, base, stop := startService(t, env)

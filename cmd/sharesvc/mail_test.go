@@ -98,7 +98,8 @@ func TestServeSendsShareMail(t *testing.T) {
 
 	keyFile := filepath.Join(t.TempDir(), "mail.key")
 	os.WriteFile(keyFile, []byte(mail.NewKey()+"\n"), 0o600)
-	env := s3env(s3, bucket, filepath.Join(t.TempDir(), "s.db"))
+	env := s3env(s3, bucket, "")
+	serveDB(t, env)
 	env["SHARESVC_SMTP_HOST"], env["SHARESVC_SMTP_PORT"], env["SHARESVC_SMTP_TLS"] = mp.SMTPHost, strconv.Itoa(mp.SMTPPort), "none"
 	env["SHARESVC_SMTP_FROM"], env["SHARESVC_MAIL_KEY"] = "Files <files@example.org>", keyFile
 	admin := strings.TrimSpace(runCLI(t, env, "token", "create", "--role", "admin", "--name", "root"))

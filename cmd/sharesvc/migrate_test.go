@@ -22,8 +22,6 @@ import (
 	"github.com/sharesvc/sharesvc/internal/testrig/postgres"
 )
 
-func TestMain(m *testing.M) { postgres.Main(m) }
-
 // seedSource writes a SQLite database at path at the current schema with
 // nAudit audit rows (a valid chain, written straight into the table in one
 // transaction: far faster than the group-commit writer) and a few rows of

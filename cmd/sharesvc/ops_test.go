@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -91,8 +90,8 @@ func TestServeOperations(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	dbPath := filepath.Join(t.TempDir(), "s.db")
-	env := s3env(s3, bucket, dbPath)
+	env := s3env(s3, bucket, "")
+	dbPath := serveDB(t, env)
 	admin := strings.TrimSpace(runCLI(t, env, "token", "create", "--role", "admin", "--name", "root"))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

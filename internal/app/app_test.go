@@ -3,7 +3,7 @@ package app_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +15,11 @@ import (
 	"github.com/sharesvc/sharesvc/internal/grants"
 	"github.com/sharesvc/sharesvc/internal/links"
 	"github.com/sharesvc/sharesvc/internal/sts"
+	"github.com/sharesvc/sharesvc/internal/testrig/testdb"
 )
+
+// Each test's database is on the run's engine (SHARESVC_TEST_DB).
+func TestMain(m *testing.M) { os.Exit(testdb.Main(m)) }
 
 // noSession is the signer's source in these tests: none of the verbs
 // tested here signs.
@@ -40,7 +44,7 @@ func newFixture(t *testing.T) *fixture {
 	ctx := context.Background()
 	f := &fixture{t: t, now: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
 	clock := func() time.Time { return f.now }
-	d, err := db.Open(ctx, filepath.Join(t.TempDir(), "sharesvc.db"))
+	d, err := db.Open(ctx, testdb.DSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}

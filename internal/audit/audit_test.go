@@ -5,27 +5,23 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"path/filepath"
+	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/db"
+	"github.com/sharesvc/sharesvc/internal/testrig/testdb"
 )
+
+// Each test's database is on the run's engine (SHARESVC_TEST_DB), except
+// in the benchmarks and the query plan test, which are about SQLite.
+func TestMain(m *testing.M) { os.Exit(testdb.Main(m)) }
 
 func openLog(t *testing.T) (*db.DB, *audit.Log) {
 	t.Helper()
-	d, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "a.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := audit.Open(context.Background(), d.Write, audit.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close(); d.Close() })
-	return d, l
+	return openLogWith(t, audit.Options{})
 }
 
 func appendN(t *testing.T, l *audit.Log, n int) {
@@ -60,18 +56,38 @@ func TestConcurrentAppendsFormOneChain(t *testing.T) {
 	}
 }
 
-// tamper runs SQL as an attacker with write access to the file would, with
-// the append-only triggers out of the way.
+// tamper runs SQL as an attacker with write access to the database would,
+// with the append-only triggers out of the way.
 func tamper(t *testing.T, d *db.DB, stmts ...string) {
+	t.Helper()
+	qs := make([]query, len(stmts))
+	for i, s := range stmts {
+		qs[i] = query{sql: s}
+	}
+	tamperArgs(t, d, qs...)
+}
+
+// query is a statement and its arguments.
+type query struct {
+	sql  string
+	args []any
+}
+
+// tamperArgs is tamper with statements that take arguments.
+func tamperArgs(t *testing.T, d *db.DB, qs ...query) {
 	t.Helper()
 	tx, err := d.Read.Begin()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tx.Rollback()
-	for _, s := range append([]string{`DROP TRIGGER audit_events_no_update`, `DROP TRIGGER audit_events_no_delete`}, stmts...) {
-		if _, err := tx.Exec(s); err != nil {
-			t.Fatalf("%s: %v", s, err)
+	drop := []query{{sql: `DROP TRIGGER audit_events_no_update`}, {sql: `DROP TRIGGER audit_events_no_delete`}}
+	if d.Engine() == db.PostgreSQL {
+		drop = []query{{sql: `DROP TRIGGER audit_events_no_update ON audit_events`}, {sql: `DROP TRIGGER audit_events_no_delete ON audit_events`}}
+	}
+	for _, q := range append(drop, qs...) {
+		if _, err := tx.Exec(q.sql, q.args...); err != nil {
+			t.Fatalf("%s: %v", q.sql, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -92,7 +108,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			`UPDATE audit_events SET seq = 3 WHERE seq = 4`,
 			`UPDATE audit_events SET seq = 4 WHERE seq = -1`}, 3},
 		{"edited time", []string{`UPDATE audit_events SET at = at - 1000000 WHERE seq = 9`}, 9},
-		{"rewritten hash", []string{`UPDATE audit_events SET outcome = 'denied', hash = zeroblob(32) WHERE seq = 2`}, 2},
+		{"rewritten hash", []string{`UPDATE audit_events SET outcome = 'denied', hash = (SELECT hash FROM audit_events WHERE seq = 1) WHERE seq = 2`}, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d, l := openLog(t)
@@ -151,25 +167,25 @@ func TestCanonicalEncodingIsInjective(t *testing.T) {
 }
 
 func TestAppendFailsClosedWhenUnwritable(t *testing.T) {
-	d, l := openLog(t)
+	dsn := testdb.DSN(t)
+	d, l := openLogAt(t, dsn, audit.Options{})
 	appendN(t, l, 3)
-	// A reader holding the write lock for longer than the busy timeout.
-	if _, err := d.Read.Exec(`PRAGMA query_only = 0`); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := d.Read.Conn(context.Background())
+	// Another process (another instance, on PostgreSQL) holding the write
+	// lock for longer than the busy timeout.
+	other, err := db.Open(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := conn.ExecContext(context.Background(), `BEGIN IMMEDIATE`); err != nil {
+	defer other.Close()
+	lock, err := db.BeginWrite(context.Background(), other.Read)
+	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = l.Append(context.Background(), audit.Event{Action: "x", Actor: "y", Outcome: "ok"}, nil)
 	if !errors.Is(err, audit.ErrUnavailable) {
 		t.Fatalf("Append while locked = %v; want ErrUnavailable", err)
 	}
-	conn.ExecContext(context.Background(), `ROLLBACK`)
-	conn.Close()
+	lock.Rollback()
 	if _, err := l.Append(context.Background(), audit.Event{Action: "x", Actor: "y", Outcome: "ok"}, nil); err != nil {
 		t.Fatalf("Append after unlock = %v; want it to recover", err)
 	}

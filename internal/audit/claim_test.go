@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/db"
+	"github.com/sharesvc/sharesvc/internal/testrig/testdb"
 )
 
 // TestAppendClaim: granted claims are written as given; refused ones as
@@ -20,7 +20,7 @@ import (
 // failing claimer writes nothing and fails only its own request; and
 // concurrent claims share runs.
 func TestAppendClaim(t *testing.T) {
-	d, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "a.db"))
+	d, err := db.Open(context.Background(), testdb.DSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}

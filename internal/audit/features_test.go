@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/sharesvc/sharesvc/internal/clocktest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,12 +17,20 @@ import (
 	"time"
 
 	"github.com/sharesvc/sharesvc/internal/audit"
+	"github.com/sharesvc/sharesvc/internal/clocktest"
 	"github.com/sharesvc/sharesvc/internal/db"
+	"github.com/sharesvc/sharesvc/internal/testrig/testdb"
 )
 
 func openLogWith(t *testing.T, o audit.Options) (*db.DB, *audit.Log) {
 	t.Helper()
-	d, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "a.db"))
+	return openLogAt(t, testdb.DSN(t), o)
+}
+
+// openLogAt opens the database dsn (from testdb) and an audit log on it.
+func openLogAt(t *testing.T, dsn string, o audit.Options) (*db.DB, *audit.Log) {
+	t.Helper()
+	d, err := db.Open(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,14 +143,14 @@ func TestVerifyAgainstCheckpoint(t *testing.T) {
 }
 
 // rechain edits row from and recomputes every hash after it, as an attacker
-// with write access to the file could: only a checkpoint catches this.
+// with write access to the database could: only a checkpoint catches this.
 func rechain(t *testing.T, d *db.DB, from int64) {
 	t.Helper()
 	evs, err := audit.List(context.Background(), d.Read, audit.Filter{Limit: audit.MaxListLimit})
 	if err != nil {
 		t.Fatal(err)
 	}
-	stmts := []string{}
+	var qs []query
 	prev := make([]byte, audit.HashSize)
 	for i := len(evs) - 1; i >= 0; i-- {
 		ev := evs[i]
@@ -154,12 +161,12 @@ func rechain(t *testing.T, d *db.DB, from int64) {
 			ev.PrevHash = prev
 			h := audit.ChainHash(prev, &ev, nil)
 			ev.Hash = h[:]
-			stmts = append(stmts, fmt.Sprintf(`UPDATE audit_events SET outcome = '%s', prev_hash = x'%x', hash = x'%x' WHERE seq = %d`,
-				ev.Outcome, ev.PrevHash, ev.Hash, ev.Seq))
+			qs = append(qs, query{`UPDATE audit_events SET outcome = ?, prev_hash = ?, hash = ? WHERE seq = ?`,
+				[]any{ev.Outcome, ev.PrevHash, ev.Hash, ev.Seq}})
 		}
 		prev = ev.Hash
 	}
-	tamper(t, d, stmts...)
+	tamperArgs(t, d, qs...)
 }
 
 func TestTruncatedTailVerifiesWithoutCheckpoint(t *testing.T) {

@@ -3,16 +3,20 @@ package auth
 import (
 	"context"
 	"errors"
-	"path/filepath"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/sharesvc/sharesvc/internal/db"
+	"github.com/sharesvc/sharesvc/internal/testrig/testdb"
 )
+
+// Each test's database is on the run's engine (SHARESVC_TEST_DB).
+func TestMain(m *testing.M) { os.Exit(testdb.Main(m)) }
 
 func TestInsertDuplicateName(t *testing.T) {
 	ctx := context.Background()
-	d, err := db.Open(ctx, filepath.Join(t.TempDir(), "s.db"))
+	d, err := db.Open(ctx, testdb.DSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}

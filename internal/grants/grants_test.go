@@ -3,7 +3,7 @@ package grants_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
+	"os"
 	"testing"
 	"time"
 
@@ -11,7 +11,11 @@ import (
 	"github.com/sharesvc/sharesvc/internal/db"
 	"github.com/sharesvc/sharesvc/internal/grants"
 	"github.com/sharesvc/sharesvc/internal/links"
+	"github.com/sharesvc/sharesvc/internal/testrig/testdb"
 )
+
+// Each test's database is on the run's engine (SHARESVC_TEST_DB).
+func TestMain(m *testing.M) { os.Exit(testdb.Main(m)) }
 
 func grant(edit func(*grants.Grant)) *grants.Grant {
 	g := &grants.Grant{Role: auth.RoleSharer, Bucket: "team-files", KeyPrefix: "home/{person}/",
@@ -143,7 +147,7 @@ func TestCeilingsAndDomains(t *testing.T) {
 
 func TestStoreRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	d, err := db.Open(ctx, filepath.Join(t.TempDir(), "g.db"))
+	d, err := db.Open(ctx, testdb.DSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}

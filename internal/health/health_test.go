@@ -4,19 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/sharesvc/sharesvc/internal/clocktest"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/sharesvc/sharesvc/internal/audit"
+	"github.com/sharesvc/sharesvc/internal/clocktest"
 	"github.com/sharesvc/sharesvc/internal/db"
 	"github.com/sharesvc/sharesvc/internal/sts"
+	"github.com/sharesvc/sharesvc/internal/testrig/testdb"
 )
+
+// Each test's database is on the run's engine (SHARESVC_TEST_DB).
+func TestMain(m *testing.M) { os.Exit(testdb.Main(m)) }
 
 // source hands out sessions of a fixed length on the test clock.
 type source struct {
@@ -58,7 +62,7 @@ func newFixture(t *testing.T, endpoint string) *fixture {
 		t.Fatal(err)
 	}
 	f.signer = sts.NewSigner(f.src, p, sts.SignerOptions{Clock: f.clock.Now, RefreshAhead: time.Minute})
-	f.db, err = db.Open(context.Background(), filepath.Join(t.TempDir(), "h.db"))
+	f.db, err = db.Open(context.Background(), testdb.DSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,8 @@ import (
 // the uses spent; otherwise it sets expiry, cap and note together.
 func TestAmend(t *testing.T) {
 	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
-	q, _ := claimFixture(t, now)
+	q := claimDB(t)
+	claimFixture(t, q, now)
 	ctx := context.Background()
 	claims := []links.UseClaim{{ID: "lnk_1", At: now}, {ID: "lnk_1", At: now}}
 	if err := links.ClaimUses(ctx, q, claims); err != nil {
@@ -45,7 +46,8 @@ func TestAmend(t *testing.T) {
 // it takes effect at once.
 func TestByCodeForMintRereadsWhatIsNotLive(t *testing.T) {
 	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
-	q, _ := claimFixture(t, now)
+	q := claimDB(t)
+	claimFixture(t, q, now)
 	ctx := context.Background()
 	code, hash := links.NewCode()
 	l := &links.Link{ID: "lnk_cached", Kind: links.KindDownload, Bucket: "b", Key: "k", CreatedAt: now.Add(-time.Hour),

@@ -5,25 +5,39 @@ import (
 	"database/sql"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/sharesvc/sharesvc/internal/db"
 	"github.com/sharesvc/sharesvc/internal/links"
+	"github.com/sharesvc/sharesvc/internal/testrig/testdb"
 )
 
-// claimFixture is a database with links of every kind of life: plain, with
-// a cap of 3, revoked, expiring during the run, and not yet valid when the
-// run starts.
-func claimFixture(t *testing.T, now time.Time) (*sql.DB, []string) {
+// Each test's database is on the run's engine (SHARESVC_TEST_DB).
+func TestMain(m *testing.M) { os.Exit(testdb.Main(m)) }
+
+// claimDB opens a new database for claimFixture.
+func claimDB(t *testing.T) *sql.DB {
 	t.Helper()
-	d, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "l.db"))
+	d, err := db.Open(context.Background(), testdb.DSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
+	return d.Write
+}
+
+// claimFixture fills d, emptied first, with links of every kind of life:
+// plain, with a cap of 3, revoked, expiring during the run, and not yet
+// valid when the run starts. Refilling one database beats opening a new one
+// per run: a new PostgreSQL database takes seconds.
+func claimFixture(t *testing.T, d *sql.DB, now time.Time) []string {
+	t.Helper()
 	ctx := context.Background()
+	if _, err := d.ExecContext(ctx, `DELETE FROM links`); err != nil {
+		t.Fatal(err)
+	}
 	var ids []string
 	for i, edit := range []func(*links.Link){
 		func(l *links.Link) {},
@@ -38,15 +52,15 @@ func claimFixture(t *testing.T, now time.Time) (*sql.DB, []string) {
 			CreatedAt: now.Add(-time.Hour), CreatedBy: "alice", ExpiresAt: now.Add(time.Hour), PresignTTL: time.Minute}
 		edit(l)
 		_, hash := links.NewCode()
-		if err := links.Insert(ctx, d.Write, l, hash); err != nil {
+		if err := links.Insert(ctx, d, l, hash); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, l.ID)
 	}
-	if _, err := links.Revoke(ctx, d.Write, "lnk_3", "alice", "test", now.Add(-time.Minute)); err != nil {
+	if _, err := links.Revoke(ctx, d, "lnk_3", "alice", "test", now.Add(-time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	return d.Write, ids
+	return ids
 }
 
 // claimUse is the reference ClaimUses is held to: one claim, decided by
@@ -85,9 +99,10 @@ func claimUse(ctx context.Context, q *sql.DB, id string, now time.Time) (links.S
 func TestClaimUsesAnswersAsClaimUseOneByOne(t *testing.T) {
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	ctx := context.Background()
+	batched, single := claimDB(t), claimDB(t)
 	for run := range 20 {
-		batched, ids := claimFixture(t, now)
-		single, _ := claimFixture(t, now)
+		ids := claimFixture(t, batched, now)
+		claimFixture(t, single, now)
 		r := rand.New(rand.NewPCG(uint64(run), 1))
 		var claims []links.UseClaim
 		for i := range 40 {
@@ -143,7 +158,8 @@ func state(t *testing.T, q *sql.DB, id string) string {
 func TestClaimUsesHonoursTheKillSwitch(t *testing.T) {
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	ctx := context.Background()
-	q, ids := claimFixture(t, now)
+	q := claimDB(t)
+	ids := claimFixture(t, q, now)
 	if _, err := links.SetKillSwitch(ctx, q, true, "incident", "admin", now); err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +179,8 @@ func TestClaimUsesHonoursTheKillSwitch(t *testing.T) {
 
 func TestClaimUsesRefusesAnUnknownLink(t *testing.T) {
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-	q, _ := claimFixture(t, now)
+	q := claimDB(t)
+	claimFixture(t, q, now)
 	err := links.ClaimUses(context.Background(), q, []links.UseClaim{{ID: "lnk_nope", At: now}})
 	if err == nil {
 		t.Fatal("a claim on a link that does not exist succeeded")

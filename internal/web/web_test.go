@@ -4,18 +4,22 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
-	"path/filepath"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sharesvc/sharesvc/internal/db"
+	"github.com/sharesvc/sharesvc/internal/testrig/testdb"
 	"github.com/sharesvc/sharesvc/internal/web"
 )
 
-func openDB(t *testing.T, path string) *db.DB {
+// Each test's database is on the run's engine (SHARESVC_TEST_DB).
+func TestMain(m *testing.M) { os.Exit(testdb.Main(m)) }
+
+func openDB(t *testing.T, dsn string) *db.DB {
 	t.Helper()
-	d, err := db.Open(context.Background(), path)
+	d, err := db.Open(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +32,7 @@ func openDB(t *testing.T, path string) *db.DB {
 func TestSessionsBoundedAndExpiring(t *testing.T) {
 	ctx := context.Background()
 	now := time.Unix(1_800_000_000, 0)
-	d := openDB(t, filepath.Join(t.TempDir(), "s.db"))
+	d := openDB(t, testdb.DSN(t))
 	s := web.NewSessions(d.Read, 3, time.Hour, func() time.Time { return now })
 	var ids []string
 	for i := 0; i < 5; i++ {
@@ -83,14 +87,14 @@ func TestSessionsBoundedAndExpiring(t *testing.T) {
 	}
 }
 
-// Sessions live in the database: a second store on the same file (a
+// Sessions live in the database: a second store on the same database (a
 // restarted process, another instance) knows a session the first created,
 // and a sign-out through either ends it for both.
 func TestSessionsSurviveRestartAndAreShared(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "s.db")
-	a := web.NewSessions(openDB(t, path).Read, 10, time.Hour, nil)
-	b := web.NewSessions(openDB(t, path).Read, 10, time.Hour, nil)
+	dsn := testdb.DSN(t)
+	a := web.NewSessions(openDB(t, dsn).Read, 10, time.Hour, nil)
+	b := web.NewSessions(openDB(t, dsn).Read, 10, time.Hour, nil)
 	id, sess, err := a.Create(ctx, "tok_shared")
 	if err != nil {
 		t.Fatal(err)
