@@ -222,3 +222,24 @@ CREATE INDEX links_grant ON links (grant_id) WHERE grant_id IS NOT NULL;
 -- address (links.recipient). Plain links ('') stay out of the index;
 -- internal/audit's filter repeats "recipient <> ''" so that SQLite uses it.
 CREATE INDEX links_recipient ON links (recipient) WHERE recipient <> '';
+
+-- migration: 9 upload links as an inbox: arrivals
+-- One row per upload an upload link let through. The presign records it
+-- 'pending' with the name the uploader's file had; the upload page's
+-- POST /u/{code}/done, after the PUT succeeded, makes it 'arrived' once a
+-- HEAD of the object (signed with the link's own session) shows it there
+-- with the size announced. The sharer lists them (GET
+-- /api/v1/links/{id}/arrivals): the generated key is otherwise only in the
+-- audit log, which sharers cannot read.
+CREATE TABLE arrivals (
+    id         TEXT    PRIMARY KEY,          -- public id ("arr_…")
+    link_id    TEXT    NOT NULL,             -- the upload link it came through
+    object_key TEXT    NOT NULL,             -- the key the upload was signed for
+    filename   TEXT    NOT NULL DEFAULT '',  -- the uploader's file name, cleaned (no path, no control characters, ≤ 255 bytes); '' unknown
+    bytes      INTEGER NOT NULL,             -- size in bytes announced at the presign and checked by the HEAD
+    client_ip  TEXT    NOT NULL DEFAULT '',  -- uploader's address under the audit log's privacy mode
+    state      TEXT    NOT NULL,             -- 'pending' (URL minted) or 'arrived' (object seen)
+    created_at INTEGER NOT NULL,             -- UTC Unix ms of the presign
+    arrived_at INTEGER                       -- UTC Unix ms of the confirmed arrival; NULL while pending
+);
+CREATE INDEX arrivals_link ON arrivals (link_id, created_at);

@@ -229,3 +229,17 @@ CREATE INDEX links_grant ON links (grant_id) WHERE grant_id IS NOT NULL;
 
 -- migration: 8 the audit log's recipient filter
 CREATE INDEX links_recipient ON links (recipient) WHERE recipient <> '';
+
+-- migration: 9 upload links as an inbox: arrivals
+CREATE TABLE arrivals (
+    id         text   PRIMARY KEY,           -- public id ("arr_…")
+    link_id    text   NOT NULL,              -- the upload link it came through
+    object_key text   NOT NULL,              -- the key the upload was signed for
+    filename   text   NOT NULL DEFAULT '',   -- the uploader's file name, cleaned; '' unknown
+    bytes      BIGINT NOT NULL,              -- size in bytes announced at the presign and checked by the HEAD
+    client_ip  text   NOT NULL DEFAULT '',   -- uploader's address under the audit log's privacy mode
+    state      text   NOT NULL,              -- 'pending' (URL minted) or 'arrived' (object seen)
+    created_at BIGINT NOT NULL,              -- UTC Unix ms of the presign
+    arrived_at BIGINT                        -- UTC Unix ms of the confirmed arrival; NULL while pending
+);
+CREATE INDEX arrivals_link ON arrivals (link_id, created_at);
