@@ -26,6 +26,9 @@ type CreateLink struct {
 	Direct     *bool  // with Confirm: non-browsers are redirected at once; default false with recipients
 	Notify     string // recipients only: address told about first opens
 	NotifyMode string // "first" (default) or "digest"
+	// NotifyArrivals: upload links only; Notify is mailed about each
+	// upload that arrives.
+	NotifyArrivals bool
 }
 
 // Created is what CreateLink made: one link and its code, or a share.
@@ -178,6 +181,9 @@ func (a *App) shareSettings(req *CreateLink, l *links.Link) error {
 	}
 	if l.Confirm && l.Kind != links.KindDownload {
 		return fmt.Errorf("%w: confirm is for download links", links.ErrInvalid)
+	}
+	if req.NotifyArrivals {
+		return a.arrivalNotice(l, req, share)
 	}
 	if !share {
 		if req.Notify != "" || req.NotifyMode != "" {

@@ -47,6 +47,10 @@ const (
 const (
 	ModeFirst  = "first"  // one message per recipient's first open
 	ModeDigest = "digest" // one message per share per digest interval
+	// ModeArrival is a notice of an upload that arrived through an upload
+	// link: Filename is the uploader's file name, Recipient the uploader's
+	// address as the audit log keeps it.
+	ModeArrival = "arrival"
 )
 
 // Delivery states.

@@ -171,11 +171,13 @@ type NotifyMessage struct {
 	Mode      string // ModeFirst or ModeDigest
 	Sharer    string
 	Filename  string
-	Recipient string    // who opened
+	Recipient string    // who opened (ModeArrival: the uploader's address)
 	At        time.Time // when
+	Bytes     int64     // ModeArrival: the upload's size
 }
 
 type notifyPayload struct {
+	Bytes     int64     `json:"bytes,omitempty"` // ModeArrival
 	Sharer    string    `json:"sharer"`
 	Filename  string    `json:"filename"`
 	Recipient string    `json:"recipient"`
@@ -201,7 +203,7 @@ func (m *Mailer) QueueNotify(ctx context.Context, q Querier, n NotifyMessage) er
 			due = time.UnixMilli(pending.Int64).UTC()
 		}
 	}
-	p, _ := json.Marshal(notifyPayload{Sharer: n.Sharer, Filename: n.Filename, Recipient: n.Recipient, At: n.At})
+	p, _ := json.Marshal(notifyPayload{Sharer: n.Sharer, Filename: n.Filename, Recipient: n.Recipient, At: n.At, Bytes: n.Bytes})
 	d := &Delivery{ID: newDeliveryID(), LinkID: n.LinkID, ShareID: n.ShareID, Recipient: n.To, Kind: KindNotify,
 		Mode: n.Mode, State: StateQueued, NextAttemptAt: due, CreatedAt: now, payload: string(p)}
 	d.MessageID = d.ID + "@" + m.domain
@@ -492,10 +494,10 @@ func (m *Mailer) build(group []*Delivery) (*Message, error) {
 			if err := json.Unmarshal([]byte(d.payload), &p); err != nil {
 				return nil, fmt.Errorf("delivery %s payload: %w", d.ID, err)
 			}
-			data.Sharer, data.Filename = p.Sharer, p.Filename
+			data.Sharer, data.Filename, data.Bytes = p.Sharer, p.Filename, p.Bytes
 			data.Opens = append(data.Opens, Open{Recipient: p.Recipient, At: p.At})
 		}
-		data.Digest = lead.Mode == ModeDigest
+		data.Digest, data.Arrival = lead.Mode == ModeDigest, lead.Mode == ModeArrival
 		r, err = m.o.Templates.render(KindNotify, data)
 	default:
 		return nil, fmt.Errorf("delivery %s has unknown kind %q", lead.ID, lead.Kind)

@@ -40,6 +40,8 @@ type NotifyData struct {
 	Sharer   string // the sharer the notice goes to
 	Filename string
 	Digest   bool   // several opens in one summary
+	Arrival  bool   // an upload arrived (Opens[0]: uploader's address and time); not an open
+	Bytes    int64  // Arrival: the upload's size
 	Opens    []Open // at least one
 }
 

@@ -34,6 +34,8 @@ type createLinkRequest struct {
 	Direct     *bool    `json:"direct"`      // with confirm: non-browsers redirected at once; default false with recipients
 	Notify     string   `json:"notify"`      // recipients only: address told about first opens
 	NotifyMode string   `json:"notify_mode"` // "first" (default) or "digest"
+	// Upload links: mail notify about each arrival (GET /links/{id}/arrivals).
+	NotifyArrivals bool `json:"notify_arrivals"`
 }
 
 // LinkResponse is a link as the API shows it. URL is set only in the answer
@@ -93,6 +95,7 @@ func (req *createLinkRequest) toApp() *app.CreateLink {
 			ContentType: req.ContentType,
 		},
 		Recipients: req.Recipients, Confirm: req.Confirm, Direct: req.Direct, Notify: req.Notify, NotifyMode: req.NotifyMode,
+		NotifyArrivals: req.NotifyArrivals,
 	}
 }
 
