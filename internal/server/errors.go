@@ -70,6 +70,8 @@ var errorTable = []struct {
 	{app.ErrRevokedLink, http.StatusConflict, "link-revoked-conflict", "A revoked link cannot be changed", ""},
 	{links.ErrSuspended, http.StatusServiceUnavailable, "sharing-suspended", "Sharing is suspended by an administrator", "kill_switch"},
 	{links.ErrBadCursor, http.StatusBadRequest, "invalid-cursor", "Invalid pagination cursor", ""},
+	{links.ErrNoArrival, http.StatusNotFound, "upload-not-found", "No such upload", ""},
+	{errNotArrived, http.StatusConflict, "upload-not-arrived", "The file has not reached the store", ""},
 	{errLengthRequired, http.StatusLengthRequired, "length-required", "Content-Length required", ""},
 	{errTooBig, http.StatusRequestEntityTooLarge, "upload-too-large", "Upload larger than this link allows", "too_large"},
 	{errNoOverwrite, http.StatusPreconditionRequired, "upload-no-overwrite", "Send If-None-Match: * (this upload never replaces an object)", "no_overwrite_header"},

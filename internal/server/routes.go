@@ -29,6 +29,9 @@ func (s *Server) routes() http.Handler {
 	// (uploadpage.go): the same checks, use counting and audit as PUT.
 	r.Handle("/u/{code}", s.adapt("/u/{code}", s.public(s.uploadPage))).Methods(http.MethodGet)
 	r.Handle("/u/{code}/presign", s.adapt("/u/{code}/presign", s.public(s.presignUpload))).Methods(http.MethodPost)
+	// The page's call after its PUT succeeded: records the arrival once a
+	// HEAD finds the object (arrivals.go).
+	r.Handle("/u/{code}/done", s.adapt("/u/{code}/done", s.public(s.uploadDone))).Methods(http.MethodPost)
 
 	// Admin API: bearer token; each route names the roles it allows, and
 	// handlers narrow sharers to their own links. Anything else is 403.
@@ -48,6 +51,8 @@ func (s *Server) routes() http.Handler {
 	handle(http.MethodGet, "/links/{id}", s.getLink, admin, sharer, auditor)
 	handle(http.MethodPatch, "/links/{id}", s.editLink, admin, sharer)
 	handle(http.MethodPost, "/links/{id}/revoke", s.revokeLink, admin, sharer)
+	handle(http.MethodGet, "/links/{id}/arrivals", s.listArrivals, admin, sharer)
+	handle(http.MethodGet, "/links/{id}/arrivals/{arrival}/download", s.downloadArrival, admin, sharer)
 	handle(http.MethodGet, "/shares/{id}", s.getShare, admin, sharer, auditor)
 	handle(http.MethodPost, "/shares/{id}/revoke", s.revokeShare, admin, sharer)
 	handle(http.MethodPost, "/offboard", s.offboard, admin)

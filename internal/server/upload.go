@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/base32"
 	"encoding/json"
 	"errors"
@@ -11,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/links"
 	"github.com/sharesvc/sharesvc/internal/sts"
 )
@@ -33,7 +36,7 @@ func (s *Server) openUpload(w http.ResponseWriter, r *http.Request) error {
 	// Uploads are answered before the body is read; tell the client not to
 	// reuse this connection for a body it may still be sending.
 	w.Header().Set("Connection", "close")
-	loc, _, err := s.mintUpload(w, r, r.ContentLength, r.Header.Get("Content-Type"), r.Header.Get("If-None-Match") == "*")
+	loc, _, _, err := s.mintUpload(w, r, r.ContentLength, r.Header.Get("Content-Type"), r.Header.Get("If-None-Match") == "*", "")
 	if err != nil {
 		return err
 	}
@@ -52,12 +55,18 @@ func (s *Server) openUpload(w http.ResponseWriter, r *http.Request) error {
 // object, even one that appeared after the link was made or an earlier
 // upload through the same link. The client must send that header;
 // noOverwrite says it will; oneName says the URL signs the header.
-func (s *Server) mintUpload(w http.ResponseWriter, r *http.Request, size int64, ctype string, noOverwrite bool) (loc string, oneName bool, err error) {
+//
+// The mint records a pending arrival (links.Arrival) named filename, the
+// uploader's file name ("" unknown), in the transaction that spends the
+// use; arrival is its id, for POST /u/{code}/done.
+func (s *Server) mintUpload(w http.ResponseWriter, r *http.Request, size int64, ctype string, noOverwrite bool, filename string) (loc string, oneName bool, arrival string, err error) {
 	l, ev, now, err := s.openLink(w, r, links.KindUpload, false)
 	if err != nil {
-		return "", false, err
+		return "", false, "", err
 	}
-	deny := func(reason string, err error) (string, bool, error) { return "", false, s.denyOpen(r, ev, reason, err) }
+	deny := func(reason string, err error) (string, bool, string, error) {
+		return "", false, "", s.denyOpen(r, ev, reason, err)
+	}
 	if size < 0 {
 		return deny("length_required", fmt.Errorf("%w: send the file with its size (curl -T does)", errLengthRequired))
 	}
@@ -84,7 +93,7 @@ func (s *Server) mintUpload(w http.ResponseWriter, r *http.Request, size int64, 
 
 	g, err := s.grant(r, ev, l, min(l.PresignTTL, l.ExpiresAt.Sub(now)))
 	if err != nil {
-		return "", false, err
+		return "", false, "", err
 	}
 	preq := sts.Request{Method: http.MethodPut, Bucket: l.Bucket, Key: key, ContentType: l.ContentType, NoOverwrite: !l.KeyIsPrefix}
 	if l.MaxBytes > 0 {
@@ -94,14 +103,17 @@ func (s *Server) mintUpload(w http.ResponseWriter, r *http.Request, size int64, 
 	}
 	loc, err = s.presign(g, preq)
 	if err != nil {
-		return "", false, err
+		return "", false, "", err
 	}
-	detail, _ := json.Marshal(map[string]any{"key": key, "bytes": size})
+	a := &links.Arrival{ID: links.NewArrivalID(), LinkID: l.ID, Key: key, Filename: links.CleanFilename(filename),
+		Bytes: size, ClientIP: s.audit.ClientIP(ev.ClientIP), CreatedAt: now}
+	detail, _ := json.Marshal(map[string]any{"key": key, "bytes": size, "upload": a.ID})
 	ev.URLExpiresAt, ev.STSSession, ev.Detail = g.Expires, g.Session, string(detail)
-	if err := s.spend(r, ev, "", l, now, nil); err != nil {
-		return "", false, err
+	record := func(ctx context.Context, tx *sql.Tx, _ *audit.Event) error { return links.InsertArrival(ctx, tx, a) }
+	if err := s.spend(r, ev, "", l, now, record); err != nil {
+		return "", false, "", err
 	}
-	return loc, preq.NoOverwrite, nil
+	return loc, preq.NoOverwrite, a.ID, nil
 }
 
 var nameEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)

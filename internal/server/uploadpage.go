@@ -54,6 +54,7 @@ func (s *Server) uploadPage(w http.ResponseWriter, r *http.Request) error {
 type presignRequest struct {
 	Size        *int64 `json:"size"`
 	ContentType string `json:"content_type"`
+	Filename    string `json:"filename"` // the uploader's file name, kept with the arrival
 }
 
 type presignResponse struct {
@@ -63,6 +64,9 @@ type presignResponse struct {
 	// Headers the PUT must carry besides Content-Type (If-None-Match: *
 	// for a link to one name, which never replaces an object).
 	Headers map[string]string `json:"headers,omitempty"`
+	// Upload names this upload for POST /u/{code}/done once the PUT
+	// succeeded.
+	Upload string `json:"upload"`
 }
 
 // presignUpload answers POST /u/{code}/presign {"size": N, "content_type":
@@ -80,7 +84,10 @@ func (s *Server) presignUpload(w http.ResponseWriter, r *http.Request) error {
 	if req.Size == nil || *req.Size < 0 {
 		return fmt.Errorf("%w: size (the file's length in bytes) is required", links.ErrInvalid)
 	}
-	loc, oneName, err := s.mintUpload(w, r, *req.Size, req.ContentType, true)
+	if len(req.Filename) > 4*links.MaxFilenameBytes {
+		return fmt.Errorf("%w: filename is longer than %d bytes", links.ErrInvalid, 4*links.MaxFilenameBytes)
+	}
+	loc, oneName, upload, err := s.mintUpload(w, r, *req.Size, req.ContentType, true, req.Filename)
 	if err != nil {
 		return err
 	}
@@ -91,5 +98,5 @@ func (s *Server) presignUpload(w http.ResponseWriter, r *http.Request) error {
 	// A link that requires a type signed exactly req.ContentType (anything
 	// else was refused); otherwise the type is not signed and the script
 	// sends the file's own.
-	return writeJSON(w, http.StatusOK, presignResponse{URL: loc, Method: http.MethodPut, ContentType: req.ContentType, Headers: hdrs})
+	return writeJSON(w, http.StatusOK, presignResponse{URL: loc, Method: http.MethodPut, ContentType: req.ContentType, Headers: hdrs, Upload: upload})
 }
