@@ -105,11 +105,11 @@ func scanArrival(row rowScanner) (*Arrival, error) {
 	return &a, nil
 }
 
-// PendingArrival returns the newest arrival of link signed for key, pending
-// or not. Errors: ErrNoArrival.
-func (s *Store) PendingArrival(ctx context.Context, linkID, key string) (*Arrival, error) {
+// Upload returns upload id signed through link linkID, pending or arrived.
+// Errors: ErrNoArrival.
+func (s *Store) Upload(ctx context.Context, linkID, id string) (*Arrival, error) {
 	a, err := scanArrival(s.db.QueryRowContext(ctx, `SELECT `+arrivalColumns+` FROM arrivals
-        WHERE link_id = ? AND object_key = ? ORDER BY created_at DESC, id DESC LIMIT 1`, linkID, key))
+        WHERE link_id = ? AND id = ?`, linkID, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNoArrival
 	}

@@ -61,7 +61,7 @@ func (s *Server) uploadDone(w http.ResponseWriter, r *http.Request) error {
 	if l.Kind != links.KindUpload {
 		return links.ErrNotFound
 	}
-	a, err := s.links.PendingArrival(r.Context(), l.ID, req.Upload)
+	a, err := s.links.Upload(r.Context(), l.ID, req.Upload)
 	if err != nil {
 		return err
 	}
