@@ -187,3 +187,47 @@ func TestUploadArrivals(t *testing.T) {
 		t.Fatalf("arrivals after a long name: %+v", got)
 	}
 }
+
+// An upload link made with notify_arrivals mails the address it names
+// once per arrival, through the real SMTP server, with the uploader's file
+// name; notify_arrivals needs an upload link and an address.
+func TestArrivalNotice(t *testing.T) {
+	me := newMailEnv(t, nil)
+	e := me.env
+	for _, bad := range []string{
+		`{"kind":"upload","key_prefix":"inbox/n","notify_arrivals":true}`,
+		`{"key":"x","notify_arrivals":true,"notify":"ann@example.com"}`,
+		`{"kind":"upload","key_prefix":"inbox/n","notify_arrivals":true,"notify":"not an address"}`,
+	} {
+		if resp := e.do("POST", "/api/v1/links", e.sharer, bad); resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("create %s: %s", bad, resp.Status)
+		}
+	}
+	l := e.createLink(e.sharer, `{"kind":"upload","key_prefix":"inbox/n","notify_arrivals":true,"notify":"Ann@Example.com"}`)
+	path := sharePath(t, l.URL)
+	url, hdrs, upload := presignPut(t, e, path, 7, "budget <2027>.xlsx")
+	putTo(t, url, hdrs, "numbers")
+	if me.runMail() != 0 {
+		t.Fatal("a notice before the upload was reported")
+	}
+	for range 2 {
+		if resp := e.do("POST", path+"/done", "", `{"upload":"`+upload+`"}`); resp.StatusCode != http.StatusOK {
+			t.Fatalf("done: %s", resp.Status)
+		}
+	}
+	if n := me.runMail(); n != 1 {
+		t.Fatalf("%d messages sent, want one notice", n)
+	}
+	ms := me.messages()
+	if len(ms) != 1 || ms[0].Subject != "New upload: budget <2027>.xlsx" || len(ms[0].To) != 1 || ms[0].To[0].Address != "Ann@example.com" {
+		t.Fatalf("messages: %+v", ms)
+	}
+	m, err := me.mp.Get(context.Background(), ms[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(m.Text, "budget <2027>.xlsx (7 bytes) arrived") || !strings.Contains(m.HTML, "budget &lt;2027&gt;.xlsx") ||
+		strings.Contains(m.Text+m.HTML, path) {
+		t.Fatalf("notice:\n%s\n%s", m.Text, m.HTML)
+	}
+}
