@@ -19,6 +19,8 @@ type linkCmd struct {
 	Show   linkShowCmd   `cmd:"" help:"Show a link."`
 	Revoke linkRevokeCmd `cmd:"" help:"Revoke a link, by id or by its short URL."`
 	Edit   linkEditCmd   `cmd:"" help:"Change a link's expiry, use cap or note."`
+	// Arrivals is in link_arrivals.go.
+	Arrivals linkArrivalsCmd `cmd:"" help:"List what arrived through an upload link, with the uploaders' file names."`
 }
 
 type linkCreateCmd struct {
@@ -36,6 +38,8 @@ type linkCreateCmd struct {
 	Recipients  []string      `name:"recipient" sep:"none" placeholder:"ADDR" help:"Mail a link of their own to this address (repeat for more; the codes go only by mail)."`
 	Notify      string        `name:"notify" placeholder:"ADDR" help:"With --recipient: address told when a recipient first opens their link."`
 	NotifyMode  string        `name:"notify-mode" placeholder:"first|digest" help:"With --notify: first (a message per first open, the default) or digest."`
+	// NotifyArrivals: upload links; --notify names the address.
+	NotifyArrivals bool `name:"notify-arrivals" help:"Upload links: mail --notify about each upload that arrives."`
 	clientFlags
 }
 
@@ -56,6 +60,9 @@ func (c *linkCreateCmd) Run(e *runEnv) error {
 	}
 	if c.MaxUses > 0 {
 		req["max_uses"] = c.MaxUses
+	}
+	if c.NotifyArrivals {
+		req["notify_arrivals"] = true
 	}
 	if c.MaxBytes > 0 {
 		req["max_bytes"] = c.MaxBytes
