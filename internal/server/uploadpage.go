@@ -26,7 +26,9 @@ func (s *Server) uploadCSP() string {
 
 type uploadPageData struct {
 	Sharer, ExpiresIn, ContentType string
+	Note                           string // the sharer's note to the uploader
 	MaxBytes                       int64
+	MaxSize                        string // MaxBytes for people ("10 MB"); "" when MaxBytes is 0
 	OneName                        bool // an upload to one name: curl must send If-None-Match: *
 }
 
@@ -46,8 +48,9 @@ func (s *Server) uploadPage(w http.ResponseWriter, r *http.Request) error {
 	h.Set("X-Frame-Options", "DENY")
 	d := uploadPageData{Sharer: l.CreatedBy, ExpiresIn: mail.Humanize(l.ExpiresAt.Sub(now)), ContentType: l.ContentType, OneName: !l.KeyIsPrefix}
 	if l.MaxBytes < s.cfg.MaxUploadBytes {
-		d.MaxBytes = l.MaxBytes
+		d.MaxBytes, d.MaxSize = l.MaxBytes, humanBytes(l.MaxBytes)
 	}
+	d.Note = l.Note
 	return web.Render(w, http.StatusOK, "upload", &web.Page{Title: "Upload a file", Data: d})
 }
 
@@ -99,4 +102,22 @@ func (s *Server) presignUpload(w http.ResponseWriter, r *http.Request) error {
 	// else was refused); otherwise the type is not signed and the script
 	// sends the file's own.
 	return writeJSON(w, http.StatusOK, presignResponse{URL: loc, Method: http.MethodPut, ContentType: req.ContentType, Headers: hdrs, Upload: upload})
+}
+
+// humanBytes writes n bytes for people: "999 bytes", "1.5 kB", "10 MB"
+// (powers of 1000, as file managers show sizes).
+func humanBytes(n int64) string {
+	if n < 1000 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	v, units := float64(n), []string{"kB", "MB", "GB", "TB"}
+	u := -1
+	for v >= 1000 && u < len(units)-1 {
+		v /= 1000
+		u++
+	}
+	if v < 10 && v != float64(int64(v)) {
+		return fmt.Sprintf("%.1f %s", v, units[u])
+	}
+	return fmt.Sprintf("%.0f %s", v, units[u])
 }
