@@ -29,7 +29,7 @@ type uploadPageData struct {
 	Note                           string // the sharer's note to the uploader
 	MaxBytes                       int64
 	MaxSize                        string // MaxBytes for people ("10 MB"); "" when MaxBytes is 0
-	OneName                        bool // an upload to one name: curl must send If-None-Match: *
+	OneName                        bool   // an upload to one name: curl must send If-None-Match: *
 }
 
 // uploadPage answers GET /u/{code}: for a live upload link, the page (it
