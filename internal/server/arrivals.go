@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -206,4 +207,34 @@ func (s *Server) downloadArrival(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Location", u)
 	w.WriteHeader(http.StatusFound)
 	return nil
+}
+
+// arrivalRow is an arrival as the console's link page lists it.
+type arrivalRow struct {
+	ArrivalResponse
+	Size string // Bytes for people
+	Name string // the uploader's name, else the key's last segment: the download name of "share onwards"
+}
+
+// arrivalRows lists the arrivals of l for its page, when l is an upload
+// link and the reader its creator or an admin (ok false otherwise).
+func (s *Server) arrivalRows(r *http.Request, l *links.Link) (rows []arrivalRow, ok bool, err error) {
+	if l.Kind != links.KindUpload {
+		return nil, false, nil
+	}
+	_, as, err := s.app.Arrivals(r.Context(), s.actor(r), l.ID)
+	if errors.Is(err, auth.ErrForbidden) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	for _, a := range as {
+		name := a.Filename
+		if name == "" {
+			name = path.Base(a.Key)
+		}
+		rows = append(rows, arrivalRow{toArrivalResponse(a), humanBytes(a.Bytes), name})
+	}
+	return rows, true, nil
 }

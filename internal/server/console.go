@@ -239,6 +239,9 @@ func (s *Server) consoleRoutes(r *mux.Router) {
 	page(http.MethodGet, "/ui/links/{id}", s.linkPage, admin, sharer, auditor)
 	page(http.MethodPost, "/ui/links/{id}/revoke", s.revokeLinkForm, admin, sharer)
 	page(http.MethodPost, "/ui/links/{id}/edit", s.editLinkForm, admin, sharer)
+	page(http.MethodGet, "/ui/links/{id}/arrivals/{arrival}/download", func(w http.ResponseWriter, r *http.Request, _ *consoleCtx) error {
+		return s.downloadArrival(w, r)
+	}, admin, sharer)
 	page(http.MethodPost, "/ui/links/revoke-by-url", s.revokeByURLForm, admin, sharer)
 	page(http.MethodGet, "/ui/grants", s.grantsPage, admin, sharer, auditor)
 	page(http.MethodPost, "/ui/grants", s.createGrantForm, admin)
@@ -369,6 +372,7 @@ func (s *Server) createLinkForm(w http.ResponseWriter, r *http.Request, c *conso
 	f := r.PostForm
 	req := createLinkRequest{Kind: f.Get("kind"), Bucket: strings.TrimSpace(f.Get("bucket")), Note: f.Get("note"),
 		Filename: strings.TrimSpace(f.Get("filename")), Notify: strings.TrimSpace(f.Get("notify"))}
+	req.NotifyArrivals = f.Get("notify_arrivals") != ""
 	key := strings.TrimSpace(f.Get("key"))
 	if req.Kind == string(links.KindUpload) && f.Get("key_is_prefix") != "" {
 		req.KeyPrefix = key
@@ -456,8 +460,13 @@ func (s *Server) linkPage(w http.ResponseWriter, r *http.Request, c *consoleCtx)
 		CanRevoke bool
 		Timeline  bool
 		Events    []audit.Event
+		Inbox     bool // an upload link its reader may list the arrivals of
+		Arrivals  []arrivalRow
 	}{Link: toLinkResponse(l, s.now()), Timeline: u.CanAudit && s.auditDB != nil}
 	d.CanRevoke = d.Link.State != string(links.StateRevoked) && (u.CanAdmin || u.CanShare && l.CreatedBy == c.tok.Name)
+	if d.Arrivals, d.Inbox, err = s.arrivalRows(r, l); err != nil {
+		return err
+	}
 	if d.Timeline {
 		if d.Events, err = audit.List(r.Context(), s.auditDB, audit.Filter{LinkID: l.ID, Limit: 200}); err != nil {
 			return err
