@@ -1,0 +1,231 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+)
+
+// The API document is held to what the API sends: every /api/v1 response
+// any test of this package gets from the test server (whatever client sent
+// the request) is checked against openapi.json, and a response the document
+// does not describe fails the test that caused it.
+
+var apiDoc struct {
+	once   sync.Once
+	doc    *openapi3.T
+	router routers.Router
+	err    error
+}
+
+// loadAPIDoc parses and validates openapi.json, the file the server embeds.
+func loadAPIDoc() (*openapi3.T, routers.Router, error) {
+	apiDoc.once.Do(func() {
+		b, err := os.ReadFile("openapi.json")
+		if err != nil {
+			apiDoc.err = err
+			return
+		}
+		ctx := context.Background()
+		doc, err := openapi3.NewLoader().LoadFromData(b)
+		if err != nil {
+			apiDoc.err = fmt.Errorf("openapi.json: %w", err)
+			return
+		}
+		if err := doc.Validate(ctx); err != nil {
+			apiDoc.err = fmt.Errorf("openapi.json is not a valid OpenAPI document: %w", err)
+			return
+		}
+		r, err := gorillamux.NewRouter(doc)
+		if err != nil {
+			apiDoc.err = fmt.Errorf("openapi.json: %w", err)
+			return
+		}
+		apiDoc.doc, apiDoc.router = doc, r
+	})
+	return apiDoc.doc, apiDoc.router, apiDoc.err
+}
+
+// checkedAPI wraps the server under test: each /api/v1 response is copied
+// as it is written and, once the handler returns, checked against the
+// document; a mismatch is reported on t with the route, the status and the
+// reason. The client sees the response unchanged and unbuffered.
+func checkedAPI(t testing.TB, h http.Handler) http.Handler {
+	if _, _, err := loadAPIDoc(); err != nil {
+		t.Fatal(err)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/api/v1/") {
+			h.ServeHTTP(w, r)
+			return
+		}
+		var reqBody []byte
+		if r.Body != nil {
+			var err error
+			if reqBody, err = io.ReadAll(r.Body); err != nil {
+				t.Errorf("openapi check: reading the request body: %v", err)
+			}
+			r.Body = io.NopCloser(bytes.NewReader(reqBody))
+		}
+		rec := &teeWriter{ResponseWriter: w}
+		h.ServeHTTP(rec, r)
+		if rec.err != nil {
+			return // the client went away: no response to check
+		}
+		status := rec.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		if route, err := checkAPIExchange(r, reqBody, status, w.Header(), rec.body.Bytes()); err != nil {
+			t.Errorf("openapi.json disagrees with the API: %s %s answered %d: %v", r.Method, route, status, err)
+		}
+	})
+}
+
+// checkAPIExchange checks one response (and, when the API accepted it, its
+// request) against the document, and returns the route that answered:
+// its documented template, or the path when no route is documented.
+func checkAPIExchange(r *http.Request, reqBody []byte, status int, hdr http.Header, body []byte) (string, error) {
+	doc, router, err := loadAPIDoc()
+	if err != nil {
+		return r.URL.Path, err
+	}
+	ctx := context.Background()
+	req := r.Clone(ctx)
+	req.Body = io.NopCloser(bytes.NewReader(reqBody))
+	req.URL.Scheme, req.URL.Host = "http", r.Host
+	route, params, err := router.FindRoute(req)
+	if err != nil {
+		// No documented route: the router's own 404 or 405, a problem.
+		if !errors.Is(err, routers.ErrPathNotFound) && !errors.Is(err, routers.ErrMethodNotAllowed) {
+			return r.URL.Path, err
+		}
+		return r.URL.Path, checkProblem(doc, status, hdr, body)
+	}
+	// Errors name the field and the rule, never the value: a body may hold
+	// a short URL or a token.
+	opts := &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true,
+		AuthenticationFunc:      openapi3filter.NoopAuthenticationFunc,
+		SchemaValidationOptions: []openapi3.SchemaValidationOption{schemaReasonOnly}}
+	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: opts}
+	if status >= 200 && status < 300 {
+		// What the API accepts, the document must accept too.
+		if err := openapi3filter.ValidateRequest(ctx, in); err != nil {
+			return route.Path, fmt.Errorf("the API accepted a request the document refuses: %w", err)
+		}
+	}
+	resp := route.Operation.Responses.Status(status)
+	if resp == nil {
+		return route.Path, errors.New("status not documented")
+	}
+	if len(body) > 0 && len(resp.Value.Content) == 0 {
+		return route.Path, fmt.Errorf("the document gives no content for status %d, the API sent %q", status, hdr.Get("Content-Type"))
+	}
+	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: status, Header: hdr,
+		Options: opts}
+	out.SetBodyBytes(body)
+	return route.Path, openapi3filter.ValidateResponse(ctx, out)
+}
+
+// schemaReasonOnly makes schema errors say where and why, without the
+// schema and the value.
+var schemaReasonOnly = openapi3.SetSchemaErrorMessageCustomizer(func(err *openapi3.SchemaError) string {
+	return err.Reason
+})
+
+// checkProblem checks a response that no documented route answered: it
+// must be a problem document.
+func checkProblem(doc *openapi3.T, status int, hdr http.Header, body []byte) error {
+	if ct := hdr.Get("Content-Type"); ct != "application/problem+json" {
+		return fmt.Errorf("Content-Type %q; want application/problem+json", ct)
+	}
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return fmt.Errorf("problem body: %w", err)
+	}
+	return doc.Components.Schemas["Problem"].Value.VisitJSON(v, openapi3.EnableJSONSchema2020(), schemaReasonOnly)
+}
+
+func init() {
+	openapi3filter.RegisterBodyDecoder("application/x-ndjson", decodeJSONLines)
+}
+
+// decodeJSONLines checks each line of a JSON Lines body against AuditEvent,
+// the one kind of object the API sends as JSON Lines (the audit export),
+// and returns the text for the document's string schema.
+func decodeJSONLines(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
+	b, err := io.ReadAll(body)
+	if err != nil {
+		return nil, err
+	}
+	doc, _, err := loadAPIDoc()
+	if err != nil {
+		return nil, err
+	}
+	event := doc.Components.Schemas["AuditEvent"].Value
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		return nil, errors.New("JSON Lines body does not end in a newline")
+	}
+	for i, line := range bytes.Split(bytes.TrimSuffix(b, []byte("\n")), []byte("\n")) {
+		if len(b) == 0 {
+			break
+		}
+		var v any
+		if err := json.Unmarshal(line, &v); err != nil {
+			return nil, fmt.Errorf("line %d: %w", i+1, err)
+		}
+		if err := event.VisitJSON(v, openapi3.EnableJSONSchema2020(), schemaReasonOnly); err != nil {
+			return nil, fmt.Errorf("line %d is not an AuditEvent: %w", i+1, err)
+		}
+	}
+	return string(b), nil
+}
+
+// teeWriter passes a response through and keeps a copy of its status and
+// body. It unwraps, so http.ResponseController reaches the connection.
+type teeWriter struct {
+	http.ResponseWriter
+	status int
+	body   bytes.Buffer
+	err    error // the first failed write: the response was cut off
+}
+
+func (w *teeWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *teeWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	w.body.Write(b)
+	n, err := w.ResponseWriter.Write(b)
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	return n, err
+}
+
+func (w *teeWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *teeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
