@@ -234,3 +234,43 @@ func (w *teeWriter) Flush() {
 }
 
 func (w *teeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// The check refuses responses that drift from the document: a renamed,
+// dropped or added field, an undocumented status, another content type.
+func TestAPICheckCatchesDrift(t *testing.T) {
+	link := `{"id":"lnk_a","kind":"download","state":"live","bucket":"b","key":"k","created_at":"2026-01-02T03:04:05Z",` +
+		`"created_by":"ann","expires_at":"2026-01-03T03:04:05Z","uses":0,"presign_ttl":60`
+	js := http.Header{"Content-Type": {"application/json"}}
+	for _, c := range []struct {
+		name, path string
+		status     int
+		hdr        http.Header
+		body       string
+		ok         bool
+	}{
+		{"as sent", "/api/v1/killswitch", 200, js, `{"on":true,"reason":"r","since":"2026-01-02T03:04:05Z","by":"ann"}`, true},
+		{"renamed field", "/api/v1/killswitch", 200, js, `{"on":true,"set_by":"ann"}`, false},
+		{"dropped field", "/api/v1/killswitch", 200, js, `{"reason":"r"}`, false},
+		{"wrong type", "/api/v1/killswitch", 200, js, `{"on":"yes"}`, false},
+		{"undocumented status", "/api/v1/killswitch", 418, js, `{"on":true}`, false},
+		{"other content type", "/api/v1/killswitch", 200, http.Header{"Content-Type": {"text/plain"}}, `{"on":true}`, false},
+		{"link", "/api/v1/links/lnk_a", 200, js, link + `}`, true},
+		{"link with its URL", "/api/v1/links/lnk_a", 200, js, link + `,"url":"http://share.example/s/x"}`, false},
+		{"link without uses", "/api/v1/links/lnk_a", 200, js, strings.Replace(link, `"uses":0,`, "", 1) + `}`, false},
+		{"problem", "/api/v1/links/lnk_a", 404, http.Header{"Content-Type": {"application/problem+json"}},
+			`{"type":"urn:sharesvc:problem:link-not-found","title":"No such link","status":404,"request_id":"0123456789abcdef01234567"}`, true},
+		{"problem of another status", "/api/v1/links/lnk_a", 404, http.Header{"Content-Type": {"application/problem+json"}},
+			`{"type":"urn:sharesvc:problem:forbidden","title":"No","status":403,"request_id":"0123456789abcdef01234567"}`, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r, err := http.NewRequest(http.MethodGet, "http://share.example"+c.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = checkAPIExchange(r, true, nil, c.status, c.hdr, []byte(c.body))
+			if (err == nil) != c.ok {
+				t.Errorf("checkAPIExchange(%s %d %s) = %v; want ok %v", c.path, c.status, c.body, err, c.ok)
+			}
+		})
+	}
+}
