@@ -157,3 +157,67 @@ func TestShareFileRefusals(t *testing.T) {
 		t.Fatalf("complete outside the grants = %d; want 403", r.StatusCode)
 	}
 }
+
+// A large file goes as an S3 multipart upload: a presigned PUT per part,
+// signed with the grant's session, then the server completes it with the
+// ETags; a completion with a wrong ETag is refused and makes nothing.
+func TestShareFileMultipart(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	data := make([]byte, 11<<20+17)
+	rand.Read(data)
+	up := decode[server.FileUploadResponse](t, e.do("POST", "/api/v1/files", e.sharer,
+		`{"filename":"video.mp4","size":11534353,"content_type":"video/mp4","part_size":5242880}`))
+	if up.UploadID == "" || up.URL != "" || len(up.Parts) != 3 || up.Parts[2].Size != 1<<20+17 {
+		t.Fatalf("multipart upload = %+v; want 3 parts, the last of 1 MiB+17", up)
+	}
+	var parts []map[string]any
+	for i, p := range up.Parts {
+		off := int64(i) * up.PartSize
+		req, _ := http.NewRequest("PUT", p.URL, bytes.NewReader(data[off:off+p.Size]))
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+		if r.StatusCode != http.StatusOK || r.Header.Get("ETag") == "" {
+			t.Fatalf("PUT part %d = %d", p.Number, r.StatusCode)
+		}
+		parts = append(parts, map[string]any{"number": p.Number, "etag": r.Header.Get("ETag")})
+	}
+	complete := func(parts any) *http.Response {
+		b, _ := json.Marshal(map[string]any{"key": up.Key, "size": len(data), "upload_id": up.UploadID, "part_size": up.PartSize, "parts": parts})
+		return e.do("POST", "/api/v1/files/complete", e.sharer, string(b))
+	}
+	wrong := []map[string]any{parts[0], parts[1], {"number": 3, "etag": `"0123456789abcdef0123456789abcdef"`}}
+	if r := complete(wrong); r.StatusCode != http.StatusBadRequest {
+		t.Fatalf("complete with a wrong etag = %s; want 400", fmtResp(r, readAll(t, r.Body)))
+	}
+	if r := complete(parts[:1]); r.StatusCode != http.StatusBadRequest {
+		t.Fatalf("complete with a missing part = %s; want 400", fmtResp(r, readAll(t, r.Body)))
+	}
+	if r := complete(parts); r.StatusCode != http.StatusOK {
+		t.Fatalf("complete = %s", fmtResp(r, readAll(t, r.Body)))
+	}
+	b, _ := json.Marshal(map[string]any{"key": up.Key})
+	l := e.createLink(e.sharer, string(b))
+	got, err := http.Get(e.do("GET", sharePath(t, l.URL), "", "").Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(got.Body)
+	got.Body.Close()
+	if got.StatusCode != http.StatusOK || !bytes.Equal(body, data) {
+		t.Fatalf("download = %d, %d bytes; want the %d uploaded", got.StatusCode, len(body), len(data))
+	}
+	// Past 64 MiB the server chooses parts itself.
+	big := decode[server.FileUploadResponse](t, e.do("POST", "/api/v1/files", e.sharer, `{"filename":"big.iso","size":100000000}`))
+	if big.UploadID == "" || len(big.Parts) != 6 || big.PartSize != app.DefaultPartSize {
+		t.Fatalf("100 MB upload = %d parts of %d; want 6 of 16 MiB", len(big.Parts), big.PartSize)
+	}
+	for _, bad := range []string{`{"filename":"a","size":10,"part_size":1024}`, `{"filename":"a","size":0,"part_size":5242880}`} {
+		if r := e.do("POST", "/api/v1/files", e.sharer, bad); r.StatusCode != http.StatusBadRequest {
+			t.Fatalf("%s = %d; want 400", bad, r.StatusCode)
+		}
+	}
+}
