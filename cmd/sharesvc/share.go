@@ -24,7 +24,8 @@ type shareCmd struct {
 	Note       string        `name:"note" placeholder:"TEXT" help:"Note for the recipient."`
 	Bucket     string        `name:"bucket" placeholder:"BUCKET" help:"Bucket (default: the server's)."`
 	KeyPrefix  string        `name:"key-prefix" placeholder:"PREFIX" help:"Where under your grant to put the file (default: the grant's prefix)."`
-	putRetries int           // attempts of the PUT; 0 means 4
+	putRetries int           // attempts of each PUT; 0 means 4
+	PartSize   int64         `name:"part-size" hidden:"" help:"Send the file in parts of this many bytes (at least 5 MiB; files over 64 MiB always go in parts)."`
 	clientFlags
 }
 
@@ -65,15 +66,31 @@ func (c *shareCmd) Run(e *runEnv) error {
 	if c.KeyPrefix != "" {
 		req["key_prefix"] = c.KeyPrefix
 	}
+	if c.PartSize > 0 {
+		req["part_size"] = c.PartSize
+	}
 	var up server.FileUploadResponse
 	if err := cl.do(ctx, "POST", "/api/v1/files", req, &up); err != nil {
 		return fmt.Errorf("share: %w", err)
 	}
 	fmt.Fprintf(e.stderr, "Uploading %s (%d bytes) to %s/%s…\n", name, st.Size(), up.Bucket, up.Key)
-	if err := c.put(ctx, f, st.Size(), &up); err != nil {
-		return fmt.Errorf("share: upload of %s: %w", name, err)
+	complete := map[string]any{"bucket": up.Bucket, "key": up.Key, "size": st.Size()}
+	if up.UploadID == "" {
+		if _, err := c.put(ctx, up.URL, up.Headers, io.NewSectionReader(f, 0, st.Size()), false); err != nil {
+			return fmt.Errorf("share: upload of %s: %w", name, err)
+		}
+	} else {
+		parts := make([]map[string]any, 0, len(up.Parts))
+		for _, p := range up.Parts {
+			etag, err := c.put(ctx, p.URL, nil, io.NewSectionReader(f, int64(p.Number-1)*up.PartSize, p.Size), true)
+			if err != nil {
+				return fmt.Errorf("share: upload of %s, part %d of %d: %w", name, p.Number, len(up.Parts), err)
+			}
+			parts = append(parts, map[string]any{"number": p.Number, "etag": etag})
+		}
+		complete["upload_id"], complete["part_size"], complete["parts"] = up.UploadID, up.PartSize, parts
 	}
-	if err := cl.do(ctx, "POST", "/api/v1/files/complete", map[string]any{"bucket": up.Bucket, "key": up.Key, "size": st.Size()}, nil); err != nil {
+	if err := cl.do(ctx, "POST", "/api/v1/files/complete", complete, nil); err != nil {
 		return fmt.Errorf("share: %w", err)
 	}
 	link := map[string]any{"bucket": up.Bucket, "key": up.Key, "filename": name}
@@ -102,11 +119,12 @@ func (c *shareCmd) Run(e *runEnv) error {
 	return nil
 }
 
-// put sends the file's bytes with the presigned PUT, again after a failure
-// of the network or of S3 (5xx). A 412 after a failed attempt means an
-// earlier attempt stored the object (the PUT never replaces one): the
-// server's size check then decides.
-func (c *shareCmd) put(ctx context.Context, f *os.File, size int64, up *server.FileUploadResponse) error {
+// put sends body (the file, or one part of it) to the presigned URL u,
+// again after a failure of the network or of S3 (5xx), and returns the
+// ETag S3 answered with (required for a part). A 412 to a whole file after
+// a failed attempt means an earlier attempt stored it (the PUT never
+// replaces an object): the server's size check then decides.
+func (c *shareCmd) put(ctx context.Context, u string, hdr map[string]string, body *io.SectionReader, part bool) (string, error) {
 	attempts := c.putRetries
 	if attempts <= 0 {
 		attempts = 4
@@ -117,22 +135,22 @@ func (c *shareCmd) put(ctx context.Context, f *os.File, size int64, up *server.F
 		if i > 0 {
 			select {
 			case <-ctx.Done():
-				return ctx.Err()
+				return "", ctx.Err()
 			case <-time.After(time.Duration(1<<(i-1)) * time.Second):
 			}
 		}
-		req, err := http.NewRequestWithContext(ctx, up.Method, up.URL, io.NewSectionReader(f, 0, size))
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, u, io.NewSectionReader(body, 0, body.Size()))
 		if err != nil {
-			return errors.New("bad upload URL from the server")
+			return "", errors.New("bad upload URL from the server")
 		}
-		req.ContentLength = size
-		for k, v := range up.Headers {
+		req.ContentLength = body.Size()
+		for k, v := range hdr {
 			req.Header.Set(k, v)
 		}
 		resp, err := hc.Do(req)
 		if err != nil {
 			if ctx.Err() != nil {
-				return ctx.Err()
+				return "", ctx.Err()
 			}
 			// The error quotes the URL, a secret: keep only that it failed.
 			last = errors.New("the connection to object storage failed")
@@ -141,15 +159,17 @@ func (c *shareCmd) put(ctx context.Context, f *os.File, size int64, up *server.F
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 		resp.Body.Close()
 		switch {
+		case resp.StatusCode/100 == 2 && part && resp.Header.Get("ETag") == "":
+			return "", errors.New("object storage stored the part without an ETag")
 		case resp.StatusCode/100 == 2:
-			return nil
-		case resp.StatusCode == http.StatusPreconditionFailed && i > 0:
-			return nil
+			return resp.Header.Get("ETag"), nil
+		case resp.StatusCode == http.StatusPreconditionFailed && i > 0 && !part:
+			return "", nil
 		case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
 			last = fmt.Errorf("object storage answered %s", resp.Status)
 		default:
-			return fmt.Errorf("object storage answered %s", resp.Status)
+			return "", fmt.Errorf("object storage answered %s", resp.Status)
 		}
 	}
-	return fmt.Errorf("%w (after %d attempts)", last, attempts)
+	return "", fmt.Errorf("%w (after %d attempts)", last, attempts)
 }

@@ -66,6 +66,25 @@ func TestShareFileCLI(t *testing.T) {
 		t.Fatalf("audit of alice = %q; want the upload's start and completion", out)
 	}
 
+	// In parts: the same bytes come back.
+	out, errOut, err = runCLIErr(aliceEnv, "share", file, "--part-size", "2097152")
+	if err == nil {
+		t.Fatalf("share --part-size 2 MiB succeeded; want the server's refusal (parts are 5 MiB at least)")
+	}
+	out, errOut, err = runCLIErr(aliceEnv, "share", file, "--part-size", "5242880")
+	if err != nil {
+		t.Fatalf("sharesvc share --part-size: %v\n%s", err, errOut)
+	}
+	resp, err = http.Get(strings.TrimSpace(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || sha256.Sum256(got) != sha256.Sum256(data) {
+		t.Fatalf("the URL of the file sent in parts gave %d, %d bytes; want the %d shared", resp.StatusCode, len(got), len(data))
+	}
+
 	bad := filepath.Join(dir, "bell\a.txt")
 	if err := os.WriteFile(bad, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
@@ -73,8 +92,8 @@ func TestShareFileCLI(t *testing.T) {
 	if _, _, err := runCLIErr(aliceEnv, "share", bad); err == nil || !strings.Contains(err.Error(), "control character") {
 		t.Fatalf("share of a file named with a control character = %v; want the server's refusal", err)
 	}
-	if err := jsonUnmarshal(runCLI(t, env, "link", "list", "--json"), &listed); err != nil || len(listed) != 1 {
-		t.Fatalf("links after a refused share = %d, %v; want still 1", len(listed), err)
+	if err := jsonUnmarshal(runCLI(t, env, "link", "list", "--json"), &listed); err != nil || len(listed) != 2 {
+		t.Fatalf("links after a refused share = %d, %v; want still 2", len(listed), err)
 	}
 }
 
@@ -92,17 +111,13 @@ func TestSharePutRetries(t *testing.T) {
 		last = b
 	}))
 	defer srv.Close()
-	f := filepath.Join(t.TempDir(), "f")
-	os.WriteFile(f, []byte("retried bytes"), 0o600)
-	fh, _ := os.Open(f)
-	defer fh.Close()
 	c := &shareCmd{putRetries: 3}
-	up := &server.FileUploadResponse{Method: "PUT", URL: srv.URL, Headers: map[string]string{"If-None-Match": "*"}}
-	if err := c.put(context.Background(), fh, 13, up); err != nil || calls.Load() != 3 || !bytes.Equal(last, []byte("retried bytes")) {
+	body := io.NewSectionReader(strings.NewReader("xxretried bytesyy"), 2, 13)
+	if _, err := c.put(context.Background(), srv.URL, map[string]string{"If-None-Match": "*"}, body, false); err != nil || calls.Load() != 3 || !bytes.Equal(last, []byte("retried bytes")) {
 		t.Fatalf("put = %v after %d calls, stored %q", err, calls.Load(), last)
 	}
 	calls.Store(-10)
-	if err := c.put(context.Background(), fh, 13, up); err == nil || strings.Contains(err.Error(), srv.URL) {
+	if _, err := c.put(context.Background(), srv.URL, nil, body, false); err == nil || strings.Contains(err.Error(), srv.URL) {
 		t.Fatalf("put against a failing store = %v; want an error without the URL", err)
 	}
 }
