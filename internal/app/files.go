@@ -319,7 +319,8 @@ func (a *App) StartFileUpload(ctx context.Context, actor Actor, req *StartUpload
 // CompleteFileUpload checks, with the grant's session, that the object a
 // file was uploaded to exists and holds req.Size bytes, and records
 // file.upload.complete. Errors: links.ErrInvalid (not there, or another
-// size), grants.ErrNoGrant, sts.ErrUnavailable, ErrS3.
+// size), grants.ErrNoGrant, links.ErrSuspended while the kill switch is
+// on, sts.ErrUnavailable, ErrS3.
 func (a *App) CompleteFileUpload(ctx context.Context, actor Actor, req *CompleteUpload) error {
 	bucket := req.Bucket
 	if bucket == "" {
@@ -348,6 +349,11 @@ func (a *App) CompleteFileUpload(ctx context.Context, actor Actor, req *Complete
 		if err := validParts(req.Parts, req.Size, req.PartSize); err != nil {
 			return err
 		}
+	}
+	if on, err := a.links.KillSwitchOn(ctx); err != nil {
+		return err
+	} else if on {
+		return fmt.Errorf("%w: uploads cannot be completed until an admin turns the kill switch off", links.ErrSuspended)
 	}
 	_, sign, err := a.fileSession(ctx, actor, g, bucket, time.Minute)
 	if err != nil {

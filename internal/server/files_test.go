@@ -156,6 +156,16 @@ func TestShareFileRefusals(t *testing.T) {
 	if r := e.do("POST", "/api/v1/files/complete", e.sharer, `{"key":"other/x.txt","size":5}`); r.StatusCode != http.StatusForbidden {
 		t.Fatalf("complete outside the grants = %d; want 403", r.StatusCode)
 	}
+	// While the kill switch is on nothing is signed.
+	if r := e.do("POST", "/api/v1/killswitch", e.admin, `{"on":true,"reason":"incident"}`); r.StatusCode != http.StatusOK {
+		t.Fatal(r.StatusCode)
+	}
+	if r := e.do("POST", "/api/v1/files", e.sharer, `{"filename":"ok.txt","size":5,"key_prefix":"both/"}`); r.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("start with the kill switch on = %d; want 503", r.StatusCode)
+	}
+	if r := e.do("POST", "/api/v1/files/complete", e.sharer, `{"key":"`+up.Key+`","size":5}`); r.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("complete with the kill switch on = %d; want 503", r.StatusCode)
+	}
 }
 
 // A large file goes as an S3 multipart upload: a presigned PUT per part,
