@@ -6,6 +6,7 @@
 //	sharesvc serve [flags]                     run the service
 //	sharesvc token create|list|revoke          manage API tokens (create works offline for the first admin)
 //	sharesvc link create|list|show|revoke      manage links
+//	sharesvc share FILE [--to ADDR]            upload a file and share it by link
 //	sharesvc offboard NAME                     revoke a person's links and token
 //	sharesvc killswitch on|off|status          stop every link from minting
 //	sharesvc audit keygen|verify|list|export|prune  read, check and maintain the audit log offline
@@ -70,6 +71,7 @@ type cli struct {
 	Serve      serveCmd      `cmd:"" help:"Run the service (flags default from SHARESVC_* variables)."`
 	Token      tokenCmd      `cmd:"" help:"Manage API tokens (create works offline for the first admin)."`
 	Link       linkCmd       `cmd:"" help:"Create, list, show and revoke links."`
+	Share      shareCmd      `cmd:"" help:"Upload a file from this computer and share it by link (or mail it with --to)."`
 	Grant      grantCmd      `cmd:"" help:"Manage grants: who may share which bucket and key prefix."`
 	Offboard   offboardCmd   `cmd:"" help:"Revoke every link NAME created and their token."`
 	Killswitch killswitchCmd `cmd:"" help:"Stop (or resume) every link from minting."`

@@ -236,6 +236,8 @@ func (s *Server) consoleRoutes(r *mux.Router) {
 	page(http.MethodGet, "/ui/", s.consoleHome, admin, sharer, auditor)
 	page(http.MethodGet, "/ui/links", s.linksPage, admin, sharer, auditor)
 	page(http.MethodPost, "/ui/links", s.createLinkForm, admin, sharer)
+	page(http.MethodPost, "/ui/files", s.consoleStartFile, admin, sharer)
+	page(http.MethodPost, "/ui/files/complete", s.consoleCompleteFile, admin, sharer)
 	page(http.MethodGet, "/ui/links/{id}", s.linkPage, admin, sharer, auditor)
 	page(http.MethodPost, "/ui/links/{id}/revoke", s.revokeLinkForm, admin, sharer)
 	page(http.MethodPost, "/ui/links/{id}/edit", s.editLinkForm, admin, sharer)
@@ -344,6 +346,10 @@ type linksPageData struct {
 
 // linksPage lists links with the API's filters; sharers see their own.
 func (s *Server) linksPage(w http.ResponseWriter, r *http.Request, c *consoleCtx) error {
+	if c.tok.Role != auth.RoleAuditor {
+		// The page's file sharing PUTs straight to the object store.
+		w.Header().Set("Content-Security-Policy", s.uploadCSP())
+	}
 	q := r.URL.Query()
 	f := linkFilter(q)
 	if c.tok.Role == auth.RoleSharer {

@@ -76,6 +76,7 @@ var errorTable = []struct {
 	{errTooBig, http.StatusRequestEntityTooLarge, "upload-too-large", "Upload larger than this link allows", "too_large"},
 	{errNoOverwrite, http.StatusPreconditionRequired, "upload-no-overwrite", "Send If-None-Match: * (this upload never replaces an object)", "no_overwrite_header"},
 	{errWrongType, http.StatusUnsupportedMediaType, "upload-wrong-type", "Upload has the wrong Content-Type", "wrong_content_type"},
+	{app.ErrFileTooLarge, http.StatusRequestEntityTooLarge, "file-too-large", "File larger than this server takes", ""},
 	{app.ErrS3, http.StatusBadGateway, "storage-unreachable", "Object storage could not be reached; retry shortly", ""},
 	{auth.ErrNotFound, http.StatusNotFound, "token-not-found", "No such token", ""},
 	{app.ErrUnknownPerson, http.StatusNotFound, "person-not-found", "No such person", ""},

@@ -86,6 +86,20 @@ func TestRouteRoles(t *testing.T) {
 		{"PATCH", "/api/v1/links/{id}", func() (string, string) {
 			return "/api/v1/links/" + e.createLink(e.sharer, `{"key":"roles.txt"}`).ID, `{"note":"changed"}`
 		}, [6]int{401, 401, 200, 403, 403, 200}},
+		{"GET", "/api/v1/links/{id}/arrivals", func() (string, string) {
+			return "/api/v1/links/" + e.createLink(e.sharer, `{"kind":"upload","key_prefix":"inbox/roles"}`).ID + "/arrivals", ""
+		}, [6]int{401, 401, 200, 403, 403, 200}},
+		// An arrival that does not exist: its link's owner and admins learn
+		// so, others are refused before.
+		{"GET", "/api/v1/links/{id}/arrivals/{arrival}/download", func() (string, string) {
+			return "/api/v1/links/" + e.createLink(e.sharer, `{"kind":"upload","key_prefix":"inbox/roles"}`).ID + "/arrivals/arr_none/download", ""
+		}, [6]int{401, 401, 404, 403, 403, 404}},
+		{"POST", "/api/v1/files", func() (string, string) { return "/api/v1/files", `{"filename":"roles.txt","size":3}` },
+			[6]int{401, 401, 201, 201, 403, 201}},
+		// Nothing was uploaded under that key.
+		{"POST", "/api/v1/files/complete", func() (string, string) {
+			return "/api/v1/files/complete", `{"bucket":"` + testBucket + `","key":"never-uploaded-` + uniq() + `.txt","size":3}`
+		}, [6]int{401, 401, 400, 400, 403, 400}},
 		{"GET", "/api/v1/shares/{id}", func() (string, string) {
 			return "/api/v1/shares/" + e.insertShare(e.sharer), ""
 		}, [6]int{401, 401, 200, 403, 200, 200}},

@@ -53,6 +53,8 @@ func (s *Server) routes() http.Handler {
 	handle(http.MethodPost, "/links/{id}/revoke", s.revokeLink, admin, sharer)
 	handle(http.MethodGet, "/links/{id}/arrivals", s.listArrivals, admin, sharer)
 	handle(http.MethodGet, "/links/{id}/arrivals/{arrival}/download", s.downloadArrival, admin, sharer)
+	handle(http.MethodPost, "/files", s.startFile, admin, sharer)
+	handle(http.MethodPost, "/files/complete", s.completeFile, admin, sharer)
 	handle(http.MethodGet, "/shares/{id}", s.getShare, admin, sharer, auditor)
 	handle(http.MethodPost, "/shares/{id}/revoke", s.revokeShare, admin, sharer)
 	handle(http.MethodPost, "/offboard", s.offboard, admin)

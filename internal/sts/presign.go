@@ -95,8 +95,14 @@ type Request struct {
 	ExactLength bool
 	// PUT only: sign "If-None-Match: *", so that S3 refuses the upload (412
 	// Precondition Failed) when the key already exists. The client must send
-	// that header.
+	// that header. Also allowed on a POST that completes a multipart upload.
 	NoOverwrite bool
+	// Multipart uploads. A PUT with UploadID and PartNumber (1..10000)
+	// uploads one part (UploadPart); a POST without UploadID starts a
+	// multipart upload (CreateMultipartUpload, ?uploads); a POST with
+	// UploadID completes one (CompleteMultipartUpload).
+	UploadID   string
+	PartNumber int
 }
 
 // Presigner builds SigV4 query-presigned S3 URLs.
@@ -314,8 +320,29 @@ func (p *Presigner) Presign(c Credentials, r Request) (string, error) {
 		method, xid = "PUT", "&x-id=PutObject"
 	case http.MethodHead:
 		method = "HEAD"
+	case http.MethodPost:
+		method, xid = "POST", "&uploads=&x-id=CreateMultipartUpload"
+		if r.UploadID != "" {
+			xid = "&x-id=CompleteMultipartUpload"
+		}
 	default:
-		return "", invalid("method %q: must be GET, PUT or HEAD", r.Method)
+		return "", invalid("method %q: must be GET, PUT, HEAD or POST", r.Method)
+	}
+	switch {
+	case (r.UploadID != "" || r.PartNumber != 0) && method == "PUT":
+		if r.UploadID == "" || r.PartNumber < 1 || r.PartNumber > 10000 {
+			return "", invalid("part %d of upload %q: a part needs an upload id and a number 1-10000", r.PartNumber, r.UploadID)
+		}
+		xid = "&x-id=UploadPart"
+	case r.PartNumber != 0 && method != "PUT":
+		return "", invalid("part number: only allowed for PUT")
+	case r.UploadID != "" && method != "POST":
+		return "", invalid("upload id: only allowed for PUT and POST")
+	}
+	for i := 0; i < len(r.UploadID); i++ {
+		if c := r.UploadID[i]; c <= ' ' || c >= 0x7f {
+			return "", invalid("upload id: must be printable ASCII")
+		}
 	}
 	if err := validBucket(r.Bucket); err != nil {
 		return "", err
@@ -345,7 +372,8 @@ func (p *Presigner) Presign(c Credentials, r Request) (string, error) {
 	if r.ResponseContentDisposition != "" && method != "GET" {
 		return "", invalid("response content disposition: only allowed for GET")
 	}
-	if (r.ContentType != "" || r.ContentLength != 0 || r.ExactLength || r.NoOverwrite) && method != "PUT" {
+	if (r.ContentType != "" || r.ContentLength != 0 || r.ExactLength) && method != "PUT" ||
+		r.NoOverwrite && method != "PUT" && (method != "POST" || r.UploadID == "") {
 		return "", invalid("content type/length/no overwrite: only allowed for PUT")
 	}
 	if r.ContentLength < 0 {
@@ -382,7 +410,7 @@ func (p *Presigner) Presign(c Credentials, r Request) (string, error) {
 	// Rough upper bound: URL (escaping at most triples a byte) twice (URL
 	// and canonical request) plus headers and the string to sign.
 	need := 2*(len(ep.origin)+len(ep.path)+
-		3*(len(r.Key)+len(r.ResponseContentDisposition))+len(st.credential)+len(st.tokenEnc)+300) +
+		3*(len(r.Key)+len(r.ResponseContentDisposition)+len(r.UploadID))+len(st.credential)+len(st.tokenEnc)+300) +
 		len(r.ContentType) + 512
 	if cap(buf) < need {
 		buf = make([]byte, 0, need)
@@ -412,9 +440,18 @@ func (p *Presigner) Presign(c Credentials, r Request) (string, error) {
 	}
 	buf = append(buf, "&X-Amz-SignedHeaders="...)
 	buf = append(buf, signedHeadersEnc...)
+	// The query stays in byte order, as the canonical request needs it.
+	if r.PartNumber != 0 {
+		buf = append(buf, "&partNumber="...)
+		buf = strconv.AppendInt(buf, int64(r.PartNumber), 10)
+	}
 	if r.ResponseContentDisposition != "" {
 		buf = append(buf, "&response-content-disposition="...)
 		buf = appendEscaped(buf, r.ResponseContentDisposition, false)
+	}
+	if r.UploadID != "" {
+		buf = append(buf, "&uploadId="...)
+		buf = appendEscaped(buf, r.UploadID, false)
 	}
 	buf = append(buf, xid...)
 	urlEnd := len(buf)

@@ -108,7 +108,8 @@ func (s Scope) Policy() (string, error) {
 }
 
 // Allows reports whether r stays inside s: same bucket, a key under the
-// prefix, and GET/HEAD only with Download, PUT only with Upload.
+// prefix, and GET/HEAD only with Download, PUT and POST (a multipart
+// upload's start and completion) only with Upload.
 func (s Scope) Allows(r Request) bool {
 	if r.Bucket != s.Bucket || !strings.HasPrefix(r.Key, s.Prefix) {
 		return false
@@ -116,7 +117,7 @@ func (s Scope) Allows(r Request) bool {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		return s.Actions&Download != 0
-	case http.MethodPut:
+	case http.MethodPut, http.MethodPost: // POST: multipart uploads
 		return s.Actions&Upload != 0
 	}
 	return false
