@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sharesvc/sharesvc/internal/audit"
+	"github.com/sharesvc/sharesvc/internal/auth"
 	"github.com/sharesvc/sharesvc/internal/grants"
 	"github.com/sharesvc/sharesvc/internal/links"
 	"github.com/sharesvc/sharesvc/internal/mail"
@@ -258,13 +259,24 @@ func (a *App) insertShare(ctx context.Context, actor Actor, req *CreateLink, tmp
 	b, _ := json.Marshal(detail)
 	ev := a.event(actor, audit.ActionShareCreate, string(b))
 	if _, err := a.audit.Append(ctx, ev, func(ctx context.Context, tx *sql.Tx, _ *audit.Event) error {
+		// The sharer's display name and address are read here, in the
+		// transaction, so an admin's edit applies to the next share.
+		sharer, fromName, replyTo := actor.Name, "", ""
+		if t, err := auth.ByName(ctx, tx, actor.Name); err == nil {
+			fromName, replyTo = t.DisplayName, t.Email
+			if t.DisplayName != "" {
+				sharer = t.DisplayName
+			}
+		} else if !errors.Is(err, auth.ErrNotFound) {
+			return err
+		}
 		for _, m := range members {
 			if err := links.Insert(ctx, tx, m.l, m.hash); err != nil {
 				return err
 			}
 			d, err := a.mail.QueueShare(ctx, tx, mail.ShareMessage{
-				LinkID: m.l.ID, ShareID: shareID, To: m.l.Recipient,
-				Data: mail.ShareData{Sharer: actor.Name, Filename: DisplayName(m.l), Note: m.l.Note, ExpiresAt: m.l.ExpiresAt},
+				LinkID: m.l.ID, ShareID: shareID, To: m.l.Recipient, FromName: fromName, ReplyTo: replyTo,
+				Data: mail.ShareData{Sharer: sharer, Filename: DisplayName(m.l), Note: m.l.Note, ExpiresAt: m.l.ExpiresAt},
 			}, m.code)
 			if err != nil {
 				return err

@@ -134,6 +134,11 @@ type ShareMessage struct {
 	ShareID string
 	To      string // normalised address
 	Data    ShareData
+	// FromName is the sharer's display name: From reads "FromName via
+	// sharesvc" <the configured sender>. "" keeps the configured From.
+	FromName string
+	// ReplyTo is the sharer's address, "" for none.
+	ReplyTo string
 }
 
 // sharePayload is what the queue keeps of ShareData: everything but the URL.
@@ -143,6 +148,8 @@ type sharePayload struct {
 	Filename  string    `json:"filename"`
 	Note      string    `json:"note,omitempty"`
 	ExpiresAt time.Time `json:"expires_at"`
+	FromName  string    `json:"from_name,omitempty"`
+	ReplyTo   string    `json:"reply_to,omitempty"`
 }
 
 // QueueShare queues the message carrying code to its recipient, through q
@@ -151,7 +158,7 @@ type sharePayload struct {
 func (m *Mailer) QueueShare(ctx context.Context, q Querier, s ShareMessage, code string) (*Delivery, error) {
 	now := m.clock().UTC().Truncate(time.Millisecond)
 	p, _ := json.Marshal(sharePayload{Sharer: s.Data.Sharer, Recipient: s.To, Filename: s.Data.Filename,
-		Note: s.Data.Note, ExpiresAt: s.Data.ExpiresAt})
+		Note: s.Data.Note, ExpiresAt: s.Data.ExpiresAt, FromName: s.FromName, ReplyTo: s.ReplyTo})
 	d := &Delivery{ID: newDeliveryID(), LinkID: s.LinkID, ShareID: s.ShareID, Recipient: s.To, Kind: KindShare,
 		State: StateQueued, NextAttemptAt: now, CreatedAt: now, payload: string(p)}
 	d.MessageID = d.ID + "@" + m.domain
@@ -473,6 +480,10 @@ func (m *Mailer) build(group []*Delivery) (*Message, error) {
 		if err := json.Unmarshal([]byte(lead.payload), &p); err != nil {
 			return nil, fmt.Errorf("delivery %s payload: %w", lead.ID, err)
 		}
+		if p.FromName != "" {
+			msg.FromName = p.FromName + " via sharesvc"
+		}
+		msg.ReplyTo = p.ReplyTo
 		if err := m.linkLive(lead.LinkID); err != nil {
 			return nil, err
 		}
