@@ -27,6 +27,10 @@ type CreateLink struct {
 	Direct     *bool  // with Confirm: non-browsers are redirected at once; default false with recipients
 	Notify     string // recipients only: address told about first opens
 	NotifyMode string // "first" (default) or "digest"
+	// VerifyRecipient: each recipient proves, with a code mailed to them,
+	// that they hold the address before the first mint. Implies confirm,
+	// without direct. Default false.
+	VerifyRecipient bool
 }
 
 // Created is what CreateLink made: one link and its code, or a share.
@@ -177,6 +181,15 @@ func (a *App) shareSettings(req *CreateLink, l *links.Link) error {
 		}
 		l.Direct = *req.Direct
 	}
+	if req.VerifyRecipient {
+		if !share {
+			return fmt.Errorf("%w: verify_recipient needs recipients", links.ErrInvalid)
+		}
+		if !l.Confirm || (req.Direct != nil && *req.Direct) {
+			return fmt.Errorf("%w: verify_recipient needs confirm, without direct", links.ErrInvalid)
+		}
+		l.VerifyRecipient, l.Direct = true, false
+	}
 	if l.Confirm && l.Kind != links.KindDownload {
 		return fmt.Errorf("%w: confirm is for download links", links.ErrInvalid)
 	}
@@ -252,6 +265,9 @@ func (a *App) insertShare(ctx context.Context, actor Actor, req *CreateLink, tmp
 		"share_id": shareID, "links": summary, "bucket": tmpl.Bucket, "key": tmpl.Key, "expires_at": tmpl.ExpiresAt,
 		"max_uses": tmpl.MaxUses, "presign_ttl": int64(tmpl.PresignTTL / time.Second), "confirm": tmpl.Confirm,
 		"notify": tmpl.Notify != "", "notify_mode": tmpl.NotifyMode,
+	}
+	if tmpl.VerifyRecipient {
+		detail["verify_recipient"] = true
 	}
 	if tmpl.GrantID != "" {
 		detail["grant_id"] = tmpl.GrantID

@@ -307,3 +307,7 @@ func ByName(ctx context.Context, q Querier, name string) (*Token, error) {
 	}
 	return t, nil
 }
+
+// Person returns the token of the person called name (ByName on the
+// store's database). Errors: ErrNotFound.
+func (s *Store) Person(ctx context.Context, name string) (*Token, error) { return ByName(ctx, s.db, name) }

@@ -170,6 +170,37 @@ func (m *Mailer) QueueShare(ctx context.Context, q Querier, s ShareMessage, code
 	return d, nil
 }
 
+// CodeMessage is a recipient verification code to queue.
+type CodeMessage struct {
+	LinkID   string
+	ShareID  string
+	To       string // the link's recipient
+	Sharer   string
+	Filename string
+	ValidFor time.Duration
+}
+
+// codePayload is what the queue keeps of a CodeMessage; the code itself
+// is only kept sealed.
+type codePayload struct {
+	Sharer   string `json:"sharer"`
+	Filename string `json:"filename"`
+	ValidFor string `json:"valid_for"`
+}
+
+// QueueCode queues the message carrying a recipient verification code,
+// through q, sealing the code as share codes are. Call Kick after the
+// transaction commits.
+func (m *Mailer) QueueCode(ctx context.Context, q Querier, c CodeMessage, code string) error {
+	now := m.clock().UTC().Truncate(time.Millisecond)
+	p, _ := json.Marshal(codePayload{Sharer: c.Sharer, Filename: c.Filename, ValidFor: Humanize(c.ValidFor)})
+	d := &Delivery{ID: newDeliveryID(), LinkID: c.LinkID, ShareID: c.ShareID, Recipient: c.To, Kind: KindCode,
+		State: StateQueued, NextAttemptAt: now, CreatedAt: now, payload: string(p)}
+	d.MessageID = d.ID + "@" + m.domain
+	d.sealed = m.seal.seal(d.ID, code)
+	return insertDelivery(ctx, q, d)
+}
+
 // NotifyMessage is a recipient's first open to tell the sharer about.
 type NotifyMessage struct {
 	ShareID   string
@@ -496,6 +527,19 @@ func (m *Mailer) build(group []*Delivery) (*Message, error) {
 			URL: m.o.PublicURL + "/s/" + code, ExpiresAt: p.ExpiresAt,
 			ExpiresIn: Humanize(p.ExpiresAt.Sub(m.clock())),
 		})
+	case KindCode:
+		var p codePayload
+		if err := json.Unmarshal([]byte(lead.payload), &p); err != nil {
+			return nil, fmt.Errorf("delivery %s payload: %w", lead.ID, err)
+		}
+		if err := m.linkLive(lead.LinkID); err != nil {
+			return nil, err
+		}
+		var code string
+		if code, err = m.seal.open(lead.ID, lead.sealed); err != nil {
+			return nil, err
+		}
+		r, err = m.o.Templates.render(KindCode, CodeData{Sharer: p.Sharer, Filename: p.Filename, Code: code, ValidFor: p.ValidFor})
 	case KindNotify:
 		var data NotifyData
 		for _, d := range group {
