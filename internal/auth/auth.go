@@ -310,4 +310,6 @@ func ByName(ctx context.Context, q Querier, name string) (*Token, error) {
 
 // Person returns the token of the person called name (ByName on the
 // store's database). Errors: ErrNotFound.
-func (s *Store) Person(ctx context.Context, name string) (*Token, error) { return ByName(ctx, s.db, name) }
+func (s *Store) Person(ctx context.Context, name string) (*Token, error) {
+	return ByName(ctx, s.db, name)
+}
