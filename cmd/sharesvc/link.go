@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -60,6 +61,9 @@ func (c *linkCreateCmd) Run(e *runEnv) error {
 	}
 	if c.MaxBytes > 0 {
 		req["max_bytes"] = c.MaxBytes
+	}
+	if c.VerifyRecipient && len(c.Recipients) == 0 {
+		return errors.New("link create: --verify-recipient needs --recipient (it applies to links sent by email)")
 	}
 	cl := c.client()
 	if len(c.Recipients) > 0 {
