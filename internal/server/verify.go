@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sharesvc/sharesvc/internal/app"
 	"github.com/sharesvc/sharesvc/internal/audit"
@@ -50,6 +51,7 @@ func (s *Server) recipientVerified(r *http.Request, l *links.Link, now time.Time
 func (s *Server) verifyRecipient(w http.ResponseWriter, r *http.Request, l *links.Link, ev audit.Event, now time.Time) error {
 	setConfirmHeaders(w.Header(), s.confirmCSP())
 	var action, code string
+	r.Body = http.MaxBytesReader(w, r.Body, maxVerifyForm)
 	if err := r.ParseForm(); err == nil {
 		action, code = r.PostForm.Get("action"), strings.TrimSpace(r.PostForm.Get("code"))
 	}
@@ -169,7 +171,8 @@ func maskAddress(a string) string {
 	if !ok || local == "" {
 		return a
 	}
-	return local[:1] + "…@" + domain
+	_, n := utf8.DecodeRuneInString(local)
+	return local[:n] + "…@" + domain
 }
 
 type verifyData struct {
