@@ -49,6 +49,7 @@ import (
 	"github.com/sharesvc/sharesvc/internal/db"
 	"github.com/sharesvc/sharesvc/internal/links"
 	"github.com/sharesvc/sharesvc/internal/seaweed"
+	"github.com/sharesvc/sharesvc/internal/testrig/auditseed"
 	"github.com/sharesvc/sharesvc/internal/testrig/postgres"
 )
 
@@ -367,23 +368,18 @@ func seed(ctx context.Context, path string, n, hot, auditRows, nGrants int, all 
 			codes = append(codes, code)
 		}
 	}
-	prev := make([]byte, audit.HashSize)
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_events (seq, at, action, actor, link_id, outcome, reason,
-        client_ip, user_agent, request_id, url_expires_at, sts_session, detail, prev_hash, hash)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	chain, err := auditseed.New(ctx, tx, 0, nil)
 	if err != nil {
 		return nil, err
 	}
+	defer chain.Close()
 	for i := 1; i <= auditRows; i++ {
-		ev := audit.Event{Seq: int64(i), At: time.UnixMicro(now.UnixMicro()), Action: audit.ActionAccess, Actor: audit.ActorClient,
+		ev := audit.Event{At: time.UnixMicro(now.UnixMicro()), Action: audit.ActionAccess, Actor: audit.ActorClient,
 			LinkID: "lnk_seed", Outcome: audit.OutcomeMinted, ClientIP: "192.0.2.1", UserAgent: "wrk", RequestID: strconv.Itoa(i),
 			URLExpiresAt: time.UnixMilli(now.UnixMilli()), STSSession: "seed"}
-		h := audit.ChainHash(prev, &ev, nil)
-		if _, err := stmt.ExecContext(ctx, ev.Seq, ev.At.UnixMicro(), ev.Action, ev.Actor, ev.LinkID, ev.Outcome, ev.Reason,
-			ev.ClientIP, ev.UserAgent, ev.RequestID, ev.URLExpiresAt.UnixMilli(), ev.STSSession, ev.Detail, prev, h[:]); err != nil {
+		if err := chain.Add(ctx, ev); err != nil {
 			return nil, err
 		}
-		prev = h[:]
 	}
 	return codes, tx.Commit()
 }

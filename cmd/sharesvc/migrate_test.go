@@ -19,6 +19,7 @@ import (
 
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/db"
+	"github.com/sharesvc/sharesvc/internal/testrig/auditseed"
 	"github.com/sharesvc/sharesvc/internal/testrig/postgres"
 )
 
@@ -84,41 +85,24 @@ func seedSource(t testing.TB, path string, nAudit int) {
 	exec(`INSERT INTO console_sessions (id_hash, token_id, csrf, expires_at) VALUES (?, 'tok_a', 'csrf1', 1700043200000), (?, 'tok_b', 'csrf2', 1700043200001)`,
 		hash("s1"), hash("s2"))
 
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO audit_events (seq, at, action, actor, link_id, outcome, reason,
-        client_ip, user_agent, request_id, url_expires_at, sts_session, detail, prev_hash, hash)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	chain, err := auditseed.New(ctx, tx, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ins.Close()
-	prev := make([]byte, audit.HashSize)
+	defer chain.Close()
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	scratch := make([]byte, 0, 2048)
 	for seq := 1; seq <= nAudit; seq++ {
-		at := start.Add(time.Duration(seq) * 10 * time.Millisecond)
-		ev := audit.Event{Seq: int64(seq), At: at, Action: audit.ActionAccess, Actor: audit.ActorClient,
-			LinkID: fmt.Sprintf("lnk_%04d", seq%50), Outcome: audit.OutcomeMinted,
-			ClientIP: fmt.Sprintf("198.51.100.%d", seq%250), UserAgent: "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0",
-			RequestID: fmt.Sprintf("%024x", seq), URLExpiresAt: at.Add(time.Minute).Truncate(time.Millisecond),
-			STSSession: "sharesvc-host-1234", PrevHash: prev}
-		switch seq % 7 {
-		case 0:
-			ev.Outcome, ev.Reason, ev.URLExpiresAt, ev.STSSession = audit.OutcomeDenied, "revoked", time.Time{}, ""
-		case 3:
+		// Accesses on 50 of the links above, some link.create rows with
+		// non-ASCII details among them.
+		ev := auditseed.Access(seq, start, 50)
+		ev.LinkID = fmt.Sprintf("lnk_%04d", seq%50)
+		if seq%7 == 3 {
 			ev.Action, ev.Actor, ev.Outcome, ev.Detail = audit.ActionLinkCreate, "bob", audit.OutcomeOK, `{"key":"Grüße/✓.pdf"}`
-			ev.URLExpiresAt = time.Time{}
+			ev.URLExpiresAt, ev.STSSession = time.Time{}, ""
 		}
-		h := audit.ChainHash(prev, &ev, scratch)
-		ev.Hash = h[:]
-		var exp any
-		if !ev.URLExpiresAt.IsZero() {
-			exp = ev.URLExpiresAt.UnixMilli()
-		}
-		if _, err := ins.ExecContext(ctx, ev.Seq, ev.At.UnixMicro(), ev.Action, ev.Actor, ev.LinkID, ev.Outcome, ev.Reason,
-			ev.ClientIP, ev.UserAgent, ev.RequestID, exp, ev.STSSession, ev.Detail, ev.PrevHash, ev.Hash); err != nil {
+		if err := chain.Add(ctx, ev); err != nil {
 			t.Fatal(err)
 		}
-		prev = ev.Hash
 	}
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)

@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/db"
 	"github.com/sharesvc/sharesvc/internal/seaweed"
+	"github.com/sharesvc/sharesvc/internal/testrig/auditseed"
 	"github.com/sharesvc/sharesvc/internal/testrig/litestream"
 )
 
@@ -408,8 +408,7 @@ func TestRestoreDrill(t *testing.T) {
 }
 
 // seedRows writes n realistic audit rows with a valid chain straight into
-// the new database at path, as the audit benchmarks do (the group-commit
-// writer's one fsync per batch is not what is measured here).
+// the new database at path (internal/testrig/auditseed).
 func seedRows(t *testing.T, path string, n int) {
 	t.Helper()
 	d, err := db.Open(context.Background(), path)
@@ -417,47 +416,9 @@ func seedRows(t *testing.T, path string, n int) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	prev := make([]byte, audit.HashSize)
 	start := time.Now().Add(-time.Duration(n) * 10 * time.Millisecond)
-	var scratch []byte
-	for seq := 1; seq <= n; {
-		tx, err := d.Write.Begin()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ins, err := tx.Prepare(`INSERT INTO audit_events (seq, at, action, actor, link_id, outcome, reason,
-                client_ip, user_agent, request_id, url_expires_at, sts_session, detail, prev_hash, hash)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for end := min(seq+20000, n+1); seq < end; seq++ {
-			at := start.Add(time.Duration(seq) * 10 * time.Millisecond)
-			ev := audit.Event{Seq: int64(seq), At: at, Action: audit.ActionAccess, Actor: audit.ActorClient,
-				LinkID: fmt.Sprintf("lnk_%026d", seq%5000), Outcome: audit.OutcomeMinted,
-				ClientIP:  fmt.Sprintf("198.51.100.%d", seq%250),
-				UserAgent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
-				RequestID: fmt.Sprintf("%024x", seq), URLExpiresAt: at.Add(time.Minute).Truncate(time.Millisecond),
-				STSSession: "sharesvc-host-1234", PrevHash: prev}
-			if seq%7 == 0 {
-				ev.Outcome, ev.Reason, ev.URLExpiresAt, ev.STSSession = audit.OutcomeDenied, "revoked", time.Time{}, ""
-			}
-			h := audit.ChainHash(prev, &ev, scratch)
-			ev.Hash = h[:]
-			var exp any
-			if !ev.URLExpiresAt.IsZero() {
-				exp = ev.URLExpiresAt.UnixMilli()
-			}
-			if _, err := ins.Exec(ev.Seq, ev.At.UnixMicro(), ev.Action, ev.Actor, ev.LinkID, ev.Outcome, ev.Reason,
-				ev.ClientIP, ev.UserAgent, ev.RequestID, exp, ev.STSSession, ev.Detail, ev.PrevHash, ev.Hash); err != nil {
-				t.Fatal(err)
-			}
-			prev = ev.Hash
-		}
-		ins.Close()
-		if err := tx.Commit(); err != nil {
-			t.Fatal(err)
-		}
+	if err := auditseed.Rows(context.Background(), d.Write, n, start, 5000); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -2,7 +2,6 @@ package audit_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/db"
+	"github.com/sharesvc/sharesvc/internal/testrig/auditseed"
 )
 
 // benchRows is the size of the log BenchmarkExport exports:
@@ -61,48 +61,10 @@ func seedLog(b *testing.B, n int) string {
 			return
 		}
 		defer d.Close()
-		prev := make([]byte, audit.HashSize)
 		start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-		var scratch []byte
-		for seq := 1; seq <= n; {
-			tx, err := d.Write.Begin()
-			if err != nil {
-				seedErr = err
-				return
-			}
-			ins, _ := tx.Prepare(`INSERT INTO audit_events (seq, at, action, actor, link_id, outcome, reason,
-                client_ip, user_agent, request_id, url_expires_at, sts_session, detail, prev_hash, hash)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-			for end := min(seq+20000, n+1); seq < end; seq++ {
-				at := start.Add(time.Duration(seq) * 10 * time.Millisecond)
-				ev := audit.Event{Seq: int64(seq), At: at, Action: audit.ActionAccess, Actor: audit.ActorClient,
-					LinkID: fmt.Sprintf("lnk_%026d", seq%5000), Outcome: audit.OutcomeMinted,
-					ClientIP:  fmt.Sprintf("198.51.100.%d", seq%250),
-					UserAgent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
-					RequestID: fmt.Sprintf("%024x", seq), URLExpiresAt: at.Add(time.Minute).Truncate(time.Millisecond),
-					STSSession: "sharesvc-host-1234", PrevHash: prev}
-				if seq%7 == 0 {
-					ev.Outcome, ev.Reason, ev.URLExpiresAt, ev.STSSession = audit.OutcomeDenied, "revoked", time.Time{}, ""
-				}
-				h := audit.ChainHash(prev, &ev, scratch)
-				ev.Hash = h[:]
-				var exp any
-				if !ev.URLExpiresAt.IsZero() {
-					exp = ev.URLExpiresAt.UnixMilli()
-				}
-				if _, err := ins.Exec(ev.Seq, ev.At.UnixMicro(), ev.Action, ev.Actor, ev.LinkID, ev.Outcome, ev.Reason,
-					ev.ClientIP, ev.UserAgent, ev.RequestID, exp, ev.STSSession, ev.Detail, ev.PrevHash, ev.Hash); err != nil {
-					seedErr = err
-					tx.Rollback()
-					return
-				}
-				prev = ev.Hash
-			}
-			ins.Close()
-			if err := tx.Commit(); err != nil {
-				seedErr = err
-				return
-			}
+		if err := auditseed.Rows(context.Background(), d.Write, n, start, 5000); err != nil {
+			seedErr = err
+			return
 		}
 		if _, err := d.Read.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 			seedErr = err

@@ -186,7 +186,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, s3: s3, db: d, dsn: dsn, audit: log, signer: signer, srv: srv, http: httptest.NewServer(srv), now: o.clock,
+	e := &env{t: t, s3: s3, db: d, dsn: dsn, audit: log, signer: signer, srv: srv, http: httptest.NewServer(checkedAPI(t, srv)), now: o.clock,
 		reg: reg, metrics: m, health: hc}
 	e.ops = httptest.NewServer(srv.OpsHandler())
 	t.Cleanup(func() {

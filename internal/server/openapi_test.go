@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"sort"
 	"strings"
 	"testing"
@@ -77,5 +78,35 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	if strings.Join(documented, "\n") != strings.Join(served, "\n") {
 		t.Fatalf("openapi.json and the router disagree\ndocumented:\n  %s\nserved:\n  %s",
 			strings.Join(documented, "\n  "), strings.Join(served, "\n  "))
+	}
+}
+
+// The docs page lists every documented operation and schema, and loads
+// nothing from elsewhere.
+func TestAPIDocsPage(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	r := e.do("GET", "/api/docs", "", "")
+	page := readAll(t, r.Body)
+	if r.StatusCode != http.StatusOK || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("GET /api/docs = %s", fmtResp(r, ""))
+	}
+	if csp := r.Header.Get("Content-Security-Policy"); !strings.HasPrefix(csp, "default-src 'none'") {
+		t.Errorf("Content-Security-Policy = %q; want default-src 'none'", csp)
+	}
+	for _, rt := range routesOf(t, e) {
+		if strings.Contains(rt, " /ui/") {
+			continue
+		}
+		if !strings.Contains(page, `id="`+strings.Replace(rt, " ", "-", 1)+`"`) {
+			t.Errorf("the page has no section for %s", rt)
+		}
+	}
+	for _, s := range []string{"Link", "CreatedLink", "Share", "Grant", "Token", "AuditEvent", "Problem404"} {
+		if !strings.Contains(page, `id="schema-`+s+`"`) {
+			t.Errorf("the page has no schema %s", s)
+		}
+	}
+	if strings.Contains(page, "<script") || strings.Contains(page, "https://") {
+		t.Error("the page has a script or an outside address")
 	}
 }

@@ -67,6 +67,8 @@ func (s *Server) routes() http.Handler {
 	handle(http.MethodGet, "/audit/verify", s.verifyAudit, admin, auditor)
 	handle(http.MethodPost, "/audit/checkpoint", s.checkpointAudit, admin)
 	api.Handle("/openapi.json", s.adapt("/api/v1/openapi.json", s.openAPI)).Methods(http.MethodGet)
+	// The same document as a page for people (openapi.go).
+	r.Handle("/api/docs", s.adapt("/api/docs", s.apiDocs)).Methods(http.MethodGet)
 
 	// The web console: pages and forms under /ui/ (console.go).
 	s.consoleRoutes(r)

@@ -75,7 +75,10 @@ func TestStalledExportsHoldNothing(t *testing.T) {
 	// Give them time to fill their sockets and block.
 	time.Sleep(time.Second)
 
-	client := &http.Client{Timeout: 2 * time.Second,
+	// Well under exportWriteTimeout (30 s), which is how long a request
+	// queued behind a held connection would wait; generous enough for a
+	// loaded machine.
+	client := &http.Client{Timeout: 10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for _, tc := range []struct {
 		name, path, token string
@@ -93,7 +96,7 @@ func TestStalledExportsHoldNothing(t *testing.T) {
 		r, err := client.Do(req)
 		took := time.Since(start)
 		if err != nil {
-			t.Errorf("%s with %d stalled exports: %v after %s; want %d within 2 s", tc.name, exports, err, took.Round(time.Millisecond), tc.want)
+			t.Errorf("%s with %d stalled exports: %v after %s; want %d within 10 s", tc.name, exports, err, took.Round(time.Millisecond), tc.want)
 			continue
 		}
 		r.Body.Close()
