@@ -9,6 +9,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -93,6 +94,7 @@ func (s *Server) sendRecipientCode(w http.ResponseWriter, r *http.Request, l *li
 	if refused != nil {
 		info(r).outcome = codeReason(refused)
 		page.Message = "A code was sent a moment ago, or too many were asked for. Please wait a few minutes, then try again."
+		w.Header().Set("Retry-After", retryAfter(refused))
 		if errors.Is(refused, links.ErrCodeLocked) {
 			page.Message = "Too many wrong codes were entered. Please try again in an hour."
 		}
@@ -134,6 +136,7 @@ func (s *Server) checkRecipientCode(w http.ResponseWriter, r *http.Request, l *l
 		if errors.Is(refused, links.ErrCodeLocked) {
 			page.Message = "Too many wrong codes were entered. Please try again in an hour."
 			status = http.StatusTooManyRequests
+			w.Header().Set("Retry-After", retryAfter(refused))
 		}
 		return writeVerifyPage(w, status, page)
 	}
@@ -142,6 +145,14 @@ func (s *Server) checkRecipientCode(w http.ResponseWriter, r *http.Request, l *l
 		HttpOnly: true, Secure: strings.HasPrefix(s.cfg.PublicURL, "https:"), SameSite: http.SameSiteStrictMode,
 	})
 	return s.mint(w, r, l, ev, now)
+}
+
+// retryAfter is the Retry-After, in seconds, of a refused send or check.
+func retryAfter(err error) string {
+	if errors.Is(err, links.ErrCodeLocked) {
+		return strconv.Itoa(int(links.DefaultCodePolicy.Lock / time.Second))
+	}
+	return strconv.Itoa(int(links.DefaultCodePolicy.MinInterval / time.Second))
 }
 
 // codeReason is the audit reason of a refused send or check.
