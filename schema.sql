@@ -243,3 +243,28 @@ CREATE TABLE arrivals (
     arrived_at INTEGER                       -- UTC Unix ms of the confirmed arrival; NULL while pending
 );
 CREATE INDEX arrivals_link ON arrivals (link_id, created_at);
+
+-- migration: 10 people's names and addresses, recipient verification
+-- A person is a token's name (the actor of the audit log); their display
+-- name and address, used in the mail sent on their behalf, live on the same
+-- row: one token per person, and rotation keeps the row.
+ALTER TABLE api_tokens ADD COLUMN display_name TEXT NOT NULL DEFAULT ''; -- shown in mail ("Alice Example via sharesvc"); '' for the name
+ALTER TABLE api_tokens ADD COLUMN email TEXT NOT NULL DEFAULT '';        -- the person's address, Reply-To of their shares; '' for none
+-- A share link with verify_recipient set mints only in a browser that has
+-- proved it reads the recipient's mail: a one-time code is sent there.
+ALTER TABLE links ADD COLUMN verify_recipient INTEGER NOT NULL DEFAULT 0; -- 1: mint only after the recipient entered a mailed code
+CREATE TABLE recipient_codes (
+    link_id    TEXT    PRIMARY KEY,  -- the recipient's link; one pending code at a time
+    code_hash  BLOB    NOT NULL,     -- SHA-256 of link id || code; the code is only mailed, sealed
+    expires_at INTEGER NOT NULL,     -- UTC Unix ms
+    attempts   INTEGER NOT NULL DEFAULT 0, -- wrong entries of this code so far
+    sent_at    INTEGER NOT NULL,     -- UTC Unix ms of the last send (rate limit)
+    window_at  INTEGER NOT NULL,     -- UTC Unix ms when the current send-count window began
+    sends      INTEGER NOT NULL DEFAULT 1, -- codes sent since window_at
+    locked_at  INTEGER               -- UTC Unix ms when too many wrong entries locked the link's verification; NULL while open
+);
+CREATE TABLE recipient_verifications (
+    id_hash    BLOB    PRIMARY KEY,  -- SHA-256 of the random id in the browser's cookie
+    link_id    TEXT    NOT NULL,     -- the link (and so the recipient) it vouches for
+    expires_at INTEGER NOT NULL      -- UTC Unix ms
+);

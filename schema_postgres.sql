@@ -243,3 +243,24 @@ CREATE TABLE arrivals (
     arrived_at BIGINT                        -- UTC Unix ms of the confirmed arrival; NULL while pending
 );
 CREATE INDEX arrivals_link ON arrivals (link_id, created_at);
+
+-- migration: 10 people's names and addresses, recipient verification
+-- See schema.sql.
+ALTER TABLE api_tokens ADD COLUMN display_name text NOT NULL DEFAULT '';
+ALTER TABLE api_tokens ADD COLUMN email text NOT NULL DEFAULT '';
+ALTER TABLE links ADD COLUMN verify_recipient BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE recipient_codes (
+    link_id    text   PRIMARY KEY,
+    code_hash  bytea  NOT NULL,
+    expires_at BIGINT NOT NULL,
+    attempts   BIGINT NOT NULL DEFAULT 0,
+    sent_at    BIGINT NOT NULL,
+    window_at  BIGINT NOT NULL,
+    sends      BIGINT NOT NULL DEFAULT 1,
+    locked_at  BIGINT
+);
+CREATE TABLE recipient_verifications (
+    id_hash    bytea  PRIMARY KEY,
+    link_id    text   NOT NULL,
+    expires_at BIGINT NOT NULL
+);

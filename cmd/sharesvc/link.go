@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -24,20 +25,21 @@ type linkCmd struct {
 }
 
 type linkCreateCmd struct {
-	Kind        string        `name:"kind" default:"download" help:"download or upload."`
-	Bucket      string        `name:"bucket" placeholder:"BUCKET" help:"Bucket (default: the server's)."`
-	Key         string        `name:"key" placeholder:"KEY" help:"Object key (required, or --key-prefix for an upload link)."`
-	KeyPrefix   string        `name:"key-prefix" placeholder:"PREFIX" help:"Upload links, instead of --key: each upload gets a generated name under PREFIX."`
-	ExpiresIn   time.Duration `name:"expires-in" help:"Link lifetime, e.g. 24h, 3d or 1w (default: the server's)."`
-	PresignTTL  time.Duration `name:"presign-ttl" help:"Lifetime of each minted URL, e.g. 60s or 5m (default: the server's)."`
-	MaxUses     int           `name:"max-uses" default:"0" help:"Use cap (0: none)."`
-	Note        string        `name:"note" placeholder:"TEXT" help:"Note for the recipient."`
-	Filename    string        `name:"filename" placeholder:"NAME" help:"Download name (download links)."`
-	MaxBytes    int64         `name:"max-bytes" default:"0" help:"Size cap (upload links)."`
-	ContentType string        `name:"content-type" placeholder:"TYPE" help:"Required Content-Type (upload links)."`
-	Recipients  []string      `name:"recipient" sep:"none" placeholder:"ADDR" help:"Mail a link of their own to this address (repeat for more; the codes go only by mail)."`
-	Notify      string        `name:"notify" placeholder:"ADDR" help:"With --recipient: address told when a recipient first opens their link."`
-	NotifyMode  string        `name:"notify-mode" placeholder:"first|digest" help:"With --notify: first (a message per first open, the default) or digest."`
+	Kind            string        `name:"kind" default:"download" help:"download or upload."`
+	Bucket          string        `name:"bucket" placeholder:"BUCKET" help:"Bucket (default: the server's)."`
+	Key             string        `name:"key" placeholder:"KEY" help:"Object key (required, or --key-prefix for an upload link)."`
+	KeyPrefix       string        `name:"key-prefix" placeholder:"PREFIX" help:"Upload links, instead of --key: each upload gets a generated name under PREFIX."`
+	ExpiresIn       time.Duration `name:"expires-in" help:"Link lifetime, e.g. 24h, 3d or 1w (default: the server's)."`
+	PresignTTL      time.Duration `name:"presign-ttl" help:"Lifetime of each minted URL, e.g. 60s or 5m (default: the server's)."`
+	MaxUses         int           `name:"max-uses" default:"0" help:"Use cap (0: none)."`
+	Note            string        `name:"note" placeholder:"TEXT" help:"Note for the recipient."`
+	Filename        string        `name:"filename" placeholder:"NAME" help:"Download name (download links)."`
+	MaxBytes        int64         `name:"max-bytes" default:"0" help:"Size cap (upload links)."`
+	ContentType     string        `name:"content-type" placeholder:"TYPE" help:"Required Content-Type (upload links)."`
+	Recipients      []string      `name:"recipient" sep:"none" placeholder:"ADDR" help:"Mail a link of their own to this address (repeat for more; the codes go only by mail)."`
+	Notify          string        `name:"notify" placeholder:"ADDR" help:"With --recipient: address told when a recipient first opens their link."`
+	NotifyMode      string        `name:"notify-mode" placeholder:"first|digest" help:"With --notify: first (a message per first open, the default) or digest."`
+	VerifyRecipient bool          `name:"verify-recipient" help:"With --recipient: each recipient enters a code mailed to them before the first download."`
 	// NotifyArrivals: upload links; --notify names the address.
 	NotifyArrivals bool `name:"notify-arrivals" help:"Upload links: mail --notify about each upload that arrives."`
 	clientFlags
@@ -67,9 +69,15 @@ func (c *linkCreateCmd) Run(e *runEnv) error {
 	if c.MaxBytes > 0 {
 		req["max_bytes"] = c.MaxBytes
 	}
+	if c.VerifyRecipient && len(c.Recipients) == 0 {
+		return errors.New("link create: --verify-recipient needs --recipient (it applies to links sent by email)")
+	}
 	cl := c.client()
 	if len(c.Recipients) > 0 {
 		req["recipients"] = c.Recipients
+		if c.VerifyRecipient {
+			req["verify_recipient"] = true
+		}
 		return createShare(ctx, cl, req, c.JSON, stdout, stderr)
 	}
 	var l server.LinkResponse

@@ -17,19 +17,22 @@ import (
 	"github.com/sharesvc/sharesvc/internal/sts"
 )
 
-// tokenCmd is "sharesvc token create|list|revoke".
+// tokenCmd is "sharesvc token create|list|revoke|rotate".
 type tokenCmd struct {
 	Create tokenCreateCmd `cmd:"" help:"Create a token; without $$SHARESVC_URL (or with --offline) it writes straight into the database file: that is how the first admin token is made."`
 	List   tokenListCmd   `cmd:"" help:"List tokens."`
 	Revoke tokenRevokeCmd `cmd:"" help:"Revoke a token."`
+	Rotate tokenRotateCmd `cmd:"" help:"Give a person's token a new secret; the old one stops working at once."`
 }
 
 type tokenCreateCmd struct {
-	Role      string        `name:"role" placeholder:"admin|sharer|auditor" help:"The token's role (required)."`
-	Name      string        `name:"name" placeholder:"NAME" help:"Who holds the token; recorded as the actor in the audit log (required)."`
-	ExpiresIn time.Duration `name:"expires-in" help:"Token lifetime, e.g. 720h (default: never expires)."`
-	DB        string        `name:"db" envvar:"SHARESVC_DB" default:"sharesvc.db" help:"SQLite database file or postgres:// URL (offline mode)."`
-	Offline   bool          `name:"offline" help:"Write into the database file even if $$SHARESVC_URL is set."`
+	Role        string        `name:"role" placeholder:"admin|sharer|auditor" help:"The token's role (required)."`
+	Name        string        `name:"name" placeholder:"NAME" help:"Who holds the token; recorded as the actor in the audit log (required)."`
+	ExpiresIn   time.Duration `name:"expires-in" help:"Token lifetime, e.g. 720h (default: never expires)."`
+	DisplayName string        `name:"display-name" placeholder:"TEXT" help:"The person's name in the mail sent on their behalf (\"Alice Example\")."`
+	Email       string        `name:"email" placeholder:"ADDRESS" help:"The person's address: Reply-To of the mail sent on their behalf."`
+	DB          string        `name:"db" envvar:"SHARESVC_DB" default:"sharesvc.db" help:"SQLite database file or postgres:// URL (offline mode)."`
+	Offline     bool          `name:"offline" help:"Write into the database file even if $$SHARESVC_URL is set."`
 	clientFlags
 }
 
@@ -40,7 +43,7 @@ func (c *tokenCreateCmd) Run(e *runEnv) error {
 		return errors.New("token create: --name and --role are required (e.g. --role admin --name alice)")
 	}
 	if c.Offline || c.URL == "" {
-		secret, err := createToken(ctx, path, name, role, expiresIn, "cli", time.Now())
+		secret, err := createTokenFor(ctx, path, app.TokenRequest{Name: name, Role: role, DisplayName: c.DisplayName, Email: c.Email}, expiresIn, "cli", time.Now())
 		if err != nil {
 			return err
 		}
@@ -49,6 +52,9 @@ func (c *tokenCreateCmd) Run(e *runEnv) error {
 		return nil
 	}
 	req := map[string]any{"name": name, "role": role}
+	if c.DisplayName != "" || c.Email != "" {
+		req["display_name"], req["email"] = c.DisplayName, c.Email
+	}
 	if expiresIn > 0 {
 		req["expires_in"] = int64(expiresIn / time.Second)
 	}
@@ -109,11 +115,49 @@ func (c *tokenRevokeCmd) Run(e *runEnv) error {
 	return nil
 }
 
+type tokenRotateCmd struct {
+	Name   string `arg:"" help:"The person's name (the token's name)."`
+	Reason string `name:"reason" placeholder:"TEXT" help:"Why (recorded in the audit log)."`
+	clientFlags
+}
+
+func (c *tokenRotateCmd) Run(e *runEnv) error {
+	var out struct {
+		Tokens []server.TokenResponse `json:"tokens"`
+	}
+	if err := c.client().do(e.ctx, "GET", "/api/v1/tokens", nil, &out); err != nil {
+		return fmt.Errorf("token rotate: %w", err)
+	}
+	id := ""
+	for _, t := range out.Tokens {
+		if t.Name == c.Name && t.RevokedAt == nil {
+			id = t.ID
+		}
+	}
+	if id == "" {
+		return fmt.Errorf("token rotate: no live token is named %q (see: sharesvc token list)", c.Name)
+	}
+	var t server.TokenResponse
+	if err := c.client().do(e.ctx, "POST", "/api/v1/tokens/"+url.PathEscape(id)+"/rotate", map[string]string{"reason": c.Reason}, &t); err != nil {
+		return fmt.Errorf("token rotate: %w", err)
+	}
+	if c.JSON {
+		return printJSON(e.stdout, t)
+	}
+	fmt.Fprintln(e.stderr, "Rotated token", t.ID, "of", t.Name+"; the old secret no longer works. The new one is shown once; store it now:")
+	fmt.Fprintln(e.stdout, t.Token)
+	return nil
+}
+
 // createToken stores a new token in the database at path, audited as
 // created by actor, and returns its secret. It creates through the same
 // verb as the API: whoever holds the database file acts as an admin.
 func createToken(ctx context.Context, path, name, roleName string, expiresIn time.Duration, actor string, now time.Time) (string, error) {
-	req := app.TokenRequest{Name: name, Role: roleName}
+	return createTokenFor(ctx, path, app.TokenRequest{Name: name, Role: roleName}, expiresIn, actor, now)
+}
+
+// createTokenFor is createToken for a request that may name the person too.
+func createTokenFor(ctx context.Context, path string, req app.TokenRequest, expiresIn time.Duration, actor string, now time.Time) (string, error) {
 	if expiresIn > 0 {
 		secs := int64(expiresIn / time.Second)
 		req.ExpiresIn = &secs

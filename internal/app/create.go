@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sharesvc/sharesvc/internal/audit"
+	"github.com/sharesvc/sharesvc/internal/auth"
 	"github.com/sharesvc/sharesvc/internal/grants"
 	"github.com/sharesvc/sharesvc/internal/links"
 	"github.com/sharesvc/sharesvc/internal/mail"
@@ -29,6 +30,10 @@ type CreateLink struct {
 	// NotifyArrivals: upload links only; Notify is mailed about each
 	// upload that arrives.
 	NotifyArrivals bool
+	// VerifyRecipient: each recipient proves, with a code mailed to them,
+	// that they hold the address before the first mint. Implies confirm,
+	// without direct. Default false.
+	VerifyRecipient bool
 }
 
 // Created is what CreateLink made: one link and its code, or a share.
@@ -179,6 +184,15 @@ func (a *App) shareSettings(req *CreateLink, l *links.Link) error {
 		}
 		l.Direct = *req.Direct
 	}
+	if req.VerifyRecipient {
+		if !share {
+			return fmt.Errorf("%w: verify_recipient needs recipients", links.ErrInvalid)
+		}
+		if !l.Confirm || (req.Direct != nil && *req.Direct) {
+			return fmt.Errorf("%w: verify_recipient needs confirm, without direct", links.ErrInvalid)
+		}
+		l.VerifyRecipient, l.Direct = true, false
+	}
 	if l.Confirm && l.Kind != links.KindDownload {
 		return fmt.Errorf("%w: confirm is for download links", links.ErrInvalid)
 	}
@@ -258,19 +272,33 @@ func (a *App) insertShare(ctx context.Context, actor Actor, req *CreateLink, tmp
 		"max_uses": tmpl.MaxUses, "presign_ttl": int64(tmpl.PresignTTL / time.Second), "confirm": tmpl.Confirm,
 		"notify": tmpl.Notify != "", "notify_mode": tmpl.NotifyMode,
 	}
+	if tmpl.VerifyRecipient {
+		detail["verify_recipient"] = true
+	}
 	if tmpl.GrantID != "" {
 		detail["grant_id"] = tmpl.GrantID
 	}
 	b, _ := json.Marshal(detail)
 	ev := a.event(actor, audit.ActionShareCreate, string(b))
 	if _, err := a.audit.Append(ctx, ev, func(ctx context.Context, tx *sql.Tx, _ *audit.Event) error {
+		// The sharer's display name and address are read here, in the
+		// transaction, so an admin's edit applies to the next share.
+		sharer, fromName, replyTo := actor.Name, "", ""
+		if t, err := auth.ByName(ctx, tx, actor.Name); err == nil {
+			fromName, replyTo = t.DisplayName, t.Email
+			if t.DisplayName != "" {
+				sharer = t.DisplayName
+			}
+		} else if !errors.Is(err, auth.ErrNotFound) {
+			return err
+		}
 		for _, m := range members {
 			if err := links.Insert(ctx, tx, m.l, m.hash); err != nil {
 				return err
 			}
 			d, err := a.mail.QueueShare(ctx, tx, mail.ShareMessage{
-				LinkID: m.l.ID, ShareID: shareID, To: m.l.Recipient,
-				Data: mail.ShareData{Sharer: actor.Name, Filename: DisplayName(m.l), Note: m.l.Note, ExpiresAt: m.l.ExpiresAt},
+				LinkID: m.l.ID, ShareID: shareID, To: m.l.Recipient, FromName: fromName, ReplyTo: replyTo,
+				Data: mail.ShareData{Sharer: sharer, Filename: DisplayName(m.l), Note: m.l.Note, ExpiresAt: m.l.ExpiresAt},
 			}, m.code)
 			if err != nil {
 				return err

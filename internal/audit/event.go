@@ -21,11 +21,17 @@ const (
 	ActionLinkUpdate  = "link.update"
 	ActionTokenCreate = "token.create"
 	ActionTokenRevoke = "token.revoke"
-	ActionBulkRevoke  = "link.bulk_revoke"
-	ActionOffboard    = "person.offboard"
-	ActionKillSwitch  = "killswitch.set"
-	ActionGrantCreate = "grant.create"
-	ActionGrantRevoke = "grant.revoke"
+	ActionTokenRotate = "token.rotate"
+	ActionTokenUpdate = "token.update"
+	// Recipient verification of email shares (internal/server/verify.go).
+	ActionRecipientCodeSent    = "recipient.code_sent"
+	ActionRecipientVerified    = "recipient.verified"
+	ActionRecipientCodeRefused = "recipient.code_refused"
+	ActionBulkRevoke           = "link.bulk_revoke"
+	ActionOffboard             = "person.offboard"
+	ActionKillSwitch           = "killswitch.set"
+	ActionGrantCreate          = "grant.create"
+	ActionGrantRevoke          = "grant.revoke"
 	// ActionAPIRequest records an API request refused before its handler
 	// ran (over the token's rate limit).
 	ActionAPIRequest = "api.request"

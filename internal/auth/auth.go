@@ -61,6 +61,10 @@ type Token struct {
 	ExpiresAt  time.Time // zero: never
 	RevokedAt  time.Time // zero: valid
 	LastUsedAt time.Time // zero: never used
+	// DisplayName and Email are the person's name and address in the mail
+	// sent on their behalf; "" when not given.
+	DisplayName string
+	Email       string
 }
 
 // secretPrefix marks sharesvc tokens so that secret scanners can find leaks.
@@ -105,8 +109,8 @@ func Insert(ctx context.Context, q Querier, t *Token, hash []byte) error {
 	if !t.ExpiresAt.IsZero() {
 		exp = t.ExpiresAt.UnixMilli()
 	}
-	_, err := q.ExecContext(ctx, `INSERT INTO api_tokens (id, name, role, token_hash, created_at, created_by, expires_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?)`, t.ID, t.Name, string(t.Role), hash, t.CreatedAt.UnixMilli(), t.CreatedBy, exp)
+	_, err := q.ExecContext(ctx, `INSERT INTO api_tokens (id, name, role, token_hash, created_at, created_by, expires_at, display_name, email)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, t.ID, t.Name, string(t.Role), hash, t.CreatedAt.UnixMilli(), t.CreatedBy, exp, t.DisplayName, t.Email)
 	// The name's UNIQUE constraint decides, not a lookup before the insert:
 	// a lookup is safe only while every writer takes one lock first (SQLite's
 	// BEGIN IMMEDIATE); two PostgreSQL instances could both see the name
@@ -145,8 +149,8 @@ func (s *Store) Authenticate(ctx context.Context, secret string, now time.Time) 
 		created                    int64
 		expires, revoked, lastUsed sql.NullInt64
 	)
-	err := s.db.QueryRowContext(ctx, `SELECT id, name, role, created_at, created_by, expires_at, revoked_at, last_used_at
-        FROM api_tokens WHERE token_hash = ?`, h[:]).Scan(&t.ID, &t.Name, &role, &created, &t.CreatedBy, &expires, &revoked, &lastUsed)
+	err := s.db.QueryRowContext(ctx, `SELECT id, name, role, created_at, created_by, expires_at, revoked_at, last_used_at, display_name, email
+        FROM api_tokens WHERE token_hash = ?`, h[:]).Scan(&t.ID, &t.Name, &role, &created, &t.CreatedBy, &expires, &revoked, &lastUsed, &t.DisplayName, &t.Email)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrUnauthenticated
 	}
@@ -176,7 +180,7 @@ func (s *Store) Authenticate(ctx context.Context, secret string, now time.Time) 
 	return &t, nil
 }
 
-const tokenColumns = `id, name, role, created_at, created_by, expires_at, revoked_at, last_used_at`
+const tokenColumns = `id, name, role, created_at, created_by, expires_at, revoked_at, last_used_at, display_name, email`
 
 func scanToken(s interface{ Scan(...any) error }) (*Token, error) {
 	var (
@@ -185,7 +189,7 @@ func scanToken(s interface{ Scan(...any) error }) (*Token, error) {
 		created                    int64
 		expires, revoked, lastUsed sql.NullInt64
 	)
-	if err := s.Scan(&t.ID, &t.Name, &role, &created, &t.CreatedBy, &expires, &revoked, &lastUsed); err != nil {
+	if err := s.Scan(&t.ID, &t.Name, &role, &created, &t.CreatedBy, &expires, &revoked, &lastUsed, &t.DisplayName, &t.Email); err != nil {
 		return nil, err
 	}
 	t.Role = Role(role)
@@ -257,4 +261,55 @@ func RevokeByName(ctx context.Context, q Querier, name string, now time.Time) (i
 	}
 	n, err := res.RowsAffected()
 	return int(n), err
+}
+
+// Rotate replaces the secret of live token id with the one hashed as hash
+// and returns the token: the old secret stops working at once (no overlap:
+// a rotation is usually made because the old one may have leaked). The
+// name, role and so the links and grants of the person stay. Errors:
+// ErrNotFound (no such token, or it is revoked).
+func Rotate(ctx context.Context, q Querier, id string, hash []byte) (*Token, error) {
+	res, err := q.ExecContext(ctx, `UPDATE api_tokens SET token_hash = ? WHERE id = ? AND revoked_at IS NULL`, hash, id)
+	if err != nil {
+		return nil, fmt.Errorf("rotate token %s: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return nil, fmt.Errorf("rotate token %s: %w", id, err)
+	} else if n == 0 {
+		return nil, fmt.Errorf("%w: %s (or revoked)", ErrNotFound, id)
+	}
+	return Get(ctx, q, id)
+}
+
+// SetPerson sets the display name and address of the person holding token
+// id. Errors: ErrNotFound.
+func SetPerson(ctx context.Context, q Querier, id, displayName, email string) (*Token, error) {
+	res, err := q.ExecContext(ctx, `UPDATE api_tokens SET display_name = ?, email = ? WHERE id = ?`, displayName, email, id)
+	if err != nil {
+		return nil, fmt.Errorf("update token %s: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return nil, fmt.Errorf("update token %s: %w", id, err)
+	} else if n == 0 {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return Get(ctx, q, id)
+}
+
+// ByName returns the token of the person called name. Errors: ErrNotFound.
+func ByName(ctx context.Context, q Querier, name string) (*Token, error) {
+	t, err := scanToken(q.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get token %s: %w", name, err)
+	}
+	return t, nil
+}
+
+// Person returns the token of the person called name (ByName on the
+// store's database). Errors: ErrNotFound.
+func (s *Store) Person(ctx context.Context, name string) (*Token, error) {
+	return ByName(ctx, s.db, name)
 }

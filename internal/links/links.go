@@ -83,13 +83,16 @@ type Link struct {
 	ContentType string // "": any; else the upload must carry exactly this
 	KeyIsPrefix bool   // Key is a prefix; each upload gets a generated name
 	// Shares sent by email (see Share).
-	ShareID     string    // "shr_…" when this is one recipient's link of a share; "" for plain links
-	Recipient   string    // the recipient's normalised address; "" for plain links
-	Confirm     bool      // browsers get a confirmation page; only its POST mints
-	Direct      bool      // with Confirm: clients not asking for text/html are redirected at once
-	Notify      string    // address told about the first open; "" for none
-	NotifyMode  string    // NotifyFirst or NotifyDigest when Notify is set
-	FirstOpenAt time.Time // zero: no URL minted yet
+	ShareID   string // "shr_…" when this is one recipient's link of a share; "" for plain links
+	Recipient string // the recipient's normalised address; "" for plain links
+	Confirm   bool   // browsers get a confirmation page; only its POST mints
+	Direct    bool   // with Confirm: clients not asking for text/html are redirected at once
+	// VerifyRecipient: a share link mints only in a browser that proved,
+	// with a code mailed to Recipient, that it reads that mailbox.
+	VerifyRecipient bool
+	Notify          string    // address told about the first open; "" for none
+	NotifyMode      string    // NotifyFirst or NotifyDigest when Notify is set
+	FirstOpenAt     time.Time // zero: no URL minted yet
 	// The grant the link was created under and the key prefix it gave;
 	// URLs are signed with that grant's scoped session. "" for links made
 	// by admins or before grants, signed with the role's own session.

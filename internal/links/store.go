@@ -34,7 +34,7 @@ func NewStore(db *sql.DB) *Store { return &Store{db: db} }
 const linkColumns = `id, kind, bucket, object_key, created_at, created_by, not_before, expires_at,
     max_uses, uses, presign_ttl_ms, note, filename, last_access_at, revoked_at, revoked_by, revoke_reason,
     max_bytes, content_type, key_is_prefix, share_id, recipient, confirm, direct, notify, notify_mode, first_open_at,
-    grant_id, grant_prefix`
+    grant_id, grant_prefix, verify_recipient`
 
 // Get returns the link with the given public id, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) (*Link, error) {
@@ -108,12 +108,12 @@ func Insert(ctx context.Context, q Querier, l *Link, codeHash []byte) error {
 	// redirects whoever asks.
 	_, err := q.ExecContext(ctx, `INSERT INTO links (id, code_hash, kind, bucket, object_key, created_at, created_by,
         not_before, expires_at, max_uses, uses, presign_ttl_ms, note, filename, max_bytes, content_type, key_is_prefix,
-        share_id, recipient, confirm, direct, notify, notify_mode, grant_id, grant_prefix)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        share_id, recipient, confirm, direct, notify, notify_mode, grant_id, grant_prefix, verify_recipient)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		l.ID, codeHash, string(l.Kind), l.Bucket, l.Key, ms(l.CreatedAt), l.CreatedBy,
 		nullMS(l.NotBefore), ms(l.ExpiresAt), nullInt(l.MaxUses), l.PresignTTL.Milliseconds(), l.Note, l.Filename,
 		maxBytes, l.ContentType, prefix, shareID, l.Recipient, boolInt(l.Confirm), boolInt(l.Direct || !l.Confirm),
-		l.Notify, l.NotifyMode, grantID, grantPrefix)
+		l.Notify, l.NotifyMode, grantID, grantPrefix, boolInt(l.VerifyRecipient))
 	if err != nil {
 		return fmt.Errorf("insert link: %w", err)
 	}
@@ -155,14 +155,14 @@ func scanLink(row rowScanner) (*Link, error) {
 		maxBytes                                  sql.NullInt64
 		prefix                                    int
 		shareID                                   sql.NullString
-		confirm, direct                           int
+		confirm, direct, verify                   int
 		firstOpen                                 sql.NullInt64
 		grantID, grantPrefix                      sql.NullString
 	)
 	err := row.Scan(&l.ID, &kind, &l.Bucket, &l.Key, &createdAt, &l.CreatedBy, &notBefore, &expiresAt,
 		&maxUses, &l.Uses, &ttl, &l.Note, &l.Filename, &lastAccess, &revokedAt, &revokedBy, &revokeReason,
 		&maxBytes, &l.ContentType, &prefix, &shareID, &l.Recipient, &confirm, &direct, &l.Notify, &l.NotifyMode, &firstOpen,
-		&grantID, &grantPrefix)
+		&grantID, &grantPrefix, &verify)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -189,6 +189,7 @@ func scanLink(row rowScanner) (*Link, error) {
 	l.KeyIsPrefix = prefix != 0
 	l.ShareID = shareID.String
 	l.Confirm, l.Direct = confirm != 0, direct != 0
+	l.VerifyRecipient = verify != 0
 	if firstOpen.Valid {
 		l.FirstOpenAt = fromMS(firstOpen.Int64)
 	}

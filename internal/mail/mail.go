@@ -41,6 +41,7 @@ var (
 const (
 	KindShare  = "share"  // a recipient's link
 	KindNotify = "notify" // a first-open notice to the sharer
+	KindCode   = "code"   // a recipient verification code, to the recipient
 )
 
 // Modes of 'notify' deliveries (the share's notify_mode).

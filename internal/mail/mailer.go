@@ -134,6 +134,11 @@ type ShareMessage struct {
 	ShareID string
 	To      string // normalised address
 	Data    ShareData
+	// FromName is the sharer's display name: From reads "FromName via
+	// sharesvc" <the configured sender>. "" keeps the configured From.
+	FromName string
+	// ReplyTo is the sharer's address, "" for none.
+	ReplyTo string
 }
 
 // sharePayload is what the queue keeps of ShareData: everything but the URL.
@@ -143,6 +148,8 @@ type sharePayload struct {
 	Filename  string    `json:"filename"`
 	Note      string    `json:"note,omitempty"`
 	ExpiresAt time.Time `json:"expires_at"`
+	FromName  string    `json:"from_name,omitempty"`
+	ReplyTo   string    `json:"reply_to,omitempty"`
 }
 
 // QueueShare queues the message carrying code to its recipient, through q
@@ -151,7 +158,7 @@ type sharePayload struct {
 func (m *Mailer) QueueShare(ctx context.Context, q Querier, s ShareMessage, code string) (*Delivery, error) {
 	now := m.clock().UTC().Truncate(time.Millisecond)
 	p, _ := json.Marshal(sharePayload{Sharer: s.Data.Sharer, Recipient: s.To, Filename: s.Data.Filename,
-		Note: s.Data.Note, ExpiresAt: s.Data.ExpiresAt})
+		Note: s.Data.Note, ExpiresAt: s.Data.ExpiresAt, FromName: s.FromName, ReplyTo: s.ReplyTo})
 	d := &Delivery{ID: newDeliveryID(), LinkID: s.LinkID, ShareID: s.ShareID, Recipient: s.To, Kind: KindShare,
 		State: StateQueued, NextAttemptAt: now, CreatedAt: now, payload: string(p)}
 	d.MessageID = d.ID + "@" + m.domain
@@ -161,6 +168,37 @@ func (m *Mailer) QueueShare(ctx context.Context, q Querier, s ShareMessage, code
 	}
 	d.sealed = nil
 	return d, nil
+}
+
+// CodeMessage is a recipient verification code to queue.
+type CodeMessage struct {
+	LinkID   string
+	ShareID  string
+	To       string // the link's recipient
+	Sharer   string
+	Filename string
+	ValidFor time.Duration
+}
+
+// codePayload is what the queue keeps of a CodeMessage; the code itself
+// is only kept sealed.
+type codePayload struct {
+	Sharer   string `json:"sharer"`
+	Filename string `json:"filename"`
+	ValidFor string `json:"valid_for"`
+}
+
+// QueueCode queues the message carrying a recipient verification code,
+// through q, sealing the code as share codes are. Call Kick after the
+// transaction commits.
+func (m *Mailer) QueueCode(ctx context.Context, q Querier, c CodeMessage, code string) error {
+	now := m.clock().UTC().Truncate(time.Millisecond)
+	p, _ := json.Marshal(codePayload{Sharer: c.Sharer, Filename: c.Filename, ValidFor: Humanize(c.ValidFor)})
+	d := &Delivery{ID: newDeliveryID(), LinkID: c.LinkID, ShareID: c.ShareID, Recipient: c.To, Kind: KindCode,
+		State: StateQueued, NextAttemptAt: now, CreatedAt: now, payload: string(p)}
+	d.MessageID = d.ID + "@" + m.domain
+	d.sealed = m.seal.seal(d.ID, code)
+	return insertDelivery(ctx, q, d)
 }
 
 // NotifyMessage is a recipient's first open to tell the sharer about.
@@ -475,6 +513,10 @@ func (m *Mailer) build(group []*Delivery) (*Message, error) {
 		if err := json.Unmarshal([]byte(lead.payload), &p); err != nil {
 			return nil, fmt.Errorf("delivery %s payload: %w", lead.ID, err)
 		}
+		if p.FromName != "" {
+			msg.FromName = p.FromName + " via sharesvc"
+		}
+		msg.ReplyTo = p.ReplyTo
 		if err := m.linkLive(lead.LinkID); err != nil {
 			return nil, err
 		}
@@ -487,6 +529,19 @@ func (m *Mailer) build(group []*Delivery) (*Message, error) {
 			URL: m.o.PublicURL + "/s/" + code, ExpiresAt: p.ExpiresAt,
 			ExpiresIn: Humanize(p.ExpiresAt.Sub(m.clock())),
 		})
+	case KindCode:
+		var p codePayload
+		if err := json.Unmarshal([]byte(lead.payload), &p); err != nil {
+			return nil, fmt.Errorf("delivery %s payload: %w", lead.ID, err)
+		}
+		if err := m.linkLive(lead.LinkID); err != nil {
+			return nil, err
+		}
+		var code string
+		if code, err = m.seal.open(lead.ID, lead.sealed); err != nil {
+			return nil, err
+		}
+		r, err = m.o.Templates.render(KindCode, CodeData{Sharer: p.Sharer, Filename: p.Filename, Code: code, ValidFor: p.ValidFor})
 	case KindNotify:
 		var data NotifyData
 		for _, d := range group {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/mail"
 	"strconv"
 	"strings"
 	"time"
@@ -14,13 +15,17 @@ import (
 
 // Message is one e-mail ready to send.
 type Message struct {
-	ID      string // Message-ID without angle brackets; the same on every attempt
-	From    string
-	To      string
-	Subject string
-	Text    string
-	HTML    string
-	Date    time.Time
+	ID   string // Message-ID without angle brackets; the same on every attempt
+	From string
+	To   string
+	// FromName replaces the display name of From, encoded by the mail
+	// library (RFC 2047); "" keeps From as it is.
+	FromName string
+	ReplyTo  string // "" for none
+	Subject  string
+	Text     string
+	HTML     string
+	Date     time.Time
 }
 
 // Sender hands a message to a mail server. An error says whether retrying
@@ -96,8 +101,13 @@ func (s *SMTP) Addr() string { return net.JoinHostPort(s.cfg.Host, strconv.Itoa(
 // answer; a 5xx answer is a *PermanentError.
 func (s *SMTP) Send(ctx context.Context, m *Message) error {
 	msg := gomail.NewMsg()
-	if err := msg.From(m.From); err != nil {
+	if err := setFrom(msg, m.From, m.FromName); err != nil {
 		return &PermanentError{Answer: fmt.Sprintf("from address: %v", err)}
+	}
+	if m.ReplyTo != "" {
+		if err := msg.ReplyTo(m.ReplyTo); err != nil {
+			return &PermanentError{Answer: fmt.Sprintf("reply-to address: %v", err)}
+		}
 	}
 	if err := msg.To(m.To); err != nil {
 		return &PermanentError{Answer: fmt.Sprintf("recipient address: %v", err)}
@@ -148,4 +158,21 @@ func answer(err error) string {
 		s = s[:500]
 	}
 	return s
+}
+
+// setFrom sets From to from, or to from's address under the display name
+// name when name is set. A name with CR or LF is refused, never sent: it
+// would be a header injection should any layer fail to encode it.
+func setFrom(msg *gomail.Msg, from, name string) error {
+	if name == "" {
+		return msg.From(from)
+	}
+	if strings.ContainsAny(name, "\r\n") {
+		return fmt.Errorf("display name %q contains a line break", name)
+	}
+	a, err := mail.ParseAddress(from)
+	if err != nil {
+		return err
+	}
+	return msg.FromFormat(name, a.Address)
 }

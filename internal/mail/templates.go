@@ -45,11 +45,20 @@ type NotifyData struct {
 	Opens    []Open // at least one
 }
 
+// CodeData is what a recipient verification code message's templates see.
+type CodeData struct {
+	Sharer   string // who shared (display name, or the token's name)
+	Filename string
+	Code     string // the one-time code
+	ValidFor string // "10 minutes"
+}
+
 // templateNames are the files a template directory may hold; each one
 // missing falls back to the built-in version.
 var templateNames = []string{
 	"share.subject.tmpl", "share.txt.tmpl", "share.html.tmpl",
 	"notify.subject.tmpl", "notify.txt.tmpl", "notify.html.tmpl",
+	"code.subject.tmpl", "code.txt.tmpl", "code.html.tmpl",
 }
 
 // Templates renders messages. Subjects and plain-text bodies are text

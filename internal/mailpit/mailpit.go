@@ -161,6 +161,7 @@ type Message struct {
 	MessageID string    `json:"MessageID"`
 	From      Address   `json:"From"`
 	To        []Address `json:"To"`
+	ReplyTo   []Address `json:"ReplyTo"` // only from Get
 	Subject   string    `json:"Subject"`
 	Text      string    `json:"Text"` // only from Get
 	HTML      string    `json:"HTML"` // only from Get

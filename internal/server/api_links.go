@@ -36,39 +36,43 @@ type createLinkRequest struct {
 	NotifyMode string   `json:"notify_mode"` // "first" (default) or "digest"
 	// Upload links: mail notify about each arrival (GET /links/{id}/arrivals).
 	NotifyArrivals bool `json:"notify_arrivals"`
+	// VerifyRecipient: the recipient enters a code mailed to them before
+	// the first mint (verify.go). Default false.
+	VerifyRecipient bool `json:"verify_recipient"`
 }
 
 // LinkResponse is a link as the API shows it. URL is set only in the answer
 // to its creation: the code is never shown again.
 type LinkResponse struct {
-	ID           string     `json:"id"`
-	URL          string     `json:"url,omitempty"`
-	Kind         string     `json:"kind"`
-	State        string     `json:"state"`
-	Bucket       string     `json:"bucket"`
-	Key          string     `json:"key"`
-	CreatedAt    time.Time  `json:"created_at"`
-	CreatedBy    string     `json:"created_by"`
-	NotBefore    *time.Time `json:"not_before,omitempty"`
-	ExpiresAt    time.Time  `json:"expires_at"`
-	MaxUses      int        `json:"max_uses,omitempty"`
-	Uses         int        `json:"uses"`
-	PresignTTL   int64      `json:"presign_ttl"`
-	Note         string     `json:"note,omitempty"`
-	Filename     string     `json:"filename,omitempty"`
-	LastAccessAt *time.Time `json:"last_access_at,omitempty"`
-	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
-	RevokedBy    string     `json:"revoked_by,omitempty"`
-	RevokeReason string     `json:"revoke_reason,omitempty"`
-	KeyIsPrefix  bool       `json:"key_is_prefix,omitempty"`
-	MaxBytes     int64      `json:"max_bytes,omitempty"`
-	ContentType  string     `json:"content_type,omitempty"`
-	ShareID      string     `json:"share_id,omitempty"`
-	Recipient    string     `json:"recipient,omitempty"`
-	Confirm      bool       `json:"confirm,omitempty"`
-	Direct       *bool      `json:"direct,omitempty"` // set when confirm is
-	FirstOpenAt  *time.Time `json:"first_open_at,omitempty"`
-	GrantID      string     `json:"grant_id,omitempty"` // the grant the link was made under; "" for an admin's
+	ID              string     `json:"id"`
+	URL             string     `json:"url,omitempty"`
+	Kind            string     `json:"kind"`
+	State           string     `json:"state"`
+	Bucket          string     `json:"bucket"`
+	Key             string     `json:"key"`
+	CreatedAt       time.Time  `json:"created_at"`
+	CreatedBy       string     `json:"created_by"`
+	NotBefore       *time.Time `json:"not_before,omitempty"`
+	ExpiresAt       time.Time  `json:"expires_at"`
+	MaxUses         int        `json:"max_uses,omitempty"`
+	Uses            int        `json:"uses"`
+	PresignTTL      int64      `json:"presign_ttl"`
+	Note            string     `json:"note,omitempty"`
+	Filename        string     `json:"filename,omitempty"`
+	LastAccessAt    *time.Time `json:"last_access_at,omitempty"`
+	RevokedAt       *time.Time `json:"revoked_at,omitempty"`
+	RevokedBy       string     `json:"revoked_by,omitempty"`
+	RevokeReason    string     `json:"revoke_reason,omitempty"`
+	KeyIsPrefix     bool       `json:"key_is_prefix,omitempty"`
+	MaxBytes        int64      `json:"max_bytes,omitempty"`
+	ContentType     string     `json:"content_type,omitempty"`
+	ShareID         string     `json:"share_id,omitempty"`
+	Recipient       string     `json:"recipient,omitempty"`
+	Confirm         bool       `json:"confirm,omitempty"`
+	Direct          *bool      `json:"direct,omitempty"` // set when confirm is
+	FirstOpenAt     *time.Time `json:"first_open_at,omitempty"`
+	GrantID         string     `json:"grant_id,omitempty"` // the grant the link was made under; "" for an admin's
+	VerifyRecipient bool       `json:"verify_recipient,omitempty"`
 }
 
 func toLinkResponse(l *links.Link, now time.Time) LinkResponse {
@@ -80,7 +84,7 @@ func toLinkResponse(l *links.Link, now time.Time) LinkResponse {
 		RevokedBy: l.RevokedBy, RevokeReason: l.RevokeReason,
 		KeyIsPrefix: l.KeyIsPrefix, MaxBytes: l.MaxBytes, ContentType: l.ContentType,
 		ShareID: l.ShareID, Recipient: l.Recipient, Confirm: l.Confirm, Direct: optBool(l.Confirm, l.Direct),
-		FirstOpenAt: optTime(l.FirstOpenAt), GrantID: l.GrantID,
+		FirstOpenAt: optTime(l.FirstOpenAt), GrantID: l.GrantID, VerifyRecipient: l.VerifyRecipient,
 	}
 }
 
@@ -95,7 +99,8 @@ func (req *createLinkRequest) toApp() *app.CreateLink {
 			ContentType: req.ContentType,
 		},
 		Recipients: req.Recipients, Confirm: req.Confirm, Direct: req.Direct, Notify: req.Notify, NotifyMode: req.NotifyMode,
-		NotifyArrivals: req.NotifyArrivals,
+		NotifyArrivals:  req.NotifyArrivals,
+		VerifyRecipient: req.VerifyRecipient,
 	}
 }
 

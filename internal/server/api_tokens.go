@@ -12,20 +12,23 @@ import (
 
 // TokenResponse is a token as the API shows it.
 type TokenResponse struct {
-	ID         string     `json:"id"`
-	Name       string     `json:"name"`
-	Role       string     `json:"role"`
-	Token      string     `json:"token,omitempty"` // only in the answer to its creation
-	CreatedAt  time.Time  `json:"created_at"`
-	CreatedBy  string     `json:"created_by"`
-	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
-	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
-	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	ID          string     `json:"id"`
+	Name        string     `json:"name"`
+	Role        string     `json:"role"`
+	Token       string     `json:"token,omitempty"` // only in the answer to its creation
+	CreatedAt   time.Time  `json:"created_at"`
+	CreatedBy   string     `json:"created_by"`
+	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
+	LastUsedAt  *time.Time `json:"last_used_at,omitempty"`
+	DisplayName string     `json:"display_name,omitempty"`
+	Email       string     `json:"email,omitempty"`
 }
 
 func toTokenResponse(t *auth.Token) TokenResponse {
 	return TokenResponse{ID: t.ID, Name: t.Name, Role: string(t.Role), CreatedAt: t.CreatedAt, CreatedBy: t.CreatedBy,
-		ExpiresAt: optTime(t.ExpiresAt), RevokedAt: optTime(t.RevokedAt), LastUsedAt: optTime(t.LastUsedAt)}
+		ExpiresAt: optTime(t.ExpiresAt), RevokedAt: optTime(t.RevokedAt), LastUsedAt: optTime(t.LastUsedAt),
+		DisplayName: t.DisplayName, Email: t.Email}
 }
 
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
@@ -65,5 +68,35 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	info(r).outcome = "revoked"
+	return writeJSON(w, http.StatusOK, toTokenResponse(t))
+}
+
+// rotateToken answers with the token and its new secret, shown this once.
+func (s *Server) rotateToken(w http.ResponseWriter, r *http.Request) error {
+	var req revokeRequest
+	if err := decodeJSON(w, r, &req, true); err != nil {
+		return err
+	}
+	t, secret, err := s.app.RotateToken(r.Context(), s.actor(r), mux.Vars(r)["id"], req.Reason)
+	if err != nil {
+		return err
+	}
+	info(r).outcome = "rotated"
+	resp := toTokenResponse(t)
+	resp.Token = secret
+	return writeJSON(w, http.StatusOK, resp)
+}
+
+// updatePerson sets a token's display name and address.
+func (s *Server) updatePerson(w http.ResponseWriter, r *http.Request) error {
+	var req app.PersonRequest
+	if err := decodeJSON(w, r, &req, false); err != nil {
+		return err
+	}
+	t, err := s.app.UpdatePerson(r.Context(), s.actor(r), mux.Vars(r)["id"], req)
+	if err != nil {
+		return err
+	}
+	info(r).outcome = "updated"
 	return writeJSON(w, http.StatusOK, toTokenResponse(t))
 }

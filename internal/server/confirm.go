@@ -61,8 +61,10 @@ func (s *Server) confirmReason(r *http.Request, l *links.Link) string {
 // until when. Nothing else about the link or the object.
 type confirmData struct {
 	Filename  string
-	Sharer    string
+	Sharer    string // display name, or the token's name
+	Note      string // the sharer's note
 	ExpiresIn string
+	Verify    bool // the recipient will be asked for a mailed code
 }
 
 // confirmPage answers with the page whose button POSTs back to the same
@@ -81,7 +83,8 @@ func (s *Server) confirmPage(w http.ResponseWriter, r *http.Request, l *links.Li
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	return confirmTemplate.Execute(w, confirmData{
-		Filename: app.DisplayName(l), Sharer: l.CreatedBy, ExpiresIn: mail.Humanize(l.ExpiresAt.Sub(s.now())),
+		Filename: app.DisplayName(l), Sharer: s.sharerName(r.Context(), l), Note: l.Note,
+		ExpiresIn: mail.Humanize(l.ExpiresAt.Sub(s.now())), Verify: l.VerifyRecipient,
 	})
 }
 
@@ -127,7 +130,9 @@ var confirmTemplate = template.Must(template.New("confirm").Parse(`<!doctype htm
 <title>Download {{.Filename}}</title>
 <style>` + confirmStyle + `</style></head>
 <body><h1>Download {{.Filename}} from {{.Sharer}}</h1>
+{{if .Note}}<p id="note">{{.Note}}</p>{{end}}
 <p>This link expires in {{.ExpiresIn}}.</p>
+{{if .Verify}}<p>You will be asked for a code that we mail to the address this link was sent to.</p>{{end}}
 <form method="post"><button type="submit">Download</button></form>
 <p><small>The download starts only when you press the button.</small></p></body></html>
 `))

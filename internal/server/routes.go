@@ -63,6 +63,8 @@ func (s *Server) routes() http.Handler {
 	handle(http.MethodPost, "/tokens", s.createToken, admin)
 	handle(http.MethodGet, "/tokens", s.listTokens, admin)
 	handle(http.MethodPost, "/tokens/{id}/revoke", s.revokeToken, admin)
+	handle(http.MethodPost, "/tokens/{id}/rotate", s.rotateToken, admin)
+	handle(http.MethodPatch, "/tokens/{id}", s.updatePerson, admin)
 	handle(http.MethodPost, "/grants", s.createGrant, admin)
 	handle(http.MethodGet, "/grants", s.listGrants, admin, sharer, auditor)
 	handle(http.MethodGet, "/grants/{id}", s.getGrant, admin, sharer, auditor)

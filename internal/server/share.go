@@ -57,7 +57,18 @@ func (s *Server) openDownload(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusFound)
 		return nil
 	}
-	if reason := s.confirmReason(r, l); reason != "" {
+	reason := s.confirmReason(r, l)
+	if l.VerifyRecipient && reason != "preview" && r.Method == http.MethodPost {
+		// verify.go: the button's POST mints only in a verified browser.
+		ok, err := s.recipientVerified(r, l, now)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return s.verifyRecipient(w, r, l, ev, now)
+		}
+	}
+	if reason != "" {
 		return s.confirmPage(w, r, l, ev, reason)
 	}
 	return s.mint(w, r, l, ev, now)
