@@ -132,6 +132,16 @@ func TestRouteRoles(t *testing.T) {
 			e.token(name, auth.RoleSharer)
 			return "/api/v1/tokens/" + e.tokenID(name) + "/revoke", ""
 		}, [6]int{401, 401, 403, 403, 403, 200}},
+		{"PATCH", "/api/v1/tokens/{id}", func() (string, string) {
+			name := "person-" + uniq()
+			e.token(name, auth.RoleSharer)
+			return "/api/v1/tokens/" + e.tokenID(name), `{"display_name":"Pat Person"}`
+		}, [6]int{401, 401, 403, 403, 403, 200}},
+		{"POST", "/api/v1/tokens/{id}/rotate", func() (string, string) {
+			name := "rotated-" + uniq()
+			e.token(name, auth.RoleSharer)
+			return "/api/v1/tokens/" + e.tokenID(name) + "/rotate", ""
+		}, [6]int{401, 401, 403, 403, 403, 200}},
 		{"POST", "/api/v1/grants", func() (string, string) {
 			return "/api/v1/grants", `{"role":"sharer","bucket":"` + testBucket + `","key_prefix":"g` + uniq() + `/","actions":["download"]}`
 		}, [6]int{401, 401, 403, 403, 403, 201}},
