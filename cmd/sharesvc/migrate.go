@@ -41,6 +41,13 @@ var copyTables = []copyTable{
 	// Sessions hold only hashes of ids that live in browsers' cookies and
 	// the token they signed in with: copied, people stay signed in.
 	{"console_sessions", "id_hash"},
+	// Upload links' arrivals, pending and arrived.
+	{"arrivals", "id"},
+	// Recipient verification: codes (hashed) in flight, and the browsers
+	// that proved they read the recipient's mail (hashed ids), so that a
+	// verified recipient need not ask for a code again.
+	{"recipient_codes", "link_id"},
+	{"recipient_verifications", "id_hash"},
 	{"audit_events", "seq"},
 }
 

@@ -84,6 +84,14 @@ func seedSource(t testing.TB, path string, nAudit int) {
 		[]byte{0, 1, 2, 255, 0, 254})
 	exec(`INSERT INTO console_sessions (id_hash, token_id, csrf, expires_at) VALUES (?, 'tok_a', 'csrf1', 1700043200000), (?, 'tok_b', 'csrf2', 1700043200001)`,
 		hash("s1"), hash("s2"))
+	exec(`INSERT INTO arrivals (id, link_id, object_key, filename, bytes, client_ip, state, created_at, arrived_at)
+        VALUES ('arr_1', 'lnk_0001', 'inbox/Grüße ✓.pdf', 'Grüße ✓.pdf', 1234, '198.51.100.7', 'arrived', 1700000000000, 1700000001000),
+               ('arr_2', 'lnk_0001', 'inbox/x', '', 0, '', 'pending', 1700000002000, NULL)`)
+	exec(`INSERT INTO recipient_codes (link_id, code_hash, expires_at, attempts, sent_at, window_at, sends, locked_at)
+        VALUES ('lnk_0002', ?, 1700000600000, 2, 1700000000000, 1700000000000, 3, NULL)`, hash("code"))
+	exec(`INSERT INTO recipient_verifications (id_hash, link_id, expires_at) VALUES (?, 'lnk_0002', 1700086400000)`, hash("cookie"))
+	exec(`UPDATE api_tokens SET display_name = 'Bob Example ✓', email = 'bob@example.org' WHERE name = 'bob'`)
+	exec(`UPDATE links SET verify_recipient = 1 WHERE id = 'lnk_0002'`)
 
 	chain, err := auditseed.New(ctx, tx, 0, nil)
 	if err != nil {
