@@ -141,17 +141,23 @@ type pageFit struct {
 	Revoke       int `json:"revoke"` // right edge of the first Revoke button; -1 without one
 	RevokeLeft   int `json:"left"`
 	ViewportWide int `json:"vw"`
+	Squeezed     int `json:"squeezed"` // visible buttons wrapped to three lines or more
 }
 
 const measureFit = `(() => {
 	const b = [...document.querySelectorAll('button')].find(b => b.textContent.trim() === 'Revoke');
 	const r = b ? b.getBoundingClientRect() : null;
-	return {scroll: document.documentElement.scrollWidth, vw: window.innerWidth,
+	const squeezed = [...document.querySelectorAll('button')].filter(b => {
+		const h = b.getBoundingClientRect().height, s = getComputedStyle(b);
+		return h > 0 && h > 3 * parseFloat(s.lineHeight === 'normal' ? 1.2 * parseFloat(s.fontSize) : s.lineHeight) + parseFloat(s.paddingTop) + parseFloat(s.paddingBottom);
+	}).length;
+	return {scroll: document.documentElement.scrollWidth, vw: window.innerWidth, squeezed,
 		revoke: r ? Math.ceil(r.right) : -1, left: r ? Math.floor(r.left) : -1};
 })()`
 
 // Every console page fits a phone: at 390 px wide nothing scrolls
-// sideways and the first Revoke button is on screen; and at desktop width
+// sideways, the first Revoke button is on screen and no button's label is
+// squeezed into a column of letters; and at desktop width
 // too. Each page is saved at both widths in the screenshot directory
 // ($SHARESVC_SCREENSHOTS; make screenshots points it at docs/screenshots).
 func TestConsoleFitsPhoneWidth(t *testing.T) {
@@ -180,6 +186,9 @@ func TestConsoleFitsPhoneWidth(t *testing.T) {
 			t.Logf("%-16s %-7s scrollWidth %4d (viewport %d), first Revoke button right edge %d", p.name, vp.name, fit.ScrollWidth, fit.ViewportWide, fit.Revoke)
 			if fit.ScrollWidth > int(vp.width) {
 				t.Errorf("%s at %s width (%d px): the page is %d px wide; want no sideways scrolling", p.name, vp.name, vp.width, fit.ScrollWidth)
+			}
+			if fit.Squeezed > 0 {
+				t.Errorf("%s at %s width (%d px): %d buttons wrap to three lines or more; want their labels readable", p.name, vp.name, vp.width, fit.Squeezed)
 			}
 			if fit.Revoke >= 0 {
 				revokes++
