@@ -34,9 +34,12 @@ type consolePage struct {
 
 // seedDemo fills a server with what a small team's console shows: links by
 // two people (long keys, a revoked one, an upload link, a recipient's
-// link), accesses from a phone and a script, a grant and tokens. It
-// returns the admin's token, a busy link's id and an upload link's URL.
-func seedDemo(t *testing.T, e *env) (admin, busy, upload string) {
+// link), accesses from a phone and a script, a grant and tokens, a file
+// that arrived through the upload link and a share whose recipient must
+// verify their address. It returns the admin's token and what the pages
+// open: a busy link's id, the upload link's URL and id, and the path of
+// the verified share's link.
+func seedDemo(t *testing.T, e *env) (admin string, d demoLinks) {
 	t.Helper()
 	admin = e.token("ana", auth.RoleAdmin)
 	sam := e.token("sam", auth.RoleSharer)
@@ -48,13 +51,25 @@ func seedDemo(t *testing.T, e *env) (admin, busy, upload string) {
 	board := e.createLink(sam, `{"key":"reports/2026/q3/board-pack-final-v2.pdf","max_uses":10,"filename":"board-pack.pdf","note":"for the board"}`)
 	hero := e.createLink(sam, `{"key":"design/mockups/homepage hero (final) 2026-11.png","expires_in":604800}`)
 	old := e.createLink(admin, `{"key":"contracts/acme/master-services-agreement-signed.pdf"}`)
-	up := e.createLink(sam, `{"kind":"upload","key_prefix":"inbox/from-clients/"}`)
+	up := e.createLink(sam, `{"kind":"upload","key_prefix":"inbox/from-clients/","note":"Please send the signed statement of work and any invoices for November."}`)
+	putURL, hdrs, arrival := presignPut(t, e, pathOf(t, up.URL), 5, "Statement of work — Acme Corporation, signed by both parties (final).pdf")
+	putTo(t, putURL, hdrs, "hello")
+	if r := e.do("POST", pathOf(t, up.URL)+"/done", "", `{"upload":"`+arrival+`"}`); r.StatusCode != 200 {
+		t.Fatalf("arrival: %s", r.Status)
+	}
 	code, hash := links.NewCode()
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	rl := &links.Link{ID: links.NewID(), Kind: links.KindDownload, Bucket: testBucket, Key: "contracts/acme/master-services-agreement-signed.pdf",
 		CreatedAt: now, CreatedBy: "sam", ExpiresAt: now.Add(72 * time.Hour), PresignTTL: time.Minute,
 		ShareID: links.NewShareID(), Recipient: "legal@acme.example"}
 	if err := links.Insert(context.Background(), e.db.Read, rl, hash); err != nil {
+		t.Fatal(err)
+	}
+	vcode, vhash := links.NewCode()
+	vl := &links.Link{ID: links.NewID(), Kind: links.KindDownload, Bucket: testBucket, Key: "contracts/acme/master-services-agreement-signed.pdf",
+		CreatedAt: now, CreatedBy: "sam", ExpiresAt: now.Add(72 * time.Hour), PresignTTL: time.Minute, Filename: "master-services-agreement-signed-2026.pdf",
+		ShareID: links.NewShareID(), Recipient: "counsel.office@legal-department.acme.example", Confirm: true, VerifyRecipient: true}
+	if err := links.Insert(context.Background(), e.db.Read, vl, vhash); err != nil {
 		t.Fatal(err)
 	}
 	phone := "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"
@@ -65,8 +80,11 @@ func seedDemo(t *testing.T, e *env) (admin, busy, upload string) {
 	e.do("GET", "/s/"+code, "", "", "User-Agent", phone)
 	e.do("POST", "/api/v1/links/"+old.ID+"/revoke", admin, `{"reason":"contract superseded"}`)
 	e.do("GET", pathOf(t, old.URL), "", "", "User-Agent", "curl/8.11.0")
-	return admin, board.ID, up.URL
+	return admin, demoLinks{busy: board.ID, upload: up.URL, inbox: up.ID, verified: "/s/" + vcode}
 }
+
+// demoLinks are the seeded links the console pages open.
+type demoLinks struct{ busy, upload, inbox, verified string }
 
 // pathOf is the path of a link's URL on a console server.
 func pathOf(t *testing.T, u string) string {
@@ -81,15 +99,17 @@ func pathOf(t *testing.T, u string) string {
 // consolePages lists every console page template: the pages a signed-in
 // admin sees (links, link, audit, verify, admin, grants, and the answers
 // of forms: created, token_created, confirm), and the public ones (signin,
-// upload) and the error page.
-func consolePages(base, busy, upload string) []consolePage {
+// upload, mid-upload, and a recipient's address check) and the error page.
+func consolePages(base string, d demoLinks) []consolePage {
 	nav := func(path, wait string) []chromedp.Action[chromedp.Void] {
 		return []chromedp.Action[chromedp.Void]{chromedp.Navigate(base + path), chromedp.WaitVisible(chromedp.CSS(wait))}
 	}
 	return []consolePage{
 		{"signin", false, nav("/ui/signin", "#token"), ""},
 		{"links", true, nav("/ui/links", "table"), "#links"},
-		{"link", true, nav("/ui/links/"+busy, "table.events"), ""},
+		{"share_file", true, nav("/ui/links", "#share-drop"), "#share-drop"},
+		{"link", true, nav("/ui/links/"+d.busy, "table.events"), ""},
+		{"arrivals", true, nav("/ui/links/"+d.inbox, "#arrivals"), "#arrivals"},
 		{"audit", true, nav("/ui/audit", "table.events"), ""},
 		{"verify", true, nav("/ui/audit/verify", ".ok"), ""},
 		{"admin", true, nav("/ui/admin", "#b-prefix"), ""},
@@ -103,7 +123,14 @@ func consolePages(base, busy, upload string) []consolePage {
 		{"confirm", true, append(nav("/ui/admin", "#b-prefix"),
 			chromedp.SetValue(chromedp.CSS("#b-prefix"), "reports/"),
 			chromedp.Click(chromedp.CSS("form[action='/ui/admin/bulk-revoke'] button")), chromedp.WaitVisible(chromedp.CSS("#confirm-links"))), ""},
-		{"upload", false, []chromedp.Action[chromedp.Void]{chromedp.Navigate(upload), chromedp.WaitVisible(chromedp.CSS("#file"))}, ""},
+		{"upload", false, []chromedp.Action[chromedp.Void]{chromedp.Navigate(d.upload), chromedp.WaitVisible(chromedp.CSS("#file"))}, ""},
+		// Mid-upload: the bar, the Cancel button and the status as upload.js shows them.
+		{"uploading", false, []chromedp.Action[chromedp.Void]{chromedp.Navigate(d.upload), chromedp.WaitVisible(chromedp.CSS("#file")),
+			chromedp.Evaluate[chromedp.Void](`(() => { const p = document.querySelector('#progress'); p.hidden = false; p.value = 0.42;
+				document.querySelector('#cancel').hidden = false; document.querySelector('#send').disabled = true;
+				document.querySelector('#status').textContent = 'Uploading Statement of work — Acme Corporation, signed by both parties (final).pdf: 42% of 18.4 MB'; })()`)}, ""},
+		{"recipient_verify", false, append(nav(d.verified, "button"),
+			chromedp.Click(chromedp.CSS("form button[type=submit]")), chromedp.WaitVisible(chromedp.CSS("input[name=code]"))), ""},
 		{"error", true, nav("/ui/links/lnk_AAAAAAAAAAAAAAAAAAAAAA", "main h1"), ""},
 	}
 }
@@ -114,22 +141,28 @@ type pageFit struct {
 	Revoke       int `json:"revoke"` // right edge of the first Revoke button; -1 without one
 	RevokeLeft   int `json:"left"`
 	ViewportWide int `json:"vw"`
+	Squeezed     int `json:"squeezed"` // visible buttons wrapped to three lines or more
 }
 
 const measureFit = `(() => {
 	const b = [...document.querySelectorAll('button')].find(b => b.textContent.trim() === 'Revoke');
 	const r = b ? b.getBoundingClientRect() : null;
-	return {scroll: document.documentElement.scrollWidth, vw: window.innerWidth,
+	const squeezed = [...document.querySelectorAll('button')].filter(b => {
+		const h = b.getBoundingClientRect().height, s = getComputedStyle(b);
+		return h > 0 && h > 3 * parseFloat(s.lineHeight === 'normal' ? 1.2 * parseFloat(s.fontSize) : s.lineHeight) + parseFloat(s.paddingTop) + parseFloat(s.paddingBottom);
+	}).length;
+	return {scroll: document.documentElement.scrollWidth, vw: window.innerWidth, squeezed,
 		revoke: r ? Math.ceil(r.right) : -1, left: r ? Math.floor(r.left) : -1};
 })()`
 
 // Every console page fits a phone: at 390 px wide nothing scrolls
-// sideways and the first Revoke button is on screen; and at desktop width
+// sideways, the first Revoke button is on screen and no button's label is
+// squeezed into a column of letters; and at desktop width
 // too. Each page is saved at both widths in the screenshot directory
 // ($SHARESVC_SCREENSHOTS; make screenshots points it at docs/screenshots).
 func TestConsoleFitsPhoneWidth(t *testing.T) {
 	e, base := consoleServer(t)
-	admin, busy, upload := seedDemo(t, e)
+	admin, demo := seedDemo(t, e)
 	dir := os.Getenv("SHARESVC_SCREENSHOTS")
 	if dir == "" {
 		dir = screenshotDir(t)
@@ -139,7 +172,7 @@ func TestConsoleFitsPhoneWidth(t *testing.T) {
 	adm, pub := newBrowser(t), newBrowser(t)
 	signInBrowser(t, adm, base, admin, "")
 	revokes := 0
-	for _, p := range consolePages(base, busy, upload) {
+	for _, p := range consolePages(base, demo) {
 		tab := pub
 		if p.admin {
 			tab = adm
@@ -150,9 +183,12 @@ func TestConsoleFitsPhoneWidth(t *testing.T) {
 		for _, vp := range consoleViewports {
 			browse(t, tab, vp.name+" width", chromedp.EmulateViewport(vp.width, vp.height), chromedp.Sleep(100*time.Millisecond))
 			fit := pull(t, tab, "measure "+p.name, chromedp.Evaluate[pageFit](measureFit))
-			t.Logf("%-13s %-7s scrollWidth %4d (viewport %d), first Revoke button right edge %d", p.name, vp.name, fit.ScrollWidth, fit.ViewportWide, fit.Revoke)
+			t.Logf("%-16s %-7s scrollWidth %4d (viewport %d), first Revoke button right edge %d", p.name, vp.name, fit.ScrollWidth, fit.ViewportWide, fit.Revoke)
 			if fit.ScrollWidth > int(vp.width) {
 				t.Errorf("%s at %s width (%d px): the page is %d px wide; want no sideways scrolling", p.name, vp.name, vp.width, fit.ScrollWidth)
+			}
+			if fit.Squeezed > 0 {
+				t.Errorf("%s at %s width (%d px): %d buttons wrap to three lines or more; want their labels readable", p.name, vp.name, vp.width, fit.Squeezed)
 			}
 			if fit.Revoke >= 0 {
 				revokes++
