@@ -468,10 +468,19 @@ func (s *Server) linkPage(w http.ResponseWriter, r *http.Request, c *consoleCtx)
 		Events    []audit.Event
 		Inbox     bool // an upload link its reader may list the arrivals of
 		Arrivals  []arrivalRow
+		Activity  *activityView // nil without an audit database
 	}{Link: toLinkResponse(l, s.now()), Timeline: u.CanAudit && s.auditDB != nil}
 	d.CanRevoke = d.Link.State != string(links.StateRevoked) && (u.CanAdmin || u.CanShare && l.CreatedBy == c.tok.Name)
 	if d.Arrivals, d.Inbox, err = s.arrivalRows(r, l); err != nil {
 		return err
+	}
+	if s.auditDB != nil {
+		rows, err := s.linkActivity(r.Context(), l.ID, maxActivityLimit)
+		if err != nil {
+			return err
+		}
+		v := newActivityView(rows, l.CreatedAt, s.now(), len(rows) == maxActivityLimit)
+		d.Activity = &v
 	}
 	if d.Timeline {
 		if d.Events, err = audit.List(r.Context(), s.auditDB, audit.Filter{LinkID: l.ID, Limit: 200}); err != nil {

@@ -86,6 +86,9 @@ func TestRouteRoles(t *testing.T) {
 		{"PATCH", "/api/v1/links/{id}", func() (string, string) {
 			return "/api/v1/links/" + e.createLink(e.sharer, `{"key":"roles.txt"}`).ID, `{"note":"changed"}`
 		}, [6]int{401, 401, 200, 403, 403, 200}},
+		{"GET", "/api/v1/links/{id}/activity", func() (string, string) {
+			return "/api/v1/links/" + e.createLink(e.sharer, `{"key":"roles.txt"}`).ID + "/activity", ""
+		}, [6]int{401, 401, 200, 403, 200, 200}},
 		{"GET", "/api/v1/links/{id}/arrivals", func() (string, string) {
 			return "/api/v1/links/" + e.createLink(e.sharer, `{"kind":"upload","key_prefix":"inbox/roles"}`).ID + "/arrivals", ""
 		}, [6]int{401, 401, 200, 403, 403, 200}},

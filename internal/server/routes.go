@@ -51,6 +51,7 @@ func (s *Server) routes() http.Handler {
 	handle(http.MethodGet, "/links/{id}", s.getLink, admin, sharer, auditor)
 	handle(http.MethodPatch, "/links/{id}", s.editLink, admin, sharer)
 	handle(http.MethodPost, "/links/{id}/revoke", s.revokeLink, admin, sharer)
+	handle(http.MethodGet, "/links/{id}/activity", s.getLinkActivity, admin, sharer, auditor)
 	handle(http.MethodGet, "/links/{id}/arrivals", s.listArrivals, admin, sharer)
 	handle(http.MethodGet, "/links/{id}/arrivals/{arrival}/download", s.downloadArrival, admin, sharer)
 	handle(http.MethodPost, "/files", s.startFile, admin, sharer)
