@@ -260,7 +260,7 @@ func (a *auditSetup) run(ctx context.Context, log *audit.Log, d *db.DB, logger *
 	cp := d.Leader("audit-checkpoints")
 	defer cp.Release()
 	if a.checkpointer != nil && a.interval > 0 {
-		wg.Go(func() { a.checkpoints(ctx, cp, logger) })
+		wg.Go(func() { a.checkpointer.Run(ctx, a.interval, leading(cp, logger), report("audit checkpoint")) })
 	}
 	if a.checkpointer != nil && a.retention > 0 {
 		wg.Go(func() { a.prune(ctx, log, d, logger) })
@@ -277,32 +277,20 @@ func (a *auditSetup) run(ctx context.Context, log *audit.Log, d *db.DB, logger *
 	}
 }
 
-// checkpoints writes a checkpoint every interval while the head has moved
-// and this instance leads, until ctx ends.
-func (a *auditSetup) checkpoints(ctx context.Context, lead *db.Leader, logger *slog.Logger) {
-	t := time.NewTicker(a.interval)
-	defer t.Stop()
-	leading := false
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+// leading turns a Leader into Checkpointer.Run's lead, logging when this
+// instance takes or loses the lead and when it cannot tell.
+func leading(lead *db.Leader, logger *slog.Logger) func(context.Context) bool {
+	was := false
+	return func(ctx context.Context) bool {
 		ok, err := lead.Lead(ctx)
-		if ok != leading && ctx.Err() == nil {
-			logger.Info("audit checkpoints", "leading", ok)
-			leading = ok
-		}
 		if err != nil && ctx.Err() == nil {
 			logger.Error("audit checkpoint: take the lead", "err", err)
 		}
-		if !ok {
-			continue
+		if ok != was && ctx.Err() == nil {
+			logger.Info("audit checkpoints", "leading", ok)
+			was = ok
 		}
-		if err := a.checkpointer.WriteIfMoved(ctx); err != nil && ctx.Err() == nil {
-			logger.Error("audit checkpoint", "err", err)
-		}
+		return ok
 	}
 }
 

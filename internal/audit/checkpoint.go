@@ -579,8 +579,10 @@ func (c *Checkpointer) merge(list []Checkpoint) bool {
 }
 
 // Run writes a checkpoint every interval while the head has moved, until
-// ctx ends. onErr, if not nil, is told of failures.
-func (c *Checkpointer) Run(ctx context.Context, interval time.Duration, onErr func(error)) {
+// ctx ends. With lead (not nil), only at the ticks where lead says this
+// process leads the job (with several instances on one database, one signs
+// at a time). onErr, if not nil, is told of failures.
+func (c *Checkpointer) Run(ctx context.Context, interval time.Duration, lead func(context.Context) bool, onErr func(error)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -588,6 +590,9 @@ func (c *Checkpointer) Run(ctx context.Context, interval time.Duration, onErr fu
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if lead != nil && !lead(ctx) {
+			continue
 		}
 		if err := c.WriteIfMoved(ctx); err != nil && onErr != nil && ctx.Err() == nil {
 			onErr(err)
