@@ -268,3 +268,85 @@ CREATE TABLE recipient_verifications (
     link_id    TEXT    NOT NULL,     -- the link (and so the recipient) it vouches for
     expires_at INTEGER NOT NULL      -- UTC Unix ms
 );
+
+-- migration: 11 the size of a download link's object
+-- The HEAD made when a download link is created sees the object's size; it
+-- is kept so that the recipient's confirmation page can say how large the
+-- file is before they fetch it. NULL for upload links and older links.
+ALTER TABLE links ADD COLUMN object_bytes INTEGER;
+
+-- migration: 12 grants by group
+-- A grant may name a group of the organisation's identity provider instead
+-- of a person or a role: it applies to everyone the provider puts in that
+-- group. SQLite cannot change a CHECK, so the table is rebuilt with exactly
+-- one of person, role and group_name set.
+CREATE TABLE grants_new (
+    id                TEXT    PRIMARY KEY,
+    person            TEXT,                       -- a person's name; NULL when role or group_name is set
+    role              TEXT,                       -- admin, sharer or auditor; NULL when person or group_name is set
+    bucket            TEXT    NOT NULL,
+    key_prefix        TEXT    NOT NULL DEFAULT '',
+    actions           TEXT    NOT NULL,
+    max_lifetime_ms   INTEGER,
+    max_uses          INTEGER,
+    max_presign_ttl_ms INTEGER,
+    recipient_domains TEXT    NOT NULL DEFAULT '',
+    created_at        INTEGER NOT NULL,
+    created_by        TEXT    NOT NULL,
+    reason            TEXT    NOT NULL DEFAULT '',
+    revoked_at        INTEGER,
+    revoked_by        TEXT,
+    revoke_reason     TEXT,
+    group_name        TEXT,                       -- a provider group; NULL when person or role is set (last: where PostgreSQL's ALTER puts it)
+    CHECK ((CASE WHEN person IS NULL THEN 0 ELSE 1 END) + (CASE WHEN role IS NULL THEN 0 ELSE 1 END)
+         + (CASE WHEN group_name IS NULL THEN 0 ELSE 1 END) = 1)
+);
+INSERT INTO grants_new (id, person, role, bucket, key_prefix, actions, max_lifetime_ms, max_uses, max_presign_ttl_ms,
+        recipient_domains, created_at, created_by, reason, revoked_at, revoked_by, revoke_reason)
+    SELECT id, person, role, bucket, key_prefix, actions, max_lifetime_ms, max_uses, max_presign_ttl_ms,
+        recipient_domains, created_at, created_by, reason, revoked_at, revoked_by, revoke_reason FROM grants;
+DROP TABLE grants;
+ALTER TABLE grants_new RENAME TO grants;
+CREATE INDEX grants_person ON grants (person) WHERE revoked_at IS NULL;
+CREATE INDEX grants_role ON grants (role) WHERE revoked_at IS NULL;
+CREATE INDEX grants_group ON grants (group_name) WHERE revoked_at IS NULL;
+
+-- migration: 13 people from the organisation's identity provider
+-- Someone who signs in through OpenID Connect is a person keyed by the
+-- provider's issuer and subject. Their name in sharesvc (the audit log's
+-- actor, the owner of their links, a grant's person) is chosen at the first
+-- sign-in and never changes; email, display name and groups are refreshed
+-- at each sign-in and session check, and the role follows the configured
+-- group mappings unless an admin overrode it.
+CREATE TABLE people (
+    id            TEXT    PRIMARY KEY,          -- "psn_…"
+    issuer        TEXT    NOT NULL,             -- the provider's issuer URL
+    subject       TEXT    NOT NULL,             -- the provider's "sub"
+    name          TEXT    NOT NULL UNIQUE,      -- sharesvc name: actor, links' owner, grants' person
+    email         TEXT    NOT NULL DEFAULT '',  -- verified address from the provider; '' none
+    display_name  TEXT    NOT NULL DEFAULT '',
+    groups        TEXT    NOT NULL DEFAULT '[]', -- JSON array of the provider's groups at the last check
+    role          TEXT    NOT NULL,             -- the role the group mappings gave at the last check
+    role_override TEXT,                         -- the role an admin set; NULL: follow the groups
+    created_at    INTEGER NOT NULL,             -- UTC Unix ms
+    seen_at       INTEGER NOT NULL,             -- UTC Unix ms of the last sign-in or successful check
+    disabled_at   INTEGER,                      -- UTC Unix ms: offboarded, or unknown to the provider; NULL while active
+    UNIQUE (issuer, subject)
+);
+-- A sign-in under way: stored when the browser leaves for the provider and
+-- deleted by the callback that consumes it, so each state is used once.
+CREATE TABLE oidc_logins (
+    state_hash    BLOB    PRIMARY KEY,          -- SHA-256 of the state (the state itself is in the browser's cookie)
+    nonce         TEXT    NOT NULL,             -- expected in the ID token
+    pkce_verifier TEXT    NOT NULL,             -- PKCE code verifier
+    return_to     TEXT    NOT NULL DEFAULT '',  -- console path to return to
+    expires_at    INTEGER NOT NULL              -- UTC Unix ms
+);
+CREATE INDEX oidc_logins_expiry ON oidc_logins (expires_at);
+ALTER TABLE console_sessions ADD COLUMN person_id TEXT;       -- a provider sign-in's person; NULL for token sign-ins (token_id is '' otherwise)
+ALTER TABLE console_sessions ADD COLUMN checked_at INTEGER;   -- UTC Unix ms of the last check of the person with the provider
+ALTER TABLE console_sessions ADD COLUMN refresh_token TEXT;   -- the provider's refresh token for those checks, sealed; NULL none
+-- Tokens people mint for their own scripts: owned by the person, acting
+-- with the person's current role, revoked with them.
+ALTER TABLE api_tokens ADD COLUMN owner TEXT;                 -- the person's name; NULL for tokens an admin or the CLI made
+CREATE INDEX api_tokens_owner ON api_tokens (owner) WHERE owner IS NOT NULL;

@@ -264,3 +264,46 @@ CREATE TABLE recipient_verifications (
     link_id    text   NOT NULL,
     expires_at BIGINT NOT NULL
 );
+
+-- migration: 11 the size of a download link's object
+-- See schema.sql.
+ALTER TABLE links ADD COLUMN object_bytes BIGINT;
+
+-- migration: 12 grants by group
+-- See schema.sql. PostgreSQL changes the CHECK in place.
+ALTER TABLE grants ADD COLUMN group_name text;
+ALTER TABLE grants DROP CONSTRAINT grants_check;
+ALTER TABLE grants ADD CONSTRAINT grants_one_subject CHECK ((CASE WHEN person IS NULL THEN 0 ELSE 1 END) + (CASE WHEN role IS NULL THEN 0 ELSE 1 END)
+    + (CASE WHEN group_name IS NULL THEN 0 ELSE 1 END) = 1);
+CREATE INDEX grants_group ON grants (group_name) WHERE revoked_at IS NULL;
+
+-- migration: 13 people from the organisation's identity provider
+-- See schema.sql.
+CREATE TABLE people (
+    id            text   PRIMARY KEY,
+    issuer        text   NOT NULL,
+    subject       text   NOT NULL,
+    name          text   NOT NULL UNIQUE,
+    email         text   NOT NULL DEFAULT '',
+    display_name  text   NOT NULL DEFAULT '',
+    groups        text   NOT NULL DEFAULT '[]',
+    role          text   NOT NULL,
+    role_override text,
+    created_at    BIGINT NOT NULL,
+    seen_at       BIGINT NOT NULL,
+    disabled_at   BIGINT,
+    UNIQUE (issuer, subject)
+);
+CREATE TABLE oidc_logins (
+    state_hash    bytea  PRIMARY KEY,
+    nonce         text   NOT NULL,
+    pkce_verifier text   NOT NULL,
+    return_to     text   NOT NULL DEFAULT '',
+    expires_at    BIGINT NOT NULL
+);
+CREATE INDEX oidc_logins_expiry ON oidc_logins (expires_at);
+ALTER TABLE console_sessions ADD COLUMN person_id text;
+ALTER TABLE console_sessions ADD COLUMN checked_at BIGINT;
+ALTER TABLE console_sessions ADD COLUMN refresh_token text;
+ALTER TABLE api_tokens ADD COLUMN owner text;
+CREATE INDEX api_tokens_owner ON api_tokens (owner) WHERE owner IS NOT NULL;

@@ -48,6 +48,8 @@ var copyTables = []copyTable{
 	// verified recipient need not ask for a code again.
 	{"recipient_codes", "link_id"},
 	{"recipient_verifications", "id_hash"},
+	// People from the identity provider: their names own links and grants.
+	{"people", "id"},
 	{"audit_events", "seq"},
 }
 
@@ -55,6 +57,7 @@ var copyTables = []copyTable{
 // why.
 var skipTables = map[string]string{
 	"schema_migrations": "the target records its own steps (schema_postgres.sql) when db.Open creates its schema",
+	"oidc_logins":       "sign-ins under way live for minutes; a browser in the middle of one signs in again",
 	"audit_prune_gate":  "empty outside a prune's transaction; a row copied into it would let deletes through the append-only trigger (migrate refuses a source where it is not empty)",
 }
 

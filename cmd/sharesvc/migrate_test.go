@@ -92,6 +92,16 @@ func seedSource(t testing.TB, path string, nAudit int) {
 	exec(`INSERT INTO recipient_verifications (id_hash, link_id, expires_at) VALUES (?, 'lnk_0002', 1700086400000)`, hash("cookie"))
 	exec(`UPDATE api_tokens SET display_name = 'Bob Example ✓', email = 'bob@example.org' WHERE name = 'bob'`)
 	exec(`UPDATE links SET verify_recipient = 1 WHERE id = 'lnk_0002'`)
+	exec(`UPDATE links SET object_bytes = ? WHERE id = 'lnk_0004'`, int64(5)<<40)
+	exec(`INSERT INTO grants (id, group_name, bucket, key_prefix, actions, created_at, created_by)
+        VALUES ('grt_3', 'share-finance', 'fin', 'out/', 'download,email', 1700000000002, 'alice')`)
+	exec(`INSERT INTO people (id, issuer, subject, name, email, display_name, groups, role, role_override, created_at, seen_at, disabled_at)
+        VALUES ('psn_1', 'https://idp.example.org', '00u1a2b3', 'carol@example.org', 'carol@example.org', 'Carol Ü', '["share-admins","all staff"]', 'admin', NULL, 1700000000000, 1700000100000, NULL),
+               ('psn_2', 'https://idp.example.org', '00u9z', 'dan@example.org', '', '', '[]', 'sharer', 'auditor', 1700000000001, 1700000000001, 1700000200000)`)
+	exec(`INSERT INTO console_sessions (id_hash, token_id, csrf, expires_at, person_id, checked_at, refresh_token) VALUES (?, '', 'csrf3', 1700043200002, 'psn_1', 1700000100000, 'sealed')`,
+		hash("s3"))
+	exec(`INSERT INTO api_tokens (id, name, role, token_hash, created_at, created_by, owner) VALUES ('tok_d', 'carol-laptop', 'sharer', ?, 1700000000003, 'carol@example.org', 'carol@example.org')`,
+		hash("d"))
 
 	chain, err := auditseed.New(ctx, tx, 0, nil)
 	if err != nil {
@@ -212,7 +222,7 @@ func TestMigrateCopiesEveryTable(t *testing.T) {
 	for _, l := range strings.Split(out, "\n") {
 		lines[strings.Join(strings.Fields(l), " ")] = true
 	}
-	for _, s := range []string{"audit_events 100000", "links 50", "api_tokens 3", "grants 2", "settings 1", "deliveries 3", "console_sessions 2"} {
+	for _, s := range []string{"audit_events 100000", "links 50", "api_tokens 4", "grants 3", "settings 1", "deliveries 3", "console_sessions 3", "people 2"} {
 		if !lines[s] {
 			t.Errorf("summary lacks the row %q:\n%s", s, out)
 		}
