@@ -32,6 +32,17 @@ const (
 	ActionKillSwitch           = "killswitch.set"
 	ActionGrantCreate          = "grant.create"
 	ActionGrantRevoke          = "grant.revoke"
+	// Sign-in through the organisation's identity provider: each sign-in
+	// (detail: issuer, subject, email, role, groups), each refusal (detail:
+	// why), each sign-out, and each session the provider check ended.
+	ActionSignIn        = "console.signin"
+	ActionSignInRefused = "console.signin_refused"
+	ActionSignOut       = "console.signout"
+	ActionSessionEnded  = "console.session_ended"
+	// A person's role changed: their groups at the provider changed at a
+	// sign-in or session check, or an admin set or cleared an override.
+	ActionPersonRole   = "person.role"
+	ActionPersonEnable = "person.enable"
 	// ActionAPIRequest records an API request refused before its handler
 	// ran (over the token's rate limit).
 	ActionAPIRequest = "api.request"
