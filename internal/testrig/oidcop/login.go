@@ -102,6 +102,10 @@ func (p *Provider) Login(ctx context.Context, authURL, username, password string
 		}
 		var req *http.Request
 		if next.Path == pathLogin && !posted {
+			// Fetch the form as a browser would, then post it.
+			if err := p.fetchLoginForm(ctx, client, next); err != nil {
+				return nil, err
+			}
 			form := url.Values{
 				"id":       {next.Query().Get("authRequestID")},
 				"username": {username},
@@ -138,6 +142,23 @@ func (p *Provider) Login(ctx context.Context, authURL, username, password string
 		}
 	}
 	return nil, errors.New("oidcop: login: too many redirects")
+}
+
+func (p *Provider) fetchLoginForm(ctx context.Context, client *http.Client, u *url.URL) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return fmt.Errorf("oidcop: login: %w", err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("oidcop: login: %w", err)
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("oidcop: login: GET %s answered %s: %s", u.Path, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return nil
 }
 
 // IDToken signs user subject in to client c through a real authorization code

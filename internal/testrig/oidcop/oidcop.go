@@ -65,17 +65,29 @@ type Client struct {
 }
 
 // Option changes a default of Start.
-type Option func(*storage)
+type Option func(*options)
+
+type options struct {
+	addr                string
+	idTokenLifetime     time.Duration
+	accessTokenLifetime time.Duration
+}
+
+// WithAddr makes the provider listen on addr (such as "127.0.0.1:9998", for a
+// demo whose issuer must not change between runs) instead of 127.0.0.1:0.
+func WithAddr(addr string) Option {
+	return func(o *options) { o.addr = addr }
+}
 
 // WithIDTokenLifetime sets how long ID tokens are valid (default 5 minutes).
 func WithIDTokenLifetime(d time.Duration) Option {
-	return func(s *storage) { s.idTokenLifetime = d }
+	return func(o *options) { o.idTokenLifetime = d }
 }
 
 // WithAccessTokenLifetime sets how long access tokens are valid (default 5
 // minutes).
 func WithAccessTokenLifetime(d time.Duration) Option {
-	return func(s *storage) { s.accessTokenLifetime = d }
+	return func(o *options) { o.accessTokenLifetime = d }
 }
 
 // Provider is a running OpenID Provider. Its methods are safe for concurrent
@@ -99,11 +111,18 @@ const (
 	pathToken       = "/oauth/token"
 )
 
-// Start listens on 127.0.0.1:0 and serves a provider that knows users and
+// Start listens on 127.0.0.1:0 (or the address of WithAddr) and serves a provider that knows users and
 // clients, until Close is called or ctx is done. It returns an error for a
 // user without Subject or Username, a repeated Subject or Username, a client
 // without ID, or a repeated client ID.
 func Start(ctx context.Context, users []User, clients []Client, opts ...Option) (*Provider, error) {
+	o := options{addr: "127.0.0.1:0", idTokenLifetime: 5 * time.Minute, accessTokenLifetime: 5 * time.Minute}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.idTokenLifetime <= 0 || o.accessTokenLifetime <= 0 {
+		return nil, errors.New("oidcop: token lifetimes must be positive")
+	}
 	s := &storage{
 		users:               map[string]User{},
 		clients:             map[string]Client{},
@@ -111,14 +130,8 @@ func Start(ctx context.Context, users []User, clients []Client, opts ...Option) 
 		codes:               map[string]string{},
 		accessTokens:        map[string]*accessToken{},
 		refreshTokens:       map[string]*refreshToken{},
-		idTokenLifetime:     5 * time.Minute,
-		accessTokenLifetime: 5 * time.Minute,
-	}
-	for _, o := range opts {
-		o(s)
-	}
-	if s.idTokenLifetime <= 0 || s.accessTokenLifetime <= 0 {
-		return nil, errors.New("oidcop: token lifetimes must be positive")
+		idTokenLifetime:     o.idTokenLifetime,
+		accessTokenLifetime: o.accessTokenLifetime,
 	}
 	usernames := map[string]bool{}
 	for _, u := range users {
@@ -146,7 +159,7 @@ func Start(ctx context.Context, users []User, clients []Client, opts ...Option) 
 	}
 	s.keys = []*signingKey{key}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return nil, fmt.Errorf("oidcop: listen: %w", err)
 	}

@@ -257,6 +257,11 @@ func TestPKCEMismatchRefused(t *testing.T) {
 
 	_, err = conf.Exchange(t.Context(), signIn(t, p, conf, alice, "n", verifier))
 	wantOAuthError(t, err, "invalid_request")
+
+	// Without a code_challenge a client with a secret needs no verifier.
+	if _, err := conf.Exchange(t.Context(), signInPlain(t, p, conf, alice)); err != nil {
+		t.Fatalf("confidential client without PKCE: %v", err)
+	}
 }
 
 func TestWrongPasswordRefused(t *testing.T) {
@@ -513,4 +518,53 @@ func TestStartRefusesBadInput(t *testing.T) {
 			t.Errorf("%s: Start succeeded", name)
 		}
 	}
+}
+
+func TestPublicClientNeedsPKCE(t *testing.T) {
+	t.Parallel()
+	p := start(t)
+	spa := oidcop.Client{ID: "spa", RedirectURIs: []string{"http://127.0.0.1:1/spa/callback"}}
+	p.AddClient(spa)
+	d := discover(t, p)
+	conf := oauthConfig(d, spa, oauth2.AuthStyleInParams, "offline_access")
+
+	code := signInPlain(t, p, conf, alice)
+	_, err := conf.Exchange(t.Context(), code)
+	wantOAuthError(t, err, "invalid_request")
+
+	verifier := oauth2.GenerateVerifier()
+	tok, err := conf.Exchange(t.Context(), signIn(t, p, conf, alice, "n", verifier), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatalf("public client with PKCE: %v", err)
+	}
+	if _, err := conf.TokenSource(t.Context(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err != nil {
+		t.Fatalf("public client refresh: %v", err)
+	}
+}
+
+// signInPlain signs in without PKCE.
+func signInPlain(t *testing.T, p *oidcop.Provider, conf *oauth2.Config, u oidcop.User) string {
+	t.Helper()
+	back, err := p.Login(t.Context(), conf.AuthCodeURL("s"), u.Username, u.Password)
+	if err != nil {
+		t.Fatalf("Login: %v", err)
+	}
+	return back.Query().Get("code")
+}
+
+func TestProvidersAreIndependent(t *testing.T) {
+	t.Parallel()
+	p1, p2 := start(t), start(t)
+	tok, err := p1.IDToken(t.Context(), web, alice.Subject, "n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2 := discover(t, p2)
+	keys := rp.NewRemoteKeySet(http.DefaultClient, d2.JWKSURL)
+	v := rp.NewIDTokenVerifier(p1.Issuer, web.ID, keys)
+	if _, err := rp.VerifyIDToken[*oidc.IDTokenClaims](t.Context(), tok, v); err == nil {
+		t.Fatal("a token of one provider verified with the keys of another")
+	}
+	p1.SetDown(true)
+	discover(t, p2)
 }
