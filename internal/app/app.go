@@ -30,6 +30,7 @@ type Actor struct {
 	RequestID string    // the request that carried the verb; "" outside HTTP
 	ClientIP  string    // their address; "" outside HTTP
 	UserAgent string
+	Groups    []string // the provider's groups of the person; nil for token users
 }
 
 // ActorOf returns the actor of a verb done with token t.

@@ -132,6 +132,7 @@ func (s *Server) bulkRevoke(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) actor(r *http.Request) app.Actor {
 	a := app.ActorOf(info(r).token)
 	a.RequestID, a.ClientIP, a.UserAgent = info(r).id, clientIP(r), r.UserAgent()
+	a.Groups = info(r).groups
 	return a
 }
 

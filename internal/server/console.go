@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -90,34 +91,47 @@ func originOf(raw string) string {
 	return u.Scheme + "://" + u.Host
 }
 
-// consoleUser returns the signed-in user's session and live token.
-func (s *Server) consoleUser(r *http.Request) (web.Session, *auth.Token, error) {
+// consoleUser returns the signed-in user's session and live token (for a
+// person the provider signed in, a principal built from the person, and
+// their groups).
+func (s *Server) consoleUser(r *http.Request) (web.Session, *auth.Token, []string, error) {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil {
-		return web.Session{}, nil, errNoSession
+		return web.Session{}, nil, nil, errNoSession
 	}
 	sess, ok, err := s.sessions.Get(r.Context(), c.Value)
 	if err != nil {
-		return web.Session{}, nil, err
+		return web.Session{}, nil, nil, err
 	}
 	if !ok {
-		return web.Session{}, nil, errNoSession
+		return web.Session{}, nil, nil, errNoSession
+	}
+	if sess.PersonID != "" {
+		return s.personUser(r, c.Value, sess)
+	}
+	if s.cfg.NoTokenSignIn {
+		// Made before token sign-in was turned off: the deployment now
+		// requires its identity provider.
+		if err := s.sessions.Delete(r.Context(), c.Value); err != nil {
+			return web.Session{}, nil, nil, err
+		}
+		return web.Session{}, nil, nil, errNoSession
 	}
 	t, err := s.tokens.ByID(r.Context(), sess.TokenID)
 	if errors.Is(err, auth.ErrNotFound) {
-		return web.Session{}, nil, errNoSession
+		return web.Session{}, nil, nil, errNoSession
 	}
 	if err != nil {
-		return web.Session{}, nil, err
+		return web.Session{}, nil, nil, err
 	}
 	now := s.now()
 	if !t.RevokedAt.IsZero() || !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt) {
 		if err := s.sessions.Delete(r.Context(), c.Value); err != nil {
-			return web.Session{}, nil, err
+			return web.Session{}, nil, nil, err
 		}
-		return web.Session{}, nil, errNoSession
+		return web.Session{}, nil, nil, errNoSession
 	}
-	return sess, t, nil
+	return sess, t, nil, nil
 }
 
 func webUser(t *auth.Token) *web.User {
@@ -145,7 +159,7 @@ type consoleFunc func(w http.ResponseWriter, r *http.Request, c *consoleCtx) err
 func (s *Server) console(h consoleFunc, roles ...auth.Role) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		setConsoleHeaders(w.Header())
-		sess, tok, err := s.consoleUser(r)
+		sess, tok, groups, err := s.consoleUser(r)
 		if errors.Is(err, errNoSession) && r.Method == http.MethodGet {
 			http.Redirect(w, r, "/ui/signin", http.StatusSeeOther)
 			return nil
@@ -165,7 +179,7 @@ func (s *Server) console(h consoleFunc, roles ...auth.Role) handlerFunc {
 		if !hasRole(tok, roles) {
 			return s.consoleError(w, r, c, auth.ErrForbidden)
 		}
-		info(r).token = tok
+		info(r).token, info(r).groups = tok, groups
 		if err := s.take(s.limits.token, scopeToken, tok.ID); err != nil {
 			return s.consoleError(w, r, c, s.limitedAPI(r, err))
 		}
@@ -231,6 +245,10 @@ func (s *Server) consoleRoutes(r *mux.Router) {
 	})).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/ui/signin", s.adapt("/ui/signin", s.signinPage)).Methods(http.MethodGet)
 	r.Handle("/ui/signin", s.adapt("/ui/signin", s.signin)).Methods(http.MethodPost)
+	// Sign-in through the identity provider (console_oidc.go); 404 when
+	// none is configured.
+	r.Handle("/ui/oidc/login", s.adapt("/ui/oidc/login", s.oidcLogin)).Methods(http.MethodGet)
+	r.Handle(oidcCallbackPath, s.adapt(oidcCallbackPath, s.oidcCallback)).Methods(http.MethodGet)
 	r.Handle("/ui/static/{file}", s.adapt("/ui/static/{file}", s.consoleStatic)).Methods(http.MethodGet, http.MethodHead)
 	page(http.MethodPost, "/ui/signout", s.signout, admin, sharer, auditor)
 	page(http.MethodGet, "/ui/", s.consoleHome, admin, sharer, auditor)
@@ -269,24 +287,25 @@ func (s *Server) consoleStatic(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// signinPage shows the sign-in form with a fresh CSRF value, also set in a
-// short-lived cookie (double submit: no session exists yet).
+// signinPage shows the ways to sign in: the identity provider's button,
+// the API token form, or both. After a person signed out (?out=1) it
+// offers the provider's own sign-out page.
 func (s *Server) signinPage(w http.ResponseWriter, r *http.Request) error {
-	setConsoleHeaders(w.Header())
-	v := web.RandomToken()
-	s.setCookie(w, signinCookie, v, 3600)
-	return web.Render(w, http.StatusOK, "signin", &web.Page{Title: "Sign in", CSRF: v})
+	var d signinData
+	if s.rp != nil && r.URL.Query().Get("out") == "1" {
+		d.EndSession = s.rp.EndSessionURL(r.Context())
+	}
+	return s.renderSignin(w, r, http.StatusOK, "", d)
 }
 
 // signin exchanges an API token (in the form body, never the URL) for a
 // session cookie.
 func (s *Server) signin(w http.ResponseWriter, r *http.Request) error {
-	setConsoleHeaders(w.Header())
 	fail := func(status int, msg string) error {
-		v := web.RandomToken()
-		s.setCookie(w, signinCookie, v, 3600)
-		info(r).outcome = "refused"
-		return web.Render(w, status, "signin", &web.Page{Title: "Sign in", CSRF: v, Error: msg})
+		return s.renderSignin(w, r, status, msg, signinData{})
+	}
+	if s.cfg.NoTokenSignIn {
+		return fail(http.StatusForbidden, "Sign-in with an API token is turned off here: sign in with your organisation's account.")
 	}
 	if err := r.ParseForm(); err != nil {
 		return fail(http.StatusBadRequest, "The form could not be read.")
@@ -313,6 +332,8 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// signout ends the session; a person's sign-out is audited, and the
+// sign-in page then offers the provider's own sign-out.
 func (s *Server) signout(w http.ResponseWriter, r *http.Request, c *consoleCtx) error {
 	if ck, err := r.Cookie(sessionCookie); err == nil {
 		if err := s.sessions.Delete(r.Context(), ck.Value); err != nil {
@@ -320,7 +341,16 @@ func (s *Server) signout(w http.ResponseWriter, r *http.Request, c *consoleCtx) 
 		}
 	}
 	s.setCookie(w, sessionCookie, "", -1)
-	http.Redirect(w, r, "/ui/signin", http.StatusSeeOther)
+	to := "/ui/signin"
+	if c.sess.PersonID != "" {
+		b, _ := json.Marshal(map[string]any{"person_id": c.sess.PersonID, "email": c.tok.Email})
+		if _, err := s.audit.Append(r.Context(), s.personEvent(r, c.tok.Name, audit.ActionSignOut, string(b)), nil); err != nil {
+			return err
+		}
+		to = "/ui/signin?out=1"
+	}
+	w.Header().Set("Location", to)
+	w.WriteHeader(http.StatusSeeOther)
 	return nil
 }
 

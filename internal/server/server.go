@@ -25,6 +25,7 @@ import (
 	"github.com/sharesvc/sharesvc/internal/links"
 	"github.com/sharesvc/sharesvc/internal/mail"
 	"github.com/sharesvc/sharesvc/internal/metrics"
+	"github.com/sharesvc/sharesvc/internal/people"
 	"github.com/sharesvc/sharesvc/internal/ratelimit"
 	"github.com/sharesvc/sharesvc/internal/sts"
 	"github.com/sharesvc/sharesvc/internal/web"
@@ -59,6 +60,14 @@ type Config struct {
 	// MaxRecipients bounds the recipients of one share sent by email; 0
 	// means 50.
 	MaxRecipients int
+
+	// OIDC is how the console signs people in through the identity
+	// provider of Deps.OIDC.
+	OIDC OIDCConfig
+	// NoTokenSignIn refuses console sign-in with an API token, so that a
+	// deployment can require its identity provider. API calls with a
+	// bearer token are unaffected.
+	NoTokenSignIn bool
 }
 
 // Validate reports the first setting that is unusable, naming it.
@@ -124,6 +133,8 @@ type Server struct {
 	deliveries *mail.Deliveries // the mail queue, for the shares API
 
 	sessions *web.Sessions // the web console's sign-ins, in the database (console.go)
+	rp       RelyingParty  // the identity provider's sign-in; nil: none (console_oidc.go)
+	people   *people.Store
 
 	app *app.App // the verbs; handlers decode, call it, and encode
 }
@@ -169,6 +180,9 @@ type Deps struct {
 	// MailQuota bounds the share messages one person may queue in 24
 	// hours; 0 means no quota.
 	MailQuota int
+	// OIDC signs people in to the console through the organisation's
+	// identity provider (an *oidc.Provider); nil offers no such sign-in.
+	OIDC RelyingParty
 }
 
 // New returns a Server. It returns an error naming the first bad setting.
@@ -204,6 +218,15 @@ func New(cfg Config, d Deps) (*Server, error) {
 		s.cfg.MaxRecipients = 50
 	}
 	s.sessions = web.NewSessions(d.AuditDB, maxSessions, sessionTTL, d.Clock)
+	if d.OIDC != nil {
+		if d.AuditDB == nil {
+			return nil, errors.New("server: sign-in through the identity provider needs the database")
+		}
+		if err := s.cfg.OIDC.validate(); err != nil {
+			return nil, err
+		}
+		s.rp, s.people = d.OIDC, people.NewStore(d.AuditDB)
+	}
 	if d.Grants == nil && d.AuditDB != nil {
 		d.Grants = grants.NewStore(d.AuditDB)
 	}
