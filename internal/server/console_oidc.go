@@ -289,7 +289,14 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.setCookie(w, sessionCookie, id, int(sessionTTL/time.Second))
+	// Lax, not Strict as for a token's sign-in: this response and the
+	// redirect it starts are part of a navigation that began at the
+	// provider's site, and browsers withhold Strict cookies from all of
+	// it, so the console would not see the new session and ask to sign
+	// in again. Lax is sent on top-level GETs only; every POST still
+	// needs the session's CSRF token and this origin.
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/ui", MaxAge: int(sessionTTL / time.Second),
+		HttpOnly: true, Secure: s.secureCookies(), SameSite: http.SameSiteLaxMode})
 	s.setCookie(w, signinCookie, "", -1)
 	info(r).outcome = "signed_in"
 	to := pending.ReturnTo

@@ -57,7 +57,10 @@ func newOIDCEnv(t *testing.T, tokenSignIn bool) *oidcEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := "http://" + ln.Addr().String()
+	// localhost, not 127.0.0.1 as the provider: another site, as a real
+	// provider is, so that the browser applies its cross-site cookie rules
+	// on the way back.
+	base := "http://localhost:" + strings.TrimPrefix(ln.Addr().String(), "127.0.0.1:")
 	callback := base + "/ui/oidc/callback"
 	op, err := oidcop.Start(context.Background(), []oidcop.User{opSharer, opAdmin}, []oidcop.Client{
 		{ID: opClientID, Secret: opClientSecret, RedirectURIs: []string{callback}, PostLogoutRedirectURIs: []string{base + "/ui/signin"}},
