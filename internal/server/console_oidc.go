@@ -264,7 +264,7 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) error {
 	now := s.now()
 	p, ch, err := s.people.SignIn(ctx, res.Claims, s.cfg.OIDC.Roles, now)
 	switch {
-	case errors.Is(err, people.ErrDisabled):
+	case errors.Is(err, people.ErrDisabled) && p != nil:
 		return s.refuseSignIn(w, r, refusedOffboarded, p.Name, map[string]any{"subject": p.Subject})
 	case errors.Is(err, people.ErrInvalid):
 		return s.refuseSignIn(w, r, refusedClaims, "", map[string]any{"error": err.Error()})
@@ -342,8 +342,7 @@ func (s *Server) auditRoleChange(ctx context.Context, r *http.Request, p *people
 // never stored, and its ID is the person's id, which no token has (the
 // per-token rate limit counts the person).
 func personToken(p *people.Person) *auth.Token {
-	return &auth.Token{ID: p.ID, Name: p.Name, Role: p.Role(), CreatedAt: p.CreatedAt, CreatedBy: p.Issuer,
-		DisplayName: p.DisplayName, Email: p.Email}
+	return &auth.Token{ID: p.ID, Name: p.Name, Role: p.Role(), CreatedAt: p.CreatedAt, DisplayName: p.DisplayName, Email: p.Email}
 }
 
 // personUser returns the principal and groups of the person session id,

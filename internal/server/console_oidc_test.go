@@ -149,7 +149,13 @@ func (c *oidcClient) post(path string, form url.Values) (*http.Response, string)
 // browser.
 func (c *oidcClient) authURL() string {
 	c.t.Helper()
-	resp, body := c.get("/ui/oidc/login")
+	return c.authURLFrom("/ui/oidc/login")
+}
+
+// authURLFrom is authURL starting at path (with its return).
+func (c *oidcClient) authURLFrom(path string) string {
+	c.t.Helper()
+	resp, body := c.get(path)
 	loc := resp.Header.Get("Location")
 	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc, c.e.op.Issuer+"/") {
 		c.t.Fatalf("GET /ui/oidc/login = %s %q %s; want 302 to the provider", resp.Status, loc, body)
@@ -230,9 +236,22 @@ func TestOIDCSignInRolesAndAudit(t *testing.T) {
 		t.Fatalf("admin by group GET /ui/admin = %d; want 200", got)
 	}
 
+	// A sign-in started from a page returns to it; one naming another
+	// site lands on the console's first page.
+	for ret, want := range map[string]string{"/ui/audit?action=console.signin": "/ui/audit?action=console.signin", "//evil.example/ui/": "/ui/"} {
+		c := e.client(t)
+		back, err := e.op.Login(context.Background(), c.authURLFrom("/ui/oidc/login?return="+url.QueryEscape(ret)), opAdmin.Username, opAdmin.Password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp, _ := c.get(back.String()); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != want {
+			t.Fatalf("sign-in returning to %q = %s %q; want 303 to %s", ret, resp.Status, resp.Header.Get("Location"), want)
+		}
+	}
+
 	signins := e.events(audit.ActionSignIn)
-	if len(signins) != 2 {
-		t.Fatalf("%d sign-in rows; want 2", len(signins))
+	if len(signins) != 4 {
+		t.Fatalf("%d sign-in rows; want 4", len(signins))
 	}
 	for _, ev := range signins {
 		d := detailOf(t, ev)
