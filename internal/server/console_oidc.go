@@ -72,6 +72,10 @@ const (
 	oidcCallbackPath     = "/ui/oidc/callback"
 	oidcLoginTTL         = 10 * time.Minute
 	maxReturnPath        = 512
+	// providerRetry is how long after a failed check the console keeps
+	// the last checked roles without asking the provider again, so that
+	// during an outage not every request waits for its timeout.
+	providerRetry = 30 * time.Second
 )
 
 func (c *OIDCConfig) validate() error {
@@ -387,7 +391,14 @@ func (s *Server) checkPerson(r *http.Request, id string, sess web.Session, p *pe
 	if err != nil {
 		return nil, s.endSession(r, id, p, "refresh token unreadable (client secret changed?)")
 	}
-	res, err := s.rp.Refresh(ctx, rt, p.Subject)
+	var res *oidc.Result
+	if last := s.rpFailedAt.Load(); last != 0 && now.Sub(time.UnixMilli(last)) < providerRetry && now.Sub(time.UnixMilli(last)) >= 0 {
+		// It failed a moment ago: do not make this request wait for
+		// another timeout.
+		err = fmt.Errorf("%w: failed %s ago", oidc.ErrUnavailable, now.Sub(time.UnixMilli(last)).Round(time.Millisecond))
+	} else {
+		res, err = s.rp.Refresh(ctx, rt, p.Subject)
+	}
 	switch {
 	case errors.Is(err, oidc.ErrGone), errors.Is(err, oidc.ErrRefused):
 		// A request alongside may have used the refresh token first (the
@@ -397,6 +408,7 @@ func (s *Server) checkPerson(r *http.Request, id string, sess web.Session, p *pe
 		}
 		return nil, s.endSession(r, id, p, "provider no longer vouches")
 	case err != nil:
+		s.rpFailedAt.Store(now.UnixMilli())
 		if now.Before(sess.CheckedAt.Add(s.cfg.OIDC.CheckInterval + s.cfg.OIDC.OfflineGrace)) {
 			s.log.Warn("identity provider unavailable: keeping the last checked role", "component", "oidc",
 				"person_id", p.ID, "checked_at", sess.CheckedAt, "err", err)
@@ -406,6 +418,7 @@ func (s *Server) checkPerson(r *http.Request, id string, sess web.Session, p *pe
 			"person_id", p.ID, "err", err)
 		return nil, s.endSession(r, id, p, "provider unavailable past the offline grace")
 	}
+	s.rpFailedAt.Store(0)
 	if res.Claims.Issuer != p.Issuer || res.Claims.Subject != p.Subject {
 		return nil, s.endSession(r, id, p, "provider answered for someone else")
 	}

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -134,7 +135,10 @@ type Server struct {
 
 	sessions *web.Sessions // the web console's sign-ins, in the database (console.go)
 	rp       RelyingParty  // the identity provider's sign-in; nil: none (console_oidc.go)
-	people   *people.Store
+	// rpFailedAt is when a session check last found the provider
+	// unreachable (Unix ms of the injected clock); 0 after a success.
+	rpFailedAt atomic.Int64
+	people     *people.Store
 
 	app *app.App // the verbs; handlers decode, call it, and encode
 }
