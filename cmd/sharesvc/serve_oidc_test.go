@@ -1,12 +1,18 @@
 package main
 
 import (
+	"context"
 	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sharesvc/sharesvc/internal/testrig/oidcop"
 )
 
 // The sign-in settings are checked before anything starts: the client
@@ -80,5 +86,76 @@ func TestServeOIDCSettings(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 2 {
 		t.Fatalf("checking the settings left %d files; want only the two secrets", len(ents))
+	}
+}
+
+// serve wired to a real provider: the sign-in page offers only the
+// provider, a person signs in through it and reaches the console, and a
+// token posted to the sign-in form is refused while the API still takes it.
+func TestServeSignsInThroughProvider(t *testing.T) {
+	const bucket = "oidc-serve"
+	s3 := startS3(t, bucket)
+	op, err := oidcop.Start(context.Background(), []oidcop.User{{Subject: "u-1", Username: "pat", Password: "pat-pw",
+		Email: "pat@example.com", EmailVerified: true, Name: "Pat", Groups: []string{"share-admins"}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { op.Close() })
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("serve-test-secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := s3env(s3, bucket, "")
+	serveDB(t, env)
+	env["SHARESVC_OIDC_ISSUER"], env["SHARESVC_OIDC_CLIENT_ID"], env["SHARESVC_OIDC_CLIENT_SECRET_FILE"] = op.Issuer, "sharesvc", secret
+	env["SHARESVC_OIDC_SCOPES"], env["SHARESVC_OIDC_NAME"] = "openid,email,profile,offline_access,groups", "Test IdP"
+	admin := strings.TrimSpace(runCLI(t, env, "token", "create", "--role", "admin", "--name", "root"))
+	_, base, stop := startService(t, env)
+	defer stop()
+	op.AddClient(oidcop.Client{ID: "sharesvc", Secret: "serve-test-secret", RedirectURIs: []string{base + "/ui/oidc/callback"}})
+
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(u string) (*http.Response, string) {
+		t.Helper()
+		resp, err := c.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	if _, body := get(base + "/ui/signin"); !strings.Contains(body, "Sign in with Test IdP") || strings.Contains(body, `id="token"`) {
+		t.Fatalf("sign-in page:\n%s", body)
+	}
+	resp, _ := get(base + "/ui/oidc/login")
+	back, err := op.Login(context.Background(), resp.Header.Get("Location"), "pat", "pat-pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := get(back.String()); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("callback = %s\n%s", resp.Status, body)
+	}
+	if resp, body := get(base + "/ui/admin"); resp.StatusCode != http.StatusOK || !strings.Contains(body, "pat@example.com") {
+		t.Fatalf("GET /ui/admin as an admin by group = %s\n%s", resp.Status, body)
+	}
+	resp, err = http.PostForm(base+"/ui/signin", url.Values{"token": {admin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("token sign-in = %s; want 403", resp.Status)
+	}
+	req, _ := http.NewRequest("GET", base+"/api/v1/links", nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("API with a token = %s; want 200", resp.Status)
 	}
 }
