@@ -13,6 +13,7 @@ import (
 
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/clocktest"
+	"github.com/sharesvc/sharesvc/internal/grants"
 	"github.com/sharesvc/sharesvc/internal/oidc"
 	"github.com/sharesvc/sharesvc/internal/people"
 	"github.com/sharesvc/sharesvc/internal/server"
@@ -52,6 +53,13 @@ type oidcEnv struct {
 // tokenSignIn keeps the API token form as well.
 func newOIDCEnv(t *testing.T, tokenSignIn bool) *oidcEnv {
 	t.Helper()
+	return newOIDCEnvWith(t, tokenSignIn, envOptions{})
+}
+
+// newOIDCEnvWith is newOIDCEnv with options (its clock, public URL, OIDC
+// settings and dependency are set here).
+func newOIDCEnvWith(t *testing.T, tokenSignIn bool, o envOptions) *oidcEnv {
+	t.Helper()
 	start := time.Now()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -85,14 +93,14 @@ func newOIDCEnv(t *testing.T, tokenSignIn bool) *oidcEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newEnv(t, envOptions{clock: clk.Now,
-		cfg: func(c *server.Config) {
-			c.PublicURL = base
-			c.OIDC = server.OIDCConfig{Roles: roles, CheckInterval: 5 * time.Minute, OfflineGrace: 15 * time.Minute}
-			c.NoTokenSignIn = !tokenSignIn
-		},
-		deps: func(d *server.Deps) { d.OIDC = rp },
-	})
+	o.clock = clk.Now
+	o.cfg = func(c *server.Config) {
+		c.PublicURL = base
+		c.OIDC = server.OIDCConfig{Roles: roles, CheckInterval: 5 * time.Minute, OfflineGrace: 15 * time.Minute}
+		c.NoTokenSignIn = !tokenSignIn
+	}
+	o.deps = func(d *server.Deps) { d.OIDC = rp }
+	e := newEnv(t, o)
 	hs := &http.Server{Handler: e.srv, ReadHeaderTimeout: 10 * time.Second}
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Close() })
@@ -496,5 +504,35 @@ func TestOIDCSessionChecks(t *testing.T) {
 	}
 	if evs := e.events(audit.ActionSignInRefused); len(evs) != 1 || evs[0].Reason != "provider_unavailable" {
 		t.Fatalf("refusal rows %+v; want one, provider_unavailable", evs)
+	}
+}
+
+// The person's groups reach the verbs: with no grant but one for the
+// provider group "staff", a member creates a link from the console and a
+// person outside it is refused; leaving the group at the provider takes
+// the grant away at the next check.
+func TestOIDCGroupGrant(t *testing.T) {
+	e := newOIDCEnvWith(t, false, envOptions{noGrants: true})
+	e.put("staff/memo.txt", "memo")
+	g := &grants.Grant{ID: grants.NewID(), Group: "staff", Bucket: testBucket, KeyPrefix: "staff/",
+		Actions: []grants.Action{grants.ActionDownload}, CreatedAt: time.Now(), CreatedBy: "test"}
+	if err := grants.Insert(context.Background(), e.db.Read, g); err != nil {
+		t.Fatal(err)
+	}
+	sam := e.client(t)
+	sam.signIn(opSharer)
+	create := func() int {
+		t.Helper()
+		sam.get("/ui/links")
+		resp, _ := sam.post("/ui/links", url.Values{"csrf": {sam.csrf}, "kind": {"download"}, "bucket": {testBucket}, "key": {"staff/memo.txt"}})
+		return resp.StatusCode
+	}
+	if got := create(); got != http.StatusCreated {
+		t.Fatalf("a member of staff creates a link = %d; want 201", got)
+	}
+	e.op.SetGroups(opSharer.Subject, "contractors")
+	e.clk.Advance(5 * time.Minute)
+	if got := create(); got != http.StatusForbidden {
+		t.Fatalf("after leaving staff = %d; want 403", got)
 	}
 }
