@@ -417,3 +417,8 @@ func RevokeOwner(ctx context.Context, q Querier, owner string, now time.Time) (i
 	n, err := res.RowsAffected()
 	return int(n), err
 }
+
+// ResolveOwner is ResolveOwner on the store's database.
+func (s *Store) ResolveOwner(ctx context.Context, t *Token, now time.Time) error {
+	return ResolveOwner(ctx, s.db, t, now)
+}
