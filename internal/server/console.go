@@ -670,8 +670,14 @@ func (s *Server) offboardForm(w http.ResponseWriter, r *http.Request, c *console
 			ids := make([]string, len(plan.Tokens))
 			for i, t := range plan.Tokens {
 				ids[i] = fmt.Sprintf("%s (%s)", t.ID, t.Role)
+				if t.Owner != "" {
+					ids[i] = fmt.Sprintf("%s (their own, %s)", t.ID, app.OwnTokenLabel(t))
+				}
 			}
 			tokens = "token " + strings.Join(ids, ", ")
+		}
+		if plan.SignIn {
+			tokens += ", stop their sign-in through the identity provider"
 		}
 		step := confirmStep{Heading: "Offboard " + req.Name, Action: "/ui/admin/offboard", Button: "Offboard " + req.Name,
 			Message: fmt.Sprintf("This will revoke %d live links created by %s, disable %s, and revoke their grants.", plan.LiveLinks, req.Name, tokens),

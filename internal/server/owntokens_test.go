@@ -277,4 +277,11 @@ func TestConsoleOwnTokensAndPeople(t *testing.T) {
 	if resp, _ := aud.post("/ui/people/"+gil.ID+"/role", aud.origin, url.Values{"csrf": {aud.csrf}, "role": {""}}); resp.StatusCode != 403 {
 		t.Fatalf("an auditor setting a role = %d; want 403", resp.StatusCode)
 	}
+
+	// Offboarding's preview names what it ends beyond a token of the name.
+	e.ownToken(gil, "ci")
+	resp, body = admin.post("/ui/admin/offboard", admin.origin, url.Values{"csrf": {admin.csrf}, "name": {gil.Name}})
+	if resp.StatusCode != 200 || !strings.Contains(body, "their own, ci") || !strings.Contains(body, "stop their sign-in") {
+		t.Fatalf("offboarding preview = %d %s; want gil's own token and sign-in", resp.StatusCode, body)
+	}
 }
