@@ -13,7 +13,7 @@ import (
 
 // grantCmd manages grants: who may share what.
 type grantCmd struct {
-	Create grantCreateCmd `cmd:"" help:"Let a person or a role share one bucket and key prefix (admins)."`
+	Create grantCreateCmd `cmd:"" help:"Let a person, a role or a provider group share one bucket and key prefix (admins)."`
 	List   grantListCmd   `cmd:"" help:"List grants (sharers see the grants that apply to them)."`
 	Show   grantShowCmd   `cmd:"" help:"Show a grant."`
 	Revoke grantRevokeCmd `cmd:"" help:"Revoke a grant (admins); --revoke-links also revokes its links."`
@@ -22,6 +22,7 @@ type grantCmd struct {
 type grantCreateCmd struct {
 	Person        string        `name:"person" placeholder:"NAME" xor:"subject" required:"" help:"A person (a token's name) the grant is for."`
 	Role          string        `name:"role" placeholder:"ROLE" xor:"subject" required:"" help:"Or every holder of a role (sharer, auditor, admin)."`
+	Group         string        `name:"group" placeholder:"NAME" xor:"subject" required:"" help:"Or everyone the identity provider puts in this group."`
 	Bucket        string        `name:"bucket" placeholder:"BUCKET" required:"" help:"The bucket."`
 	Prefix        string        `name:"prefix" placeholder:"PREFIX" help:"Key prefix ('' for the whole bucket); {person} is the creator's name."`
 	Actions       string        `name:"actions" placeholder:"LIST" required:"" help:"download, upload and/or email, comma-separated."`
@@ -34,7 +35,7 @@ type grantCreateCmd struct {
 }
 
 func (c *grantCreateCmd) Run(e *runEnv) error {
-	req := server.GrantRequest{Person: c.Person, Role: c.Role, Bucket: c.Bucket, KeyPrefix: c.Prefix,
+	req := server.GrantRequest{Person: c.Person, Role: c.Role, Group: c.Group, Bucket: c.Bucket, KeyPrefix: c.Prefix,
 		RecipientDomains: c.Domains, Reason: c.Reason}
 	for _, a := range strings.FieldsFunc(c.Actions, func(r rune) bool { return r == ',' || r == '+' || r == ' ' }) {
 		req.Actions = append(req.Actions, a)
@@ -76,6 +77,7 @@ func (c *grantCreateCmd) Run(e *runEnv) error {
 type grantListCmd struct {
 	Person string `name:"person" placeholder:"NAME" help:"Grants naming this person."`
 	Role   string `name:"role" placeholder:"ROLE" help:"Grants naming this role."`
+	Group  string `name:"group" placeholder:"NAME" help:"Grants naming this provider group."`
 	All    bool   `name:"all" help:"Revoked grants too."`
 	clientFlags
 }
@@ -87,6 +89,9 @@ func (c *grantListCmd) Run(e *runEnv) error {
 	}
 	if c.Role != "" {
 		q.Set("role", c.Role)
+	}
+	if c.Group != "" {
+		q.Set("group", c.Group)
 	}
 	if c.All {
 		q.Set("state", "all")
@@ -143,8 +148,11 @@ func (c *grantRevokeCmd) Run(e *runEnv) error {
 }
 
 func grantSubject(g *server.GrantResponse) string {
-	if g.Person != "" {
+	switch {
+	case g.Person != "":
 		return "person " + g.Person
+	case g.Group != "":
+		return "group " + g.Group
 	}
 	return "role " + g.Role
 }

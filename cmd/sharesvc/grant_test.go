@@ -37,7 +37,21 @@ func TestGrantCLI(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &g); err != nil || g.Person != "alice" || g.MaxUses != 2 || g.MaxLifetime != 7*24*3600 {
 		t.Fatalf("grant create --json = %q (%v)", out, err)
 	}
-	if out := runCLI(t, aliceEnv, "grant", "list"); !strings.Contains(out, "home/{person}/") || !strings.Contains(out, "reports/") || !strings.Contains(out, "uses≤2") {
+	// A provider group's grant: listed with its group, and not among the
+	// grants of alice, whose token has no provider groups.
+	out = runCLI(t, env, "grant", "create", "--group", "share-finance", "--bucket", bucket, "--prefix", "finance/{person}/",
+		"--actions", "download", "--reason", "finance team", "--json")
+	var fg server.GrantResponse
+	if err := json.Unmarshal([]byte(out), &fg); err != nil || fg.Group != "share-finance" || fg.Person != "" || fg.Role != "" {
+		t.Fatalf("grant create --group --json = %q (%v)", out, err)
+	}
+	if out := runCLI(t, env, "grant", "list", "--group", "share-finance"); !strings.Contains(out, fg.ID) || !strings.Contains(out, "group share-finance") || strings.Contains(out, g.ID) {
+		t.Fatalf("grant list --group share-finance =\n%s", out)
+	}
+	if out := runCLI(t, env, "grant", "show", fg.ID); !strings.Contains(out, "group share-finance") {
+		t.Fatalf("grant show of the group's grant =\n%s", out)
+	}
+	if out := runCLI(t, aliceEnv, "grant", "list"); !strings.Contains(out, "home/{person}/") || !strings.Contains(out, "reports/") || !strings.Contains(out, "uses≤2") || strings.Contains(out, "share-finance") {
 		t.Fatalf("alice's grant list =\n%s", out)
 	}
 	runCLI(t, aliceEnv, "link", "create", "--key", "home/alice/notes.txt")
@@ -61,5 +75,26 @@ func TestGrantCLI(t *testing.T) {
 	env["SHARESVC_URL"] = base
 	if out := runCLI(t, env, "grant", "list", "--role", "sharer"); strings.Count(out, "home/{person}/") != 1 {
 		t.Fatalf("default grants after a restart =\n%s", out)
+	}
+}
+
+// grant create takes exactly one of --person, --role and --group, and says
+// which two clash before it asks the server anything.
+func TestGrantCreateSubjectFlags(t *testing.T) {
+	env := map[string]string{"SHARESVC_URL": "http://127.0.0.1:1", "SHARESVC_TOKEN": "unused"}
+	for _, tc := range []struct {
+		flags []string
+		want  string
+	}{
+		{[]string{"--person", "alice", "--group", "share-finance"}, "--person and --group can't be used together"},
+		{[]string{"--role", "sharer", "--group", "share-finance"}, "--role and --group can't be used together"},
+		{[]string{"--group", "share-finance", "--person", "alice", "--role", "sharer"}, "can't be used together"},
+		{nil, "missing flags: --person=NAME or --role=ROLE or --group=NAME"},
+	} {
+		args := append([]string{"grant", "create", "--bucket", "b", "--actions", "download"}, tc.flags...)
+		out, _, err := runCLIErr(env, args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || out != "" {
+			t.Errorf("sharesvc %s = %v (stdout %q); want an error saying %q", strings.Join(args, " "), err, out, tc.want)
+		}
 	}
 }

@@ -31,7 +31,10 @@ type Actor struct {
 	RequestID string    // the request that carried the verb; "" outside HTTP
 	ClientIP  string    // their address; "" outside HTTP
 	UserAgent string
-	Groups    []string // the provider's groups of the person; nil for token users
+	// Groups are the identity provider's groups of a person signed in
+	// through it: grants naming one of them apply to the actor. Nil for
+	// token users.
+	Groups []string
 }
 
 // ActorOf returns the actor of a verb done with token t: its owner when a

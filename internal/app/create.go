@@ -128,14 +128,14 @@ func (a *App) CreateLink(ctx context.Context, actor Actor, req *CreateLink) (*Cr
 // and whose ceilings it keeps, and returns the link as made under it.
 // Errors: grants.ErrNoGrant.
 func (a *App) underGrant(ctx context.Context, actor Actor, req *CreateLink, l *links.Link, now time.Time) (*grants.Grant, *links.Link, error) {
-	ask := grants.Ask{Person: actor.Name, Role: actor.Role, Action: grants.ActionDownload, Bucket: l.Bucket, Key: l.Key}
+	ask := grants.Ask{Person: actor.Name, Role: actor.Role, Groups: actor.Groups, Action: grants.ActionDownload, Bucket: l.Bucket, Key: l.Key}
 	switch {
 	case req.Recipients != nil:
 		ask.Action = grants.ActionEmail
 	case l.Kind == links.KindUpload:
 		ask.Action = grants.ActionUpload
 	}
-	all, err := a.grants.For(ctx, actor.Name, actor.Role)
+	all, err := a.grants.For(ctx, actor.Name, actor.Role, actor.Groups)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -107,7 +107,7 @@ func (a *App) editLimits(ctx context.Context, actor Actor, l *links.Link) (links
 	if err != nil {
 		return lim, err
 	}
-	if !actor.IsAdmin() && (!g.Live() || !g.AppliesTo(actor.Name, actor.Role)) {
+	if !actor.IsAdmin() && (!g.Live() || !g.AppliesTo(actor.Name, actor.Role, actor.Groups)) {
 		return lim, fmt.Errorf("%w: grant %s, under which link %s was made, no longer applies to you", grants.ErrNoGrant, g.ID, l.ID)
 	}
 	return g.Limits(lim), nil

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/sharesvc/sharesvc/internal/audit"
@@ -78,14 +79,23 @@ func (a *App) RevokeGrant(ctx context.Context, actor Actor, id, reason string, r
 }
 
 // Grants lists grants: admins and auditors may list any; a sharer sees the
-// grants that apply to them. Errors: auth.ErrForbidden when a sharer asks
-// for another person's grants.
+// grants that apply to them (their own, their role's and their groups'),
+// or those of one of their groups. Errors: auth.ErrForbidden when a sharer
+// asks for another person's grants or a group's they are not in.
 func (a *App) Grants(ctx context.Context, actor Actor, f grants.Filter) ([]*grants.Grant, error) {
 	if actor.Role == auth.RoleSharer {
 		if f.Person != "" && f.Person != actor.Name {
 			return nil, fmt.Errorf("%w: sharers see only their own grants", auth.ErrForbidden)
 		}
-		f.Person, f.Role = actor.Name, actor.Role
+		if f.Group != "" {
+			if !slices.Contains(actor.Groups, f.Group) {
+				return nil, fmt.Errorf("%w: sharers see only the grants of their own groups", auth.ErrForbidden)
+			}
+			f.Person, f.Role = "", ""
+		} else {
+			f.Person, f.Role = actor.Name, actor.Role
+		}
+		f.Groups = actor.Groups
 	}
 	return a.grants.List(ctx, f)
 }
@@ -97,7 +107,7 @@ func (a *App) Grant(ctx context.Context, actor Actor, id string) (*grants.Grant,
 	if err != nil {
 		return nil, err
 	}
-	if actor.Role == auth.RoleSharer && !g.AppliesTo(actor.Name, actor.Role) {
+	if actor.Role == auth.RoleSharer && !g.AppliesTo(actor.Name, actor.Role, actor.Groups) {
 		return nil, fmt.Errorf("get grant %s: %w", id, grants.ErrNotFound)
 	}
 	return g, nil
@@ -111,7 +121,7 @@ func (a *App) EnsureGrant(ctx context.Context, actor Actor, g *grants.Grant) (*g
 	if err := g.Validate(); err != nil {
 		return nil, false, err
 	}
-	all, err := a.grants.List(ctx, grants.Filter{Person: g.Person, Role: g.Role})
+	all, err := a.grants.List(ctx, grants.Filter{Person: g.Person, Role: g.Role, Group: g.Group})
 	if err != nil {
 		return nil, false, err
 	}
@@ -129,7 +139,7 @@ func (a *App) EnsureGrant(ctx context.Context, actor Actor, g *grants.Grant) (*g
 // grantScope is what makes two grants the same rule.
 func grantScope(g *grants.Grant) map[string]any {
 	return map[string]any{
-		"person": g.Person, "role": g.Role, "bucket": g.Bucket, "key_prefix": g.KeyPrefix, "actions": g.Actions,
+		"person": g.Person, "role": g.Role, "group": g.Group, "bucket": g.Bucket, "key_prefix": g.KeyPrefix, "actions": g.Actions,
 		"max_lifetime": int64(g.MaxLifetime / time.Second), "max_uses": g.MaxUses,
 		"max_presign_ttl": int64(g.MaxPresignTTL / time.Second), "recipient_domains": g.RecipientDomains,
 	}

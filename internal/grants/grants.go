@@ -1,7 +1,8 @@
 // Package grants owns the rules that say who may share what: a grant lets a
-// person, or every holder of a role, create links to the objects of one
-// bucket under one key prefix, for the actions it names and within its
-// ceilings. Admins manage grants; sharers create links only inside one.
+// person, every holder of a role, or everyone the identity provider puts in
+// a group create links to the objects of one bucket under one key prefix,
+// for the actions it names and within its ceilings. Admins manage grants;
+// sharers create links only inside one.
 package grants
 
 import (
@@ -66,11 +67,12 @@ func ParseActions(s string) ([]Action, error) {
 // creating the link: "home/{person}/" gives each person a folder.
 const PersonPlaceholder = "{person}"
 
-// Grant is one rule. Exactly one of Person and Role is set.
+// Grant is one rule. Exactly one of Person, Role and Group is set.
 type Grant struct {
 	ID        string
 	Person    string    // a token's name
 	Role      auth.Role // every token of this role
+	Group     string    // everyone the identity provider puts in this group
 	Bucket    string
 	KeyPrefix string // "" is the whole bucket; may hold PersonPlaceholder
 	Actions   []Action
@@ -91,10 +93,14 @@ type Grant struct {
 	RevokeReason string
 }
 
-// Subject names who the grant is for: "person alice" or "role sharer".
+// Subject names who the grant is for: "person alice", "role sharer" or
+// "group share-finance".
 func (g *Grant) Subject() string {
-	if g.Person != "" {
+	switch {
+	case g.Person != "":
 		return "person " + g.Person
+	case g.Group != "":
+		return "group " + g.Group
 	}
 	return "role " + string(g.Role)
 }
@@ -105,10 +111,14 @@ func (g *Grant) Live() bool { return g.RevokedAt.IsZero() }
 // Has reports whether the grant allows action.
 func (g *Grant) Has(a Action) bool { return slices.Contains(g.Actions, a) }
 
-// AppliesTo reports whether the grant is for person, or for their role.
-func (g *Grant) AppliesTo(person string, role auth.Role) bool {
-	if g.Person != "" {
+// AppliesTo reports whether the grant is for person, for their role, or
+// for one of their provider groups (nil for a token user).
+func (g *Grant) AppliesTo(person string, role auth.Role, groups []string) bool {
+	switch {
+	case g.Person != "":
 		return g.Person == person
+	case g.Group != "":
+		return slices.Contains(groups, g.Group)
 	}
 	return g.Role == role
 }
@@ -118,20 +128,34 @@ func (g *Grant) PrefixFor(person string) string {
 	return strings.ReplaceAll(g.KeyPrefix, PersonPlaceholder, person)
 }
 
-// MaxNameLen bounds a grant's free-text reason and domains.
+// maxReason bounds a grant's free-text reason.
 const maxReason = 1000
 
-// Validate checks the grant's fields and normalises its lists. Errors:
-// ErrInvalid naming the field.
+// MaxGroupLen bounds a group's name, in bytes.
+const MaxGroupLen = 256
+
+// Validate checks the grant's fields and normalises its lists (and trims
+// its group). Errors: ErrInvalid naming the field.
 func (g *Grant) Validate() error {
+	g.Group = strings.TrimSpace(g.Group)
+	n := 0
+	for _, set := range []bool{g.Person != "", g.Role != "", g.Group != ""} {
+		if set {
+			n++
+		}
+	}
 	switch {
-	case g.Person != "" && g.Role != "":
-		return fmt.Errorf("%w: give a person or a role, not both", ErrInvalid)
-	case g.Person == "" && g.Role == "":
-		return fmt.Errorf("%w: say who the grant is for: a person (a token's name) or a role", ErrInvalid)
+	case n > 1:
+		return fmt.Errorf("%w: give exactly one of a person, a role or a group, not several", ErrInvalid)
+	case n == 0:
+		return fmt.Errorf("%w: say who the grant is for: a person (a token's name), a role or a group", ErrInvalid)
 	case g.Person != "":
 		if err := auth.ValidateName(g.Person); err != nil {
 			return fmt.Errorf("%w: person: %w", ErrInvalid, err)
+		}
+	case g.Group != "":
+		if err := ValidGroup(g.Group); err != nil {
+			return err
 		}
 	default:
 		if _, err := auth.ParseRole(string(g.Role)); err != nil {
@@ -195,6 +219,24 @@ func (g *Grant) Validate() error {
 	}
 	slices.Sort(g.Actions)
 	g.Actions = slices.Compact(g.Actions)
+	return nil
+}
+
+// ValidGroup checks a provider group's name as a grant holds it: 1 to
+// MaxGroupLen bytes of UTF-8 without control or bidirectional formatting
+// characters, and no surrounding space. Errors: ErrInvalid.
+func ValidGroup(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: group: name the provider group", ErrInvalid)
+	case len(name) > MaxGroupLen:
+		return fmt.Errorf("%w: group is limited to %d bytes", ErrInvalid, MaxGroupLen)
+	case strings.TrimSpace(name) != name:
+		return fmt.Errorf("%w: group %q has surrounding space", ErrInvalid, name)
+	}
+	if err := links.ValidText("group", name, false); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
 	return nil
 }
 
@@ -273,6 +315,7 @@ func NewID() string {
 type Ask struct {
 	Person string
 	Role   auth.Role
+	Groups []string // the person's provider groups; nil for a token user
 	Action Action
 	Bucket string
 	Key    string // for an upload link with generated names, its prefix
@@ -284,7 +327,7 @@ func Match(gs []*Grant, ask Ask) ([]*Grant, error) {
 	var out []*Grant
 	var sameBucket, covering bool
 	for _, g := range gs {
-		if !g.Live() || !g.AppliesTo(ask.Person, ask.Role) {
+		if !g.Live() || !g.AppliesTo(ask.Person, ask.Role, ask.Groups) {
 			continue
 		}
 		if g.Bucket == ask.Bucket {

@@ -24,7 +24,7 @@ type Store struct{ db *sql.DB }
 // NewStore returns a Store reading from db.
 func NewStore(db *sql.DB) *Store { return &Store{db: db} }
 
-const columns = `id, person, role, bucket, key_prefix, actions, max_lifetime_ms, max_uses, max_presign_ttl_ms,
+const columns = `id, person, role, group_name, bucket, key_prefix, actions, max_lifetime_ms, max_uses, max_presign_ttl_ms,
     recipient_domains, created_at, created_by, reason, revoked_at, revoked_by, revoke_reason`
 
 // Insert stores a new, validated grant.
@@ -33,10 +33,10 @@ func Insert(ctx context.Context, q Querier, g *Grant) error {
 	for i, a := range g.Actions {
 		acts[i] = string(a)
 	}
-	_, err := q.ExecContext(ctx, `INSERT INTO grants (id, person, role, bucket, key_prefix, actions, max_lifetime_ms,
+	_, err := q.ExecContext(ctx, `INSERT INTO grants (id, person, role, group_name, bucket, key_prefix, actions, max_lifetime_ms,
         max_uses, max_presign_ttl_ms, recipient_domains, created_at, created_by, reason)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		g.ID, nullStr(g.Person), nullStr(string(g.Role)), g.Bucket, g.KeyPrefix, strings.Join(acts, ","),
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		g.ID, nullStr(g.Person), nullStr(string(g.Role)), nullStr(g.Group), g.Bucket, g.KeyPrefix, strings.Join(acts, ","),
 		nullDur(g.MaxLifetime), nullInt(g.MaxUses), nullDur(g.MaxPresignTTL), strings.Join(g.RecipientDomains, ","),
 		g.CreatedAt.UnixMilli(), g.CreatedBy, g.Reason)
 	if err != nil {
@@ -78,14 +78,18 @@ func (s *Store) Get(ctx context.Context, id string) (*Grant, error) { return Get
 
 // Filter selects grants to list.
 type Filter struct {
-	Person      string    // grants naming this person
-	Role        auth.Role // grants naming this role
-	IncludeDead bool      // revoked grants too
+	Person string    // grants naming this person
+	Role   auth.Role // grants naming this role
+	Group  string    // grants naming this provider group
+	// Groups, with both Person and Role set, are the person's provider
+	// groups: their grants apply to the person too.
+	Groups      []string
+	IncludeDead bool // revoked grants too
 }
 
 // List returns the grants matching f, oldest first. With both Person and
-// Role set it returns the grants that apply to that person: theirs and
-// their role's.
+// Role set it returns the grants that apply to that person: theirs, their
+// role's and those of their Groups.
 func (s *Store) List(ctx context.Context, f Filter) ([]*Grant, error) {
 	var (
 		where []string
@@ -93,11 +97,19 @@ func (s *Store) List(ctx context.Context, f Filter) ([]*Grant, error) {
 	)
 	switch {
 	case f.Person != "" && f.Role != "":
-		where, args = append(where, "(person = ? OR role = ?)"), append(args, f.Person, string(f.Role))
+		subj, sargs := "person = ? OR role = ?", []any{f.Person, string(f.Role)}
+		if gs := groupSet(f.Groups); len(gs) > 0 {
+			subj += " OR group_name IN (?" + strings.Repeat(", ?", len(gs)-1) + ")"
+			sargs = append(sargs, gs...)
+		}
+		where, args = append(where, "("+subj+")"), append(args, sargs...)
 	case f.Person != "":
 		where, args = append(where, "person = ?"), append(args, f.Person)
 	case f.Role != "":
 		where, args = append(where, "role = ?"), append(args, string(f.Role))
+	}
+	if f.Group != "" {
+		where, args = append(where, "group_name = ?"), append(args, f.Group)
 	}
 	if !f.IncludeDead {
 		where = append(where, "revoked_at IS NULL")
@@ -125,20 +137,36 @@ func (s *Store) List(ctx context.Context, f Filter) ([]*Grant, error) {
 	return out, nil
 }
 
-// For returns the grants in force for person with role, oldest first.
-func (s *Store) For(ctx context.Context, person string, role auth.Role) ([]*Grant, error) {
-	return s.List(ctx, Filter{Person: person, Role: role})
+// For returns the grants in force for person with role and provider
+// groups (nil for a token user), oldest first, in one query.
+func (s *Store) For(ctx context.Context, person string, role auth.Role, groups []string) ([]*Grant, error) {
+	return s.List(ctx, Filter{Person: person, Role: role, Groups: groups})
+}
+
+// groupSet returns groups without empty names and repeats, as query
+// arguments.
+func groupSet(groups []string) []any {
+	var out []any
+	seen := make(map[string]bool, len(groups))
+	for _, g := range groups {
+		if g != "" && !seen[g] {
+			seen[g] = true
+			out = append(out, g)
+		}
+	}
+	return out
 }
 
 func scan(row interface{ Scan(...any) error }) (*Grant, error) {
 	var (
 		g                                  Grant
 		person, role, revokedBy, revReason sql.NullString
+		group                              sql.NullString
 		acts, domains                      string
 		maxLife, maxUses, maxTTL, revoked  sql.NullInt64
 		created                            int64
 	)
-	err := row.Scan(&g.ID, &person, &role, &g.Bucket, &g.KeyPrefix, &acts, &maxLife, &maxUses, &maxTTL,
+	err := row.Scan(&g.ID, &person, &role, &group, &g.Bucket, &g.KeyPrefix, &acts, &maxLife, &maxUses, &maxTTL,
 		&domains, &created, &g.CreatedBy, &g.Reason, &revoked, &revokedBy, &revReason)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
@@ -146,7 +174,7 @@ func scan(row interface{ Scan(...any) error }) (*Grant, error) {
 	if err != nil {
 		return nil, err
 	}
-	g.Person, g.Role = person.String, auth.Role(role.String)
+	g.Person, g.Role, g.Group = person.String, auth.Role(role.String), group.String
 	for _, a := range strings.Split(acts, ",") {
 		if a != "" {
 			g.Actions = append(g.Actions, Action(a))

@@ -13,10 +13,12 @@ import (
 
 // GrantRequest is the body of POST /api/v1/grants. Durations are whole
 // seconds (in JSON also strings such as "1w", see jsonduration.go);
-// omitted ceilings are the server's.
+// omitted ceilings are the server's. Exactly one of Person, Role and Group
+// names who the grant is for.
 type GrantRequest struct {
 	Person           string   `json:"person,omitempty"`
 	Role             string   `json:"role,omitempty"`
+	Group            string   `json:"group,omitempty"` // a provider group
 	Bucket           string   `json:"bucket"`
 	KeyPrefix        string   `json:"key_prefix"`
 	Actions          []string `json:"actions"`
@@ -32,6 +34,7 @@ type GrantResponse struct {
 	ID               string     `json:"id"`
 	Person           string     `json:"person,omitempty"`
 	Role             string     `json:"role,omitempty"`
+	Group            string     `json:"group,omitempty"`
 	Bucket           string     `json:"bucket"`
 	KeyPrefix        string     `json:"key_prefix"`
 	Actions          []string   `json:"actions"`
@@ -75,7 +78,7 @@ func ToGrantResponse(g *grants.Grant) GrantResponse {
 		state = "revoked"
 	}
 	return GrantResponse{
-		ID: g.ID, Person: g.Person, Role: string(g.Role), Bucket: g.Bucket, KeyPrefix: g.KeyPrefix, Actions: acts,
+		ID: g.ID, Person: g.Person, Role: string(g.Role), Group: g.Group, Bucket: g.Bucket, KeyPrefix: g.KeyPrefix, Actions: acts,
 		MaxLifetime: int64(g.MaxLifetime / time.Second), MaxUses: g.MaxUses, MaxPresignTTL: int64(g.MaxPresignTTL / time.Second),
 		RecipientDomains: g.RecipientDomains, State: state, CreatedAt: g.CreatedAt, CreatedBy: g.CreatedBy, Reason: g.Reason,
 		RevokedAt: optTime(g.RevokedAt), RevokedBy: g.RevokedBy, RevokeReason: g.RevokeReason,
@@ -85,7 +88,7 @@ func ToGrantResponse(g *grants.Grant) GrantResponse {
 // Grant turns the request into a grant to validate and store. Errors:
 // grants.ErrInvalid naming the field.
 func (req *GrantRequest) Grant() (*grants.Grant, error) {
-	g := &grants.Grant{Person: req.Person, Role: auth.Role(req.Role), Bucket: req.Bucket, KeyPrefix: req.KeyPrefix,
+	g := &grants.Grant{Person: req.Person, Role: auth.Role(req.Role), Group: req.Group, Bucket: req.Bucket, KeyPrefix: req.KeyPrefix,
 		RecipientDomains: req.RecipientDomains, Reason: req.Reason}
 	for _, a := range req.Actions {
 		g.Actions = append(g.Actions, grants.Action(a))
@@ -134,7 +137,7 @@ func (s *Server) createGrant(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) listGrants(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	f := grants.Filter{Person: q.Get("person"), Role: auth.Role(q.Get("role"))}
+	f := grants.Filter{Person: q.Get("person"), Role: auth.Role(q.Get("role")), Group: q.Get("group")}
 	switch q.Get("state") {
 	case "", "active":
 	case "all":
@@ -145,6 +148,11 @@ func (s *Server) listGrants(w http.ResponseWriter, r *http.Request) error {
 	if f.Role != "" {
 		if _, err := auth.ParseRole(string(f.Role)); err != nil {
 			return fmt.Errorf("%w: %w", grants.ErrInvalid, err)
+		}
+	}
+	if q.Has("group") {
+		if err := grants.ValidGroup(f.Group); err != nil {
+			return err
 		}
 	}
 	gs, err := s.app.Grants(r.Context(), s.actor(r), f)

@@ -64,8 +64,10 @@ func (s *Server) createGrantForm(w http.ResponseWriter, r *http.Request, c *cons
 		req.Person = subject
 	case "role":
 		req.Role = subject
+	case "group":
+		req.Group = subject
 	default:
-		return fmt.Errorf("%w: say whether the grant is for a role or a person", grants.ErrInvalid)
+		return fmt.Errorf("%w: say whether the grant is for a role, a person or a group", grants.ErrInvalid)
 	}
 	num := func(name string, scale int64) (*int64, error) { return formNumber(f, name, scale, grants.ErrInvalid) }
 	var err error
