@@ -285,3 +285,22 @@ func TestConsoleOwnTokensAndPeople(t *testing.T) {
 		t.Fatalf("offboarding preview = %d %s; want gil's own token and sign-in", resp.StatusCode, body)
 	}
 }
+
+// A person's own token brings their provider groups: a grant to one of
+// them lets it share, and someone outside the group is refused.
+func TestOwnTokenCarriesGroups(t *testing.T) {
+	e := newEnv(t, envOptions{noGrants: true})
+	e.put("team/plan.txt", "plan")
+	r := e.do("POST", "/api/v1/grants", e.admin, `{"group":"team-a","bucket":"`+testBucket+`","key_prefix":"team/","actions":["download"],"reason":"team files"}`)
+	if b := readAll(t, r.Body); r.StatusCode != 201 {
+		t.Fatalf("group grant = %s", fmtResp(r, b))
+	}
+	in := e.ownToken(e.signedIn("ina", "team-a"), "ci")
+	out := e.ownToken(e.signedIn("oli", "team-b"), "ci")
+	if r := e.do("POST", "/api/v1/links", in, `{"key":"team/plan.txt"}`); r.StatusCode != 201 {
+		t.Fatalf("a team-a member's token = %d; want 201", r.StatusCode)
+	}
+	if r := e.do("POST", "/api/v1/links", out, `{"key":"team/plan.txt"}`); r.StatusCode != 403 {
+		t.Fatalf("a team-b member's token = %d; want 403", r.StatusCode)
+	}
+}
