@@ -224,6 +224,7 @@ func TestServeRejectsBadConfiguration(t *testing.T) {
 		{map[string]string{"SHARESVC_PRESIGN_TTL": "soon"}, "SHARESVC_PRESIGN_TTL"},
 		{map[string]string{"SHARESVC_SESSION_DURATION": "5m"}, "SHARESVC_SESSION_DURATION"},
 		{map[string]string{"SHARESVC_MAX_PRESIGN_TTL": "10m"}, "SHARESVC_MAX_PRESIGN_TTL"},
+		{map[string]string{"SHARESVC_PERSONAL_TOKEN_MAX_LIFETIME": "30m"}, "SHARESVC_PERSONAL_TOKEN_MAX_LIFETIME"},
 		{map[string]string{"SHARESVC_S3_PATH_STYLE": "sometimes"}, "SHARESVC_S3_PATH_STYLE"},
 		{map[string]string{"SHARESVC_LISTEN": "nowhere"}, "SHARESVC_LISTEN"},
 		{map[string]string{"SHARESVC_LOG_FORMAT": "xml"}, "SHARESVC_LOG_FORMAT"},

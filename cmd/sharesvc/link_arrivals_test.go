@@ -49,9 +49,15 @@ func TestLinkArrivalsCLI(t *testing.T) {
 	if out := runCLI(t, env, "link", "arrivals", listed[0].ID); strings.Contains(out, "arr_") {
 		t.Fatalf("arrivals before any upload: %q", out)
 	}
-	var signed struct{ URL, Upload string }
+	var signed struct {
+		URL, Upload string
+		Headers     map[string]string // signed: the PUT must send them
+	}
 	postJSON(t, short+"/presign", `{"size":4,"filename":"minutes 3.txt"}`, &signed)
 	req, _ := http.NewRequest("PUT", signed.URL, bytes.NewReader([]byte("note")))
+	for k, v := range signed.Headers {
+		req.Header.Set(k, v)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

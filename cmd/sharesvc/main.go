@@ -73,7 +73,8 @@ type cli struct {
 	Link       linkCmd       `cmd:"" help:"Create, list, show and revoke links."`
 	Share      shareCmd      `cmd:"" help:"Upload a file from this computer and share it by link (or mail it with --to)."`
 	Grant      grantCmd      `cmd:"" help:"Manage grants: who may share which bucket and key prefix."`
-	Offboard   offboardCmd   `cmd:"" help:"Revoke every link NAME created and their token."`
+	Person     personCmd     `cmd:"" help:"List the people who sign in through the identity provider; override a role."`
+	Offboard   offboardCmd   `cmd:"" help:"Revoke every link NAME created and their tokens, and stop their sign-in."`
 	Killswitch killswitchCmd `cmd:"" help:"Stop (or resume) every link from minting."`
 	Audit      auditCmd      `cmd:"" help:"Read, check and maintain the audit log offline."`
 	Migrate    migrateCmd    `cmd:"" help:"Copy a SQLite database into an empty PostgreSQL database, and check the copy."`

@@ -49,6 +49,7 @@ type serveSettings struct {
 	MaxPresignTTL   time.Duration   `name:"max-presign-ttl" envvar:"SHARESVC_MAX_PRESIGN_TTL" default:"5m" help:"Maximum presign TTL a link may ask for."`
 	Lifetime        time.Duration   `name:"link-lifetime" envvar:"SHARESVC_LINK_LIFETIME" default:"168h" help:"Default lifetime of a link."`
 	MaxLifetime     time.Duration   `name:"max-link-lifetime" envvar:"SHARESVC_MAX_LINK_LIFETIME" default:"2160h" help:"Maximum lifetime of a link."`
+	MaxOwnTokenLife time.Duration   `name:"personal-token-max-lifetime" envvar:"SHARESVC_PERSONAL_TOKEN_MAX_LIFETIME" default:"90d" help:"Longest lifetime of the API tokens people mint for their own scripts (console \"Your API tokens\", /api/v1/me/tokens)."`
 	MaxUses         int             `name:"max-uses" envvar:"SHARESVC_MAX_USES" default:"0" help:"Maximum use cap a link may ask for (0: no maximum)."`
 	PathStyle       bool            `name:"s3-path-style" envvar:"SHARESVC_S3_PATH_STYLE" help:"Address buckets as http://endpoint/bucket/key."`
 	SessionDuration time.Duration   `name:"session-duration" envvar:"SHARESVC_SESSION_DURATION" default:"15m" help:"AssumeRole DurationSeconds (900s to the role's maximum)."`
@@ -145,6 +146,9 @@ func (s *serveSettings) validate() error {
 	}
 	if s.Instances < 1 || s.Instances > maxInstances {
 		return fmt.Errorf("-instances ($SHARESVC_INSTANCES) %d must be between 1 and %d", s.Instances, maxInstances)
+	}
+	if s.MaxOwnTokenLife < time.Hour {
+		return fmt.Errorf("-personal-token-max-lifetime ($SHARESVC_PERSONAL_TOKEN_MAX_LIFETIME) %s must be at least 1h", s.MaxOwnTokenLife)
 	}
 	if s.MailQuota < 0 {
 		return fmt.Errorf("-mail-quota ($SHARESVC_MAIL_QUOTA) %d must not be negative (0 turns the quota off)", s.MailQuota)
@@ -448,7 +452,7 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 		PublicURL: s.PublicURL, DefaultBucket: s.Bucket,
 		DefaultLifetime: s.Lifetime, MaxLifetime: s.MaxLifetime,
 		DefaultPresignTTL: s.PresignTTL, MaxPresignTTL: s.MaxPresignTTL, MaxUses: s.MaxUses,
-		TrustedProxies: s.TrustedProxies, MaxRecipients: s.Mail.MaxRecipients,
+		TrustedProxies: s.TrustedProxies, MaxRecipients: s.Mail.MaxRecipients, PersonalTokenMaxLifetime: s.MaxOwnTokenLife,
 		// Buckets live in each instance's memory: with N instances each
 		// applies 1/N of every limit (see ratelimit.Limit.PerInstance).
 		RateIP: s.RateIP.PerInstance(s.Instances), RateMiss: s.RateMiss.PerInstance(s.Instances),

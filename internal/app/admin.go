@@ -12,6 +12,7 @@ import (
 	"github.com/sharesvc/sharesvc/internal/auth"
 	"github.com/sharesvc/sharesvc/internal/grants"
 	"github.com/sharesvc/sharesvc/internal/links"
+	"github.com/sharesvc/sharesvc/internal/people"
 )
 
 // OffboardRequest names the person to offboard. Its JSON form is the API's
@@ -29,7 +30,10 @@ var ErrUnknownPerson = errors.New("unknown person")
 type OffboardPlan struct {
 	Name      string
 	LiveLinks int           // unrevoked links they created
-	Tokens    []*auth.Token // their tokens not yet disabled
+	Tokens    []*auth.Token // their tokens not yet disabled, the ones they minted for themselves too
+	// SignIn reports that they may sign in through the identity provider
+	// now: offboarding disables that.
+	SignIn bool
 }
 
 // checkOffboard applies Offboard's rules to req. Errors as Offboard's.
@@ -51,8 +55,17 @@ func (a *App) checkOffboard(ctx context.Context, actor Actor, req OffboardReques
 		return err
 	}
 	for _, t := range ts {
-		if t.Name == req.Name {
+		if t.Name == req.Name || t.Owner == req.Name {
 			return nil
+		}
+	}
+	if a.people != nil {
+		_, err := a.people.ByName(ctx, req.Name)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, people.ErrNotFound) {
+			return err
 		}
 	}
 	p, err := a.links.List(ctx, links.Filter{CreatedBy: req.Name}, 1, "", a.now().UTC())
@@ -69,7 +82,7 @@ func (a *App) checkOffboard(ctx context.Context, actor Actor, req OffboardReques
 		return err
 	}
 	if len(gs) == 0 {
-		return fmt.Errorf("%w: no person named %s (no token, no link created, no grant)", ErrUnknownPerson, req.Name)
+		return fmt.Errorf("%w: no person named %s (no token, no sign-in, no link created, no grant)", ErrUnknownPerson, req.Name)
 	}
 	return nil
 }
@@ -92,15 +105,24 @@ func (a *App) OffboardPreview(ctx context.Context, actor Actor, req OffboardRequ
 		return OffboardPlan{}, err
 	}
 	for _, t := range ts {
-		if t.Name == req.Name && t.RevokedAt.IsZero() {
+		if (t.Name == req.Name || t.Owner == req.Name) && t.RevokedAt.IsZero() {
 			plan.Tokens = append(plan.Tokens, t)
 		}
+	}
+	if a.people != nil {
+		p, err := a.people.ByName(ctx, req.Name)
+		if err != nil && !errors.Is(err, people.ErrNotFound) {
+			return OffboardPlan{}, err
+		}
+		plan.SignIn = err == nil && p.Active()
 	}
 	return plan, nil
 }
 
-// Offboard revokes every link req.Name created and disables their token,
-// in one transaction, and reports how many of each it ended. A name that
+// Offboard revokes every link req.Name created and disables their token
+// and the tokens they minted for themselves, and stops them signing in
+// through the identity provider, in one transaction, and reports how many
+// links and tokens it ended. A name that
 // never had a token nor created a link is refused with ErrUnknownPerson;
 // a known person with nothing left to end is not an error. Admins only,
 // and never their own name. Errors: ErrUnknownPerson, auth.ErrInvalid
@@ -124,6 +146,15 @@ func (a *App) Offboard(ctx context.Context, actor Actor, req OffboardRequest) (l
 		if tokensRevoked, err = auth.RevokeByName(ctx, tx, req.Name, now); err != nil {
 			return err
 		}
+		owned, err := auth.RevokeOwner(ctx, tx, req.Name, now)
+		if err != nil {
+			return err
+		}
+		tokensRevoked += owned
+		disabled, err := people.Disable(ctx, tx, req.Name, now)
+		if err != nil {
+			return err
+		}
 		// A later token of the same name must not inherit the person's
 		// grants.
 		grantsRevoked, err := grants.RevokePerson(ctx, tx, req.Name, actor.Name, reason, now)
@@ -133,6 +164,12 @@ func (a *App) Offboard(ctx context.Context, actor Actor, req OffboardRequest) (l
 		ev.Detail = withCount(withCount(ev.Detail, "links_revoked", linksRevoked), "tokens_revoked", tokensRevoked)
 		if grantsRevoked > 0 {
 			ev.Detail = withCount(ev.Detail, "grants_revoked", grantsRevoked)
+		}
+		if owned > 0 {
+			ev.Detail = withCount(ev.Detail, "owned_tokens_revoked", owned)
+		}
+		if disabled {
+			ev.Detail = withCount(ev.Detail, "people_disabled", 1)
 		}
 		return nil
 	}); err != nil {

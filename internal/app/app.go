@@ -19,6 +19,7 @@ import (
 	"github.com/sharesvc/sharesvc/internal/grants"
 	"github.com/sharesvc/sharesvc/internal/links"
 	"github.com/sharesvc/sharesvc/internal/mail"
+	"github.com/sharesvc/sharesvc/internal/people"
 	"github.com/sharesvc/sharesvc/internal/sts"
 )
 
@@ -36,8 +37,10 @@ type Actor struct {
 	Groups []string
 }
 
-// ActorOf returns the actor of a verb done with token t.
-func ActorOf(t *auth.Token) Actor { return Actor{Name: t.Name, Role: t.Role} }
+// ActorOf returns the actor of a verb done with token t: its owner when a
+// person minted it for themselves (with the role and groups Authenticate
+// resolved), else the token's own name.
+func ActorOf(t *auth.Token) Actor { return Actor{Name: t.Person(), Role: t.Role, Groups: t.Groups} }
 
 // IsAdmin reports whether the actor is an admin.
 func (a Actor) IsAdmin() bool { return a.Role == auth.RoleAdmin }
@@ -52,6 +55,9 @@ type Config struct {
 	// MailQuota bounds the share messages one person may queue in 24
 	// hours; 0 means no quota.
 	MailQuota int
+	// PersonalTokenMaxLifetime bounds the lifetime of the tokens people
+	// mint for themselves; 0 means DefaultPersonalTokenMaxLifetime.
+	PersonalTokenMaxLifetime time.Duration
 }
 
 // Deps are what an App is built from; main owns them all.
@@ -64,6 +70,7 @@ type Deps struct {
 	// own session; nil leaves it to Signer.
 	Scoped     *sts.ScopedSigner
 	Grants     *grants.Store
+	People     *people.Store    // people signing in through the identity provider; nil: none do
 	Mail       *mail.Mailer     // nil: sharing by email is off
 	Deliveries *mail.Deliveries // the mail queue; nil with Mail
 	// HTTPClient makes the object checks at link creation; nil means a
@@ -85,6 +92,7 @@ type App struct {
 	signer     *sts.Signer
 	scoped     *sts.ScopedSigner
 	grants     *grants.Store
+	people     *people.Store
 	mail       *mail.Mailer
 	deliveries *mail.Deliveries
 	client     *http.Client
@@ -109,8 +117,11 @@ func New(cfg Config, d Deps) (*App, error) {
 	if cfg.MaxRecipients <= 0 {
 		cfg.MaxRecipients = 50
 	}
+	if cfg.PersonalTokenMaxLifetime <= 0 {
+		cfg.PersonalTokenMaxLifetime = DefaultPersonalTokenMaxLifetime
+	}
 	return &App{cfg: cfg, links: d.Links, tokens: d.Tokens, audit: d.Audit, signer: d.Signer, scoped: d.Scoped, grants: d.Grants,
-		mail: d.Mail, deliveries: d.Deliveries, client: d.HTTPClient, now: d.Clock, onKill: d.OnKillSwitch}, nil
+		people: d.People, mail: d.Mail, deliveries: d.Deliveries, client: d.HTTPClient, now: d.Clock, onKill: d.OnKillSwitch}, nil
 }
 
 // event starts the audit row of a verb done by actor.

@@ -14,6 +14,7 @@ import (
 	"github.com/sharesvc/sharesvc/internal/db"
 	"github.com/sharesvc/sharesvc/internal/grants"
 	"github.com/sharesvc/sharesvc/internal/links"
+	"github.com/sharesvc/sharesvc/internal/people"
 	"github.com/sharesvc/sharesvc/internal/sts"
 	"github.com/sharesvc/sharesvc/internal/testrig/testdb"
 )
@@ -59,7 +60,7 @@ func newFixture(t *testing.T) *fixture {
 	f.db, f.store = d, links.NewStore(d.Read)
 	f.app, err = app.New(app.Config{}, app.Deps{
 		Links: f.store, Tokens: auth.NewStore(d.Read), Audit: log, Grants: grants.NewStore(d.Read),
-		Signer: sts.NewSigner(noSession{}, nil, sts.SignerOptions{Clock: clock}), Clock: clock,
+		People: people.NewStore(d.Read), Signer: sts.NewSigner(noSession{}, nil, sts.SignerOptions{Clock: clock}), Clock: clock,
 		OnKillSwitch: func(on bool) { f.kills = append(f.kills, on) },
 	})
 	if err != nil {

@@ -320,7 +320,8 @@ func (a *App) insertShare(ctx context.Context, actor Actor, req *CreateLink, tmp
 // checkObject asks S3, with a HEAD presigned by the session the link's
 // URLs will be signed with, about the link's object: a download link's
 // object must exist and be readable; an upload link's exact key must not
-// exist, since uploads never replace an object. Errors: links.ErrInvalid
+// exist, since uploads never replace an object. A download link keeps the
+// size the HEAD answers, for its confirmation page. Errors: links.ErrInvalid
 // (said which), sts.ErrUnavailable, ErrS3.
 func (a *App) checkObject(ctx context.Context, l *links.Link) error {
 	if l.KeyIsPrefix {
@@ -367,6 +368,10 @@ func (a *App) checkObject(ctx context.Context, l *links.Link) error {
 	case resp.StatusCode == http.StatusOK && upload:
 		return fmt.Errorf("%w: object %q already exists in bucket %q; an upload link never replaces an object (use key_prefix for generated names, or another key)", links.ErrInvalid, l.Key, l.Bucket)
 	case resp.StatusCode == http.StatusOK:
+		if resp.ContentLength >= 0 {
+			n := resp.ContentLength
+			l.ObjectBytes = &n
+		}
 		return nil
 	case resp.StatusCode == http.StatusNotFound && upload:
 		return nil

@@ -196,7 +196,8 @@ func (a *App) fileGrant(ctx context.Context, actor Actor, bucket, key string) (*
 // the grant (which S3 holds to the grant's prefix); the PUT signs the exact
 // size, the content type and If-None-Match: *, so it makes that one object
 // and never replaces one. Nothing is stored but the audit row
-// (file.upload.start). Errors: links.ErrInvalid naming the field,
+// (file.upload.start). The object keeps the file's name as its
+// Content-Disposition and x-amz-meta-filename, signed too. Errors: links.ErrInvalid naming the field,
 // ErrFileTooLarge, grants.ErrNoGrant, links.ErrSuspended while the kill
 // switch is on, sts.ErrUnavailable.
 func (a *App) StartFileUpload(ctx context.Context, actor Actor, req *StartUpload) (*FileUpload, error) {
@@ -279,18 +280,24 @@ func (a *App) StartFileUpload(ctx context.Context, actor Actor, req *StartUpload
 	}
 	fu := &FileUpload{Bucket: bucket, Key: key, Size: req.Size, Method: http.MethodPut, ExpiresAt: sg.Expires}
 	detail := map[string]any{"bucket": bucket, "key": key, "bytes": req.Size, "filename": req.Filename}
+	// The object keeps the file's own name: S3 answers it as the
+	// Content-Disposition of every GET, and as x-amz-meta-filename.
+	disposition, meta := links.NameHeaders(req.Filename)
+	nameHeaders := map[string]string{"Content-Disposition": disposition, links.MetaFilenameHeader: meta}
 	if partSize == 0 {
 		put := sts.Request{Method: http.MethodPut, Bucket: bucket, Key: key, ContentType: req.ContentType,
-			ContentLength: req.Size, ExactLength: true, NoOverwrite: true}
+			ContentLength: req.Size, ExactLength: true, NoOverwrite: true,
+			ContentDisposition: disposition, Metadata: map[string]string{links.MetaFilename: meta}}
 		if fu.URL, err = sign(put); err != nil {
 			return nil, err
 		}
-		fu.Headers = map[string]string{"If-None-Match": "*"}
+		fu.Headers = nameHeaders
+		fu.Headers["If-None-Match"] = "*"
 		if req.ContentType != "" {
 			fu.Headers["Content-Type"] = req.ContentType
 		}
 	} else {
-		if fu.UploadID, err = a.startMultipart(ctx, sign, bucket, key, req.ContentType); err != nil {
+		if fu.UploadID, err = a.startMultipart(ctx, sign, bucket, key, req.ContentType, nameHeaders); err != nil {
 			return nil, err
 		}
 		fu.PartSize = partSize
@@ -432,7 +439,7 @@ func (a *App) fileSession(ctx context.Context, actor Actor, g *grants.Grant, buc
 
 // s3Call sends a signed request to S3 and returns its status and (up to
 // 1 MiB of) its body. Errors: ErrS3 (never quoting the URL, a secret).
-func (a *App) s3Call(ctx context.Context, method, u, ctype string, body []byte, what string) (int, []byte, error) {
+func (a *App) s3Call(ctx context.Context, method, u, ctype string, body []byte, what string, hdrs map[string]string) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, fmt.Errorf("%w: %s", ErrS3, what)
@@ -440,6 +447,9 @@ func (a *App) s3Call(ctx context.Context, method, u, ctype string, body []byte, 
 	req.ContentLength = int64(len(body))
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
+	}
+	for k, v := range hdrs {
+		req.Header.Set(k, v)
 	}
 	resp, err := a.client.Do(req)
 	if err != nil {
@@ -460,15 +470,18 @@ type s3Error struct {
 }
 
 // startMultipart starts a multipart upload of bucket/key and returns its id.
+// The object gets the name headers (Content-Disposition and
+// X-Amz-Meta-Filename, see links.NameHeaders), which are signed.
 // Errors: ErrS3.
-func (a *App) startMultipart(ctx context.Context, sign func(sts.Request) (string, error), bucket, key, ctype string) (string, error) {
-	u, err := sign(sts.Request{Method: http.MethodPost, Bucket: bucket, Key: key})
+func (a *App) startMultipart(ctx context.Context, sign func(sts.Request) (string, error), bucket, key, ctype string, name map[string]string) (string, error) {
+	u, err := sign(sts.Request{Method: http.MethodPost, Bucket: bucket, Key: key,
+		ContentDisposition: name["Content-Disposition"], Metadata: map[string]string{links.MetaFilename: name[links.MetaFilenameHeader]}})
 	if err != nil {
 		return "", err
 	}
 	// The Content-Type of a multipart object is the one given at its start;
 	// it is not signed, so it is sent as a plain header.
-	code, b, err := a.s3Call(ctx, http.MethodPost, u, ctype, nil, "starting the multipart upload of "+bucket+"/"+key)
+	code, b, err := a.s3Call(ctx, http.MethodPost, u, ctype, nil, "starting the multipart upload of "+bucket+"/"+key, name)
 	if err != nil {
 		return "", err
 	}
@@ -519,7 +532,7 @@ func (a *App) completeMultipart(ctx context.Context, sign func(sts.Request) (str
 		x.WriteString("</ETag></Part>")
 	}
 	x.WriteString("</CompleteMultipartUpload>")
-	code, b, err := a.s3Call(ctx, http.MethodPost, u, "application/xml", x.Bytes(), "completing the multipart upload of "+bucket+"/"+key)
+	code, b, err := a.s3Call(ctx, http.MethodPost, u, "application/xml", x.Bytes(), "completing the multipart upload of "+bucket+"/"+key, nil)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -65,6 +66,21 @@ type Token struct {
 	// sent on their behalf; "" when not given.
 	DisplayName string
 	Email       string
+	// Owner is the person who minted the token for their own scripts; ""
+	// for tokens an admin or the CLI made. An owned token acts as its
+	// owner, with the owner's current role (Authenticate resolves it).
+	Owner string
+	// Groups are the provider's groups of the owner when Authenticate
+	// resolved them from the owner's person; nil otherwise.
+	Groups []string
+}
+
+// Person is the name the token acts under: its owner's, else its own.
+func (t *Token) Person() string {
+	if t.Owner != "" {
+		return t.Owner
+	}
+	return t.Name
 }
 
 // secretPrefix marks sharesvc tokens so that secret scanners can find leaks.
@@ -105,12 +121,15 @@ type Querier interface {
 
 // Insert stores a new token under the hash of its secret. Errors: ErrExists.
 func Insert(ctx context.Context, q Querier, t *Token, hash []byte) error {
-	var exp any
+	var exp, owner any
 	if !t.ExpiresAt.IsZero() {
 		exp = t.ExpiresAt.UnixMilli()
 	}
-	_, err := q.ExecContext(ctx, `INSERT INTO api_tokens (id, name, role, token_hash, created_at, created_by, expires_at, display_name, email)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, t.ID, t.Name, string(t.Role), hash, t.CreatedAt.UnixMilli(), t.CreatedBy, exp, t.DisplayName, t.Email)
+	if t.Owner != "" {
+		owner = t.Owner
+	}
+	_, err := q.ExecContext(ctx, `INSERT INTO api_tokens (id, name, role, token_hash, created_at, created_by, expires_at, display_name, email, owner)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, t.ID, t.Name, string(t.Role), hash, t.CreatedAt.UnixMilli(), t.CreatedBy, exp, t.DisplayName, t.Email, owner)
 	// The name's UNIQUE constraint decides, not a lookup before the insert:
 	// a lookup is safe only while every writer takes one lock first (SQLite's
 	// BEGIN IMMEDIATE); two PostgreSQL instances could both see the name
@@ -143,33 +162,18 @@ func (s *Store) Authenticate(ctx context.Context, secret string, now time.Time) 
 		return nil, ErrUnauthenticated
 	}
 	h := sha256.Sum256([]byte(secret))
-	var (
-		t                          Token
-		role                       string
-		created                    int64
-		expires, revoked, lastUsed sql.NullInt64
-	)
-	err := s.db.QueryRowContext(ctx, `SELECT id, name, role, created_at, created_by, expires_at, revoked_at, last_used_at, display_name, email
-        FROM api_tokens WHERE token_hash = ?`, h[:]).Scan(&t.ID, &t.Name, &role, &created, &t.CreatedBy, &expires, &revoked, &lastUsed, &t.DisplayName, &t.Email)
+	t, err := scanToken(s.db.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE token_hash = ?`, h[:]))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrUnauthenticated
 	}
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
-	t.Role = Role(role)
-	t.CreatedAt = time.UnixMilli(created).UTC()
-	if expires.Valid {
-		t.ExpiresAt = time.UnixMilli(expires.Int64).UTC()
-		if !now.Before(t.ExpiresAt) {
-			return nil, ErrUnauthenticated
-		}
-	}
-	if revoked.Valid {
+	if !t.RevokedAt.IsZero() || !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt) {
 		return nil, ErrUnauthenticated
 	}
-	if lastUsed.Valid {
-		t.LastUsedAt = time.UnixMilli(lastUsed.Int64).UTC()
+	if err := ResolveOwner(ctx, s.db, t, now); err != nil {
+		return nil, err
 	}
 	if now.Sub(t.LastUsedAt) >= lastUsedResolution {
 		if _, err := s.db.ExecContext(ctx, `UPDATE api_tokens SET last_used_at = ? WHERE id = ?`, now.UnixMilli(), t.ID); err != nil {
@@ -177,10 +181,61 @@ func (s *Store) Authenticate(ctx context.Context, secret string, now time.Time) 
 		}
 		t.LastUsedAt = now
 	}
-	return &t, nil
+	return t, nil
 }
 
-const tokenColumns = `id, name, role, created_at, created_by, expires_at, revoked_at, last_used_at, display_name, email`
+// ResolveOwner gives an owned token t the standing of its owner now, in
+// place: when a person of that name exists (someone who signs in through
+// the identity provider) they must be active, and t takes their current
+// role (an admin's override, else their groups') and groups; otherwise the
+// owner must hold a live token of their own name (someone who signs in
+// with a token), whose role t takes. A token without an owner is left as
+// it is. Errors: ErrUnauthenticated when the owner may no longer act.
+func ResolveOwner(ctx context.Context, q Querier, t *Token, now time.Time) error {
+	if t.Owner == "" {
+		return nil
+	}
+	// The people table is read here, not through internal/people, which
+	// imports this package.
+	var (
+		groupRole, groups string
+		override          sql.NullString
+		disabled          sql.NullInt64
+	)
+	err := q.QueryRowContext(ctx, `SELECT role, role_override, groups, disabled_at FROM people WHERE name = ?`, t.Owner).
+		Scan(&groupRole, &override, &groups, &disabled)
+	switch {
+	case err == nil:
+		if disabled.Valid {
+			return ErrUnauthenticated
+		}
+		t.Role = Role(groupRole)
+		if override.Valid && override.String != "" {
+			t.Role = Role(override.String)
+		}
+		t.Groups = nil
+		if err := json.Unmarshal([]byte(groups), &t.Groups); err != nil {
+			return fmt.Errorf("authenticate: groups of %s: %w", t.Owner, err)
+		}
+		return nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("authenticate: owner %s: %w", t.Owner, err)
+	}
+	own, err := ByName(ctx, q, t.Owner)
+	if errors.Is(err, ErrNotFound) {
+		return ErrUnauthenticated
+	}
+	if err != nil {
+		return fmt.Errorf("authenticate: owner %s: %w", t.Owner, err)
+	}
+	if own.Owner != "" || !own.RevokedAt.IsZero() || !own.ExpiresAt.IsZero() && !now.Before(own.ExpiresAt) {
+		return ErrUnauthenticated
+	}
+	t.Role, t.Groups = own.Role, nil
+	return nil
+}
+
+const tokenColumns = `id, name, role, created_at, created_by, expires_at, revoked_at, last_used_at, display_name, email, owner`
 
 func scanToken(s interface{ Scan(...any) error }) (*Token, error) {
 	var (
@@ -188,10 +243,12 @@ func scanToken(s interface{ Scan(...any) error }) (*Token, error) {
 		role                       string
 		created                    int64
 		expires, revoked, lastUsed sql.NullInt64
+		owner                      sql.NullString
 	)
-	if err := s.Scan(&t.ID, &t.Name, &role, &created, &t.CreatedBy, &expires, &revoked, &lastUsed, &t.DisplayName, &t.Email); err != nil {
+	if err := s.Scan(&t.ID, &t.Name, &role, &created, &t.CreatedBy, &expires, &revoked, &lastUsed, &t.DisplayName, &t.Email, &owner); err != nil {
 		return nil, err
 	}
+	t.Owner = owner.String
 	t.Role = Role(role)
 	t.CreatedAt = time.UnixMilli(created).UTC()
 	if expires.Valid {
@@ -312,4 +369,56 @@ func ByName(ctx context.Context, q Querier, name string) (*Token, error) {
 // store's database). Errors: ErrNotFound.
 func (s *Store) Person(ctx context.Context, name string) (*Token, error) {
 	return ByName(ctx, s.db, name)
+}
+
+// Owned returns the tokens owner minted for themselves, revoked and expired
+// ones too, newest first.
+func (s *Store) Owned(ctx context.Context, owner string) ([]*Token, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE owner = ? ORDER BY created_at DESC, id DESC`, owner)
+	if err != nil {
+		return nil, fmt.Errorf("list tokens of %s: %w", owner, err)
+	}
+	defer rows.Close()
+	var out []*Token
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list tokens of %s: %w", owner, err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list tokens of %s: %w", owner, err)
+	}
+	return out, nil
+}
+
+// RevokeOwned disables token id if owner minted it and returns it;
+// revoking a revoked token changes nothing. Errors: ErrNotFound, also for
+// someone else's token, so that ids of others' tokens are never confirmed.
+func RevokeOwned(ctx context.Context, q Querier, id, owner string, now time.Time) (*Token, error) {
+	t, err := Get(ctx, q, id)
+	if err != nil {
+		return nil, err
+	}
+	if owner == "" || t.Owner != owner {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return Revoke(ctx, q, id, now)
+}
+
+// RevokeOwner disables every live token owner minted for themselves and
+// reports how many.
+func RevokeOwner(ctx context.Context, q Querier, owner string, now time.Time) (int, error) {
+	res, err := q.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = ? WHERE owner = ? AND revoked_at IS NULL`, now.UnixMilli(), owner)
+	if err != nil {
+		return 0, fmt.Errorf("revoke tokens owned by %s: %w", owner, err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// ResolveOwner is ResolveOwner on the store's database.
+func (s *Store) ResolveOwner(ctx context.Context, t *Token, now time.Time) error {
+	return ResolveOwner(ctx, s.db, t, now)
 }

@@ -66,3 +66,40 @@ func TestByCodeForMintRereadsWhatIsNotLive(t *testing.T) {
 		t.Fatalf("ByCodeForMint after the edit = %+v, %v; want the link live", got, err)
 	}
 }
+
+// The object's size is stored as given, zero included, and a link without
+// one reads back without one, through Get and ByCode alike.
+func TestObjectBytesRoundTrip(t *testing.T) {
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	q := claimDB(t)
+	ctx := context.Background()
+	size := func(n int64) *int64 { return &n }
+	s := links.NewStore(q)
+	for _, tc := range []struct {
+		id   string
+		size *int64
+	}{{"lnk_big", size(5 << 40)}, {"lnk_empty", size(0)}, {"lnk_unknown", nil}} {
+		code, hash := links.NewCode()
+		l := &links.Link{ID: tc.id, Kind: links.KindDownload, Bucket: "b", Key: "k", CreatedAt: now,
+			CreatedBy: "alice", ExpiresAt: now.Add(time.Hour), PresignTTL: time.Minute, ObjectBytes: tc.size}
+		if err := links.Insert(ctx, q, l, hash); err != nil {
+			t.Fatal(err)
+		}
+		got, err := links.Get(ctx, q, tc.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byCode, err := s.ByCode(ctx, code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range []*links.Link{got, byCode} {
+			switch {
+			case tc.size == nil && g.ObjectBytes != nil:
+				t.Errorf("%s: ObjectBytes = %d; want nil", tc.id, *g.ObjectBytes)
+			case tc.size != nil && (g.ObjectBytes == nil || *g.ObjectBytes != *tc.size):
+				t.Errorf("%s: ObjectBytes = %v; want %d", tc.id, g.ObjectBytes, *tc.size)
+			}
+		}
+	}
+}

@@ -76,6 +76,52 @@ func CleanFilename(name string) string {
 	return name
 }
 
+// MetaFilename is the name of the S3 user metadata that keeps an uploaded
+// file's own name with its object, sent as the header MetaFilenameHeader.
+const (
+	MetaFilename       = "filename"
+	MetaFilenameHeader = "X-Amz-Meta-Filename"
+)
+
+// NameHeaders returns what keeps a file's name (cleaned, see
+// CleanFilename) with its object in S3: the Content-Disposition value,
+// which S3 answers on every GET — "attachment", an ASCII fallback name
+// (RFC 6266; anything else replaced by '_') and the UTF-8 name in RFC 5987
+// form — and the value of the MetaFilename metadata, the UTF-8 name
+// percent-encoded the same way, since S3 metadata is ASCII. Both are ""
+// for the name "".
+func NameHeaders(name string) (disposition, meta string) {
+	if name == "" {
+		return "", ""
+	}
+	fallback := strings.Map(func(r rune) rune {
+		if r < ' ' || r > '~' || r == '"' || r == '\\' {
+			return '_'
+		}
+		return r
+	}, name)
+	meta = encodeExtValue(name)
+	return `attachment; filename="` + fallback + `"; filename*=UTF-8''` + meta, meta
+}
+
+// encodeExtValue percent-encodes s as an RFC 5987 ext-value: every byte
+// but the attr-chars (letters, digits and !#$&+-.^_`|~).
+func encodeExtValue(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$&+-.^_`|~", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
+}
+
 // InsertArrival records a pending arrival through q (the transaction that
 // spends the link's use).
 func InsertArrival(ctx context.Context, q Querier, a *Arrival) error {

@@ -98,6 +98,10 @@ type Link struct {
 	// by admins or before grants, signed with the role's own session.
 	GrantID     string
 	GrantPrefix string
+	// ObjectBytes is the download object's size as S3 answered the HEAD
+	// made at creation; nil for upload links and for links made before
+	// sizes were kept.
+	ObjectBytes *int64
 }
 
 // Notification modes of a share's first-open notices.

@@ -34,7 +34,7 @@ func NewStore(db *sql.DB) *Store { return &Store{db: db} }
 const linkColumns = `id, kind, bucket, object_key, created_at, created_by, not_before, expires_at,
     max_uses, uses, presign_ttl_ms, note, filename, last_access_at, revoked_at, revoked_by, revoke_reason,
     max_bytes, content_type, key_is_prefix, share_id, recipient, confirm, direct, notify, notify_mode, first_open_at,
-    grant_id, grant_prefix, verify_recipient`
+    grant_id, grant_prefix, verify_recipient, object_bytes`
 
 // Get returns the link with the given public id, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) (*Link, error) {
@@ -104,16 +104,20 @@ func Insert(ctx context.Context, q Querier, l *Link, codeHash []byte) error {
 	if l.GrantID != "" {
 		grantID, grantPrefix = l.GrantID, l.GrantPrefix
 	}
+	var objectBytes any
+	if l.ObjectBytes != nil {
+		objectBytes = *l.ObjectBytes
+	}
 	// Direct only matters on a link with Confirm; every other link
 	// redirects whoever asks.
 	_, err := q.ExecContext(ctx, `INSERT INTO links (id, code_hash, kind, bucket, object_key, created_at, created_by,
         not_before, expires_at, max_uses, uses, presign_ttl_ms, note, filename, max_bytes, content_type, key_is_prefix,
-        share_id, recipient, confirm, direct, notify, notify_mode, grant_id, grant_prefix, verify_recipient)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        share_id, recipient, confirm, direct, notify, notify_mode, grant_id, grant_prefix, verify_recipient, object_bytes)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		l.ID, codeHash, string(l.Kind), l.Bucket, l.Key, ms(l.CreatedAt), l.CreatedBy,
 		nullMS(l.NotBefore), ms(l.ExpiresAt), nullInt(l.MaxUses), l.PresignTTL.Milliseconds(), l.Note, l.Filename,
 		maxBytes, l.ContentType, prefix, shareID, l.Recipient, boolInt(l.Confirm), boolInt(l.Direct || !l.Confirm),
-		l.Notify, l.NotifyMode, grantID, grantPrefix, boolInt(l.VerifyRecipient))
+		l.Notify, l.NotifyMode, grantID, grantPrefix, boolInt(l.VerifyRecipient), objectBytes)
 	if err != nil {
 		return fmt.Errorf("insert link: %w", err)
 	}
@@ -158,11 +162,12 @@ func scanLink(row rowScanner) (*Link, error) {
 		confirm, direct, verify                   int
 		firstOpen                                 sql.NullInt64
 		grantID, grantPrefix                      sql.NullString
+		objectBytes                               sql.NullInt64
 	)
 	err := row.Scan(&l.ID, &kind, &l.Bucket, &l.Key, &createdAt, &l.CreatedBy, &notBefore, &expiresAt,
 		&maxUses, &l.Uses, &ttl, &l.Note, &l.Filename, &lastAccess, &revokedAt, &revokedBy, &revokeReason,
 		&maxBytes, &l.ContentType, &prefix, &shareID, &l.Recipient, &confirm, &direct, &l.Notify, &l.NotifyMode, &firstOpen,
-		&grantID, &grantPrefix, &verify)
+		&grantID, &grantPrefix, &verify, &objectBytes)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -196,6 +201,10 @@ func scanLink(row rowScanner) (*Link, error) {
 	l.RevokedBy = revokedBy.String
 	l.RevokeReason = revokeReason.String
 	l.GrantID, l.GrantPrefix = grantID.String, grantPrefix.String
+	if objectBytes.Valid {
+		n := objectBytes.Int64
+		l.ObjectBytes = &n
+	}
 	return &l, nil
 }
 

@@ -360,6 +360,17 @@ func (s *Server) GetObject(ctx context.Context, bucket, key string) ([]byte, err
 	return b, nil
 }
 
+// HeadObject returns what S3 answers a HEAD of bucket/key with (its
+// Content-Disposition and user metadata among it), signed with the
+// long-term key.
+func (s *Server) HeadObject(ctx context.Context, bucket, key string) (*s3.HeadObjectOutput, error) {
+	out, err := s.s3Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		return nil, fmt.Errorf("seaweed: head s3://%s/%s: %w", bucket, key, err)
+	}
+	return out, nil
+}
+
 // s3Client is an S3 client for the server signed with the long-term key.
 func (s *Server) s3Client() *s3.Client {
 	return s3.New(s3.Options{

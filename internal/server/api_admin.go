@@ -61,10 +61,10 @@ func (s *Server) listLinks(w http.ResponseWriter, r *http.Request) error {
 	}
 	tok := info(r).token
 	if tok.Role == auth.RoleSharer {
-		if f.CreatedBy != "" && f.CreatedBy != tok.Name {
+		if f.CreatedBy != "" && f.CreatedBy != tok.Person() {
 			return fmt.Errorf("%w: sharers list only their own links", auth.ErrForbidden)
 		}
-		f.CreatedBy = tok.Name
+		f.CreatedBy = tok.Person()
 	}
 	now := s.now()
 	p, err := s.links.List(r.Context(), f, limit, q.Get("cursor"), now)
@@ -132,7 +132,6 @@ func (s *Server) bulkRevoke(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) actor(r *http.Request) app.Actor {
 	a := app.ActorOf(info(r).token)
 	a.RequestID, a.ClientIP, a.UserAgent = info(r).id, clientIP(r), r.UserAgent()
-	a.Groups = info(r).groups
 	return a
 }
 
@@ -140,7 +139,7 @@ func (s *Server) actor(r *http.Request) app.Actor {
 // the API or the console.
 func (s *Server) apiEvent(r *http.Request, action, detail string) audit.Event {
 	return audit.Event{
-		Action: action, Actor: info(r).token.Name, Outcome: audit.OutcomeOK,
+		Action: action, Actor: info(r).token.Person(), Outcome: audit.OutcomeOK,
 		ClientIP: clientIP(r), UserAgent: r.UserAgent(), RequestID: info(r).id, Detail: detail,
 	}
 }

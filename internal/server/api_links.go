@@ -73,6 +73,7 @@ type LinkResponse struct {
 	FirstOpenAt     *time.Time `json:"first_open_at,omitempty"`
 	GrantID         string     `json:"grant_id,omitempty"` // the grant the link was made under; "" for an admin's
 	VerifyRecipient bool       `json:"verify_recipient,omitempty"`
+	ObjectBytes     *int64     `json:"object_bytes,omitempty"` // download links: the object's size at creation; absent when unknown
 }
 
 func toLinkResponse(l *links.Link, now time.Time) LinkResponse {
@@ -85,6 +86,7 @@ func toLinkResponse(l *links.Link, now time.Time) LinkResponse {
 		KeyIsPrefix: l.KeyIsPrefix, MaxBytes: l.MaxBytes, ContentType: l.ContentType,
 		ShareID: l.ShareID, Recipient: l.Recipient, Confirm: l.Confirm, Direct: optBool(l.Confirm, l.Direct),
 		FirstOpenAt: optTime(l.FirstOpenAt), GrantID: l.GrantID, VerifyRecipient: l.VerifyRecipient,
+		ObjectBytes: l.ObjectBytes,
 	}
 }
 

@@ -23,12 +23,13 @@ type TokenResponse struct {
 	LastUsedAt  *time.Time `json:"last_used_at,omitempty"`
 	DisplayName string     `json:"display_name,omitempty"`
 	Email       string     `json:"email,omitempty"`
+	Owner       string     `json:"owner,omitempty"` // the person who minted it for their own scripts
 }
 
 func toTokenResponse(t *auth.Token) TokenResponse {
 	return TokenResponse{ID: t.ID, Name: t.Name, Role: string(t.Role), CreatedAt: t.CreatedAt, CreatedBy: t.CreatedBy,
 		ExpiresAt: optTime(t.ExpiresAt), RevokedAt: optTime(t.RevokedAt), LastUsedAt: optTime(t.LastUsedAt),
-		DisplayName: t.DisplayName, Email: t.Email}
+		DisplayName: t.DisplayName, Email: t.Email, Owner: t.Owner}
 }
 
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/chromedp/chromedp"
 )
 
@@ -39,6 +40,20 @@ func TestUploadInboxInBrowser(t *testing.T) {
 		t.Fatalf("upload did not finish: %v; status %q", err, pull(t, up, "status", chromedp.Text(chromedp.CSS("#status"))))
 	}
 	shoot(t, up, "30-inbox-uploaded")
+	// The page's script sent the name headers the presign answer signed,
+	// so the object keeps the uploader's name in S3.
+	_, arr := e.arrivals(e.sharer, l.ID)
+	if len(arr.Arrivals) != 1 {
+		t.Fatalf("arrivals = %+v", arr)
+	}
+	h, err := e.s3.HeadObject(context.Background(), testBucket, arr.Arrivals[0].Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cd, m := aws.ToString(h.ContentDisposition), h.Metadata["filename"]; cd != `attachment; filename="Signed contract (v2).pdf"; filename*=UTF-8''Signed%20contract%20%28v2%29.pdf` ||
+		m != "Signed%20contract%20%28v2%29.pdf" {
+		t.Errorf("object's Content-Disposition %q, x-amz-meta-filename %q; want the uploader's name", cd, m)
+	}
 
 	sharer := newBrowser(t)
 	signInBrowser(t, sharer, base, e.sharer, "")

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"html/template"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -64,7 +65,9 @@ type confirmData struct {
 	Sharer    string // display name, or the token's name
 	Note      string // the sharer's note
 	ExpiresIn string
-	Verify    bool // the recipient will be asked for a mailed code
+	Verify    bool   // the recipient will be asked for a mailed code
+	Size      string // "2.4 MB"; "" when the link does not know the size
+	Bytes     string // the exact size, "2,400,000 bytes"
 }
 
 // confirmPage answers with the page whose button POSTs back to the same
@@ -80,12 +83,25 @@ func (s *Server) confirmPage(w http.ResponseWriter, r *http.Request, l *links.Li
 	if err := s.nothingMinted(r, ev, reason); err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(http.StatusOK)
-	return confirmTemplate.Execute(w, confirmData{
+	d := confirmData{
 		Filename: app.DisplayName(l), Sharer: s.sharerName(r.Context(), l), Note: l.Note,
 		ExpiresIn: mail.Humanize(l.ExpiresAt.Sub(s.now())), Verify: l.VerifyRecipient,
-	})
+	}
+	if l.ObjectBytes != nil {
+		d.Size, d.Bytes = humanBytes(*l.ObjectBytes), groupDigits(*l.ObjectBytes)+" bytes"
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	return confirmTemplate.Execute(w, d)
+}
+
+// groupDigits writes n with a comma between groups of three digits.
+func groupDigits(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // setConfirmHeaders adds, to the share headers already set, a strict CSP
@@ -130,6 +146,7 @@ var confirmTemplate = template.Must(template.New("confirm").Parse(`<!doctype htm
 <title>Download {{.Filename}}</title>
 <style>` + confirmStyle + `</style></head>
 <body><h1>Download {{.Filename}} from {{.Sharer}}</h1>
+{{if .Size}}<p id="size">Size: <span title="{{.Bytes}}">{{.Size}}</span>{{if ne .Size .Bytes}} <small>({{.Bytes}})</small>{{end}}</p>{{end}}
 {{if .Note}}<p id="note">{{.Note}}</p>{{end}}
 <p>This link expires in {{.ExpiresIn}}.</p>
 {{if .Verify}}<p>You will be asked for a code that we mail to the address this link was sent to.</p>{{end}}

@@ -92,19 +92,18 @@ func originOf(raw string) string {
 }
 
 // consoleUser returns the signed-in user's session and live token (for a
-// person the provider signed in, a principal built from the person, and
-// their groups).
-func (s *Server) consoleUser(r *http.Request) (web.Session, *auth.Token, []string, error) {
+// person the provider signed in, a principal built from the person).
+func (s *Server) consoleUser(r *http.Request) (web.Session, *auth.Token, error) {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil {
-		return web.Session{}, nil, nil, errNoSession
+		return web.Session{}, nil, errNoSession
 	}
 	sess, ok, err := s.sessions.Get(r.Context(), c.Value)
 	if err != nil {
-		return web.Session{}, nil, nil, err
+		return web.Session{}, nil, err
 	}
 	if !ok {
-		return web.Session{}, nil, nil, errNoSession
+		return web.Session{}, nil, errNoSession
 	}
 	if sess.PersonID != "" {
 		return s.personUser(r, c.Value, sess)
@@ -113,29 +112,37 @@ func (s *Server) consoleUser(r *http.Request) (web.Session, *auth.Token, []strin
 		// Made before token sign-in was turned off: the deployment now
 		// requires its identity provider.
 		if err := s.sessions.Delete(r.Context(), c.Value); err != nil {
-			return web.Session{}, nil, nil, err
+			return web.Session{}, nil, err
 		}
-		return web.Session{}, nil, nil, errNoSession
+		return web.Session{}, nil, errNoSession
 	}
 	t, err := s.tokens.ByID(r.Context(), sess.TokenID)
 	if errors.Is(err, auth.ErrNotFound) {
-		return web.Session{}, nil, nil, errNoSession
+		return web.Session{}, nil, errNoSession
 	}
 	if err != nil {
-		return web.Session{}, nil, nil, err
+		return web.Session{}, nil, err
 	}
 	now := s.now()
-	if !t.RevokedAt.IsZero() || !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt) {
-		if err := s.sessions.Delete(r.Context(), c.Value); err != nil {
-			return web.Session{}, nil, nil, err
-		}
-		return web.Session{}, nil, nil, errNoSession
+	// An owned token acts with its owner's role of the moment, as on the
+	// API; an owner who may no longer act ends the session.
+	ownerGone := false
+	if err := s.tokens.ResolveOwner(r.Context(), t, now); errors.Is(err, auth.ErrUnauthenticated) {
+		ownerGone = true
+	} else if err != nil {
+		return web.Session{}, nil, err
 	}
-	return sess, t, nil, nil
+	if ownerGone || !t.RevokedAt.IsZero() || !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt) {
+		if err := s.sessions.Delete(r.Context(), c.Value); err != nil {
+			return web.Session{}, nil, err
+		}
+		return web.Session{}, nil, errNoSession
+	}
+	return sess, t, nil
 }
 
 func webUser(t *auth.Token) *web.User {
-	return &web.User{Name: t.Name, Role: string(t.Role),
+	return &web.User{Name: t.Person(), Role: string(t.Role),
 		CanShare: t.Role == auth.RoleSharer || t.Role == auth.RoleAdmin,
 		CanAdmin: t.Role == auth.RoleAdmin,
 		CanAudit: t.Role == auth.RoleAdmin || t.Role == auth.RoleAuditor}
@@ -159,7 +166,7 @@ type consoleFunc func(w http.ResponseWriter, r *http.Request, c *consoleCtx) err
 func (s *Server) console(h consoleFunc, roles ...auth.Role) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		setConsoleHeaders(w.Header())
-		sess, tok, groups, err := s.consoleUser(r)
+		sess, tok, err := s.consoleUser(r)
 		if errors.Is(err, errNoSession) && r.Method == http.MethodGet {
 			http.Redirect(w, r, "/ui/signin", http.StatusSeeOther)
 			return nil
@@ -179,7 +186,7 @@ func (s *Server) console(h consoleFunc, roles ...auth.Role) handlerFunc {
 		if !hasRole(tok, roles) {
 			return s.consoleError(w, r, c, auth.ErrForbidden)
 		}
-		info(r).token, info(r).groups = tok, groups
+		info(r).token = tok
 		if err := s.take(s.limits.token, scopeToken, tok.ID); err != nil {
 			return s.consoleError(w, r, c, s.limitedAPI(r, err))
 		}
@@ -272,6 +279,12 @@ func (s *Server) consoleRoutes(r *mux.Router) {
 	page(http.MethodPost, "/ui/admin/killswitch", s.killSwitchForm, admin)
 	page(http.MethodPost, "/ui/admin/tokens", s.createTokenForm, admin)
 	page(http.MethodPost, "/ui/admin/tokens/{id}/revoke", s.revokeTokenForm, admin)
+	page(http.MethodGet, "/ui/tokens", s.ownTokensPage, admin, sharer, auditor)
+	page(http.MethodPost, "/ui/tokens", s.mintOwnTokenForm, admin, sharer, auditor)
+	page(http.MethodPost, "/ui/tokens/{id}/revoke", s.revokeOwnTokenForm, admin, sharer, auditor)
+	page(http.MethodGet, "/ui/people", s.peoplePage, admin, auditor)
+	page(http.MethodPost, "/ui/people/{id}/role", s.setPersonRoleForm, admin)
+	page(http.MethodPost, "/ui/people/{id}/enable", s.enablePersonForm, admin)
 	page(http.MethodGet, "/ui/audit", s.auditPage, admin, auditor)
 	page(http.MethodGet, "/ui/audit/export", func(w http.ResponseWriter, r *http.Request, _ *consoleCtx) error {
 		return s.exportAudit(w, r)
@@ -383,7 +396,7 @@ func (s *Server) linksPage(w http.ResponseWriter, r *http.Request, c *consoleCtx
 	q := r.URL.Query()
 	f := linkFilter(q)
 	if c.tok.Role == auth.RoleSharer {
-		f.CreatedBy = c.tok.Name
+		f.CreatedBy = c.tok.Person()
 	}
 	now := s.now()
 	p, err := s.links.List(r.Context(), f, 50, q.Get("cursor"), now)
@@ -500,7 +513,7 @@ func (s *Server) linkPage(w http.ResponseWriter, r *http.Request, c *consoleCtx)
 		Arrivals  []arrivalRow
 		Activity  *activityView // nil without an audit database
 	}{Link: toLinkResponse(l, s.now()), Timeline: u.CanAudit && s.auditDB != nil}
-	d.CanRevoke = d.Link.State != string(links.StateRevoked) && (u.CanAdmin || u.CanShare && l.CreatedBy == c.tok.Name)
+	d.CanRevoke = d.Link.State != string(links.StateRevoked) && (u.CanAdmin || u.CanShare && l.CreatedBy == c.tok.Person())
 	if d.Arrivals, d.Inbox, err = s.arrivalRows(r, l); err != nil {
 		return err
 	}
@@ -686,8 +699,14 @@ func (s *Server) offboardForm(w http.ResponseWriter, r *http.Request, c *console
 			ids := make([]string, len(plan.Tokens))
 			for i, t := range plan.Tokens {
 				ids[i] = fmt.Sprintf("%s (%s)", t.ID, t.Role)
+				if t.Owner != "" {
+					ids[i] = fmt.Sprintf("%s (their own, %s)", t.ID, app.OwnTokenLabel(t))
+				}
 			}
 			tokens = "token " + strings.Join(ids, ", ")
+		}
+		if plan.SignIn {
+			tokens += ", stop their sign-in through the identity provider"
 		}
 		step := confirmStep{Heading: "Offboard " + req.Name, Action: "/ui/admin/offboard", Button: "Offboard " + req.Name,
 			Message: fmt.Sprintf("This will revoke %d live links created by %s, disable %s, and revoke their grants.", plan.LiveLinks, req.Name, tokens),

@@ -341,40 +341,42 @@ func (s *Server) auditRoleChange(ctx context.Context, r *http.Request, p *people
 
 // personToken is the console's principal for a person the provider signed
 // in. Every console page takes an *auth.Token for the name it acts under,
-// the role it may act with and the address its mail is sent from; for a
-// person these come from the person, read afresh on every request. It is
+// the role it may act with, the groups its grants may name and the
+// address its mail is sent from; for a person these come from the person,
+// read afresh on every request. It is
 // never stored, and its ID is the person's id, which no token has (the
 // per-token rate limit counts the person).
 func personToken(p *people.Person) *auth.Token {
-	return &auth.Token{ID: p.ID, Name: p.Name, Role: p.Role(), CreatedAt: p.CreatedAt, DisplayName: p.DisplayName, Email: p.Email}
+	return &auth.Token{ID: p.ID, Name: p.Name, Role: p.Role(), CreatedAt: p.CreatedAt, DisplayName: p.DisplayName, Email: p.Email,
+		Groups: p.Groups}
 }
 
-// personUser returns the principal and groups of the person session id,
+// personUser returns the principal of the person of session id,
 // after checking the person with the provider when the last check is
 // CheckInterval old. A session that must end is deleted (and the ending
 // audited) and errNoSession returned.
-func (s *Server) personUser(r *http.Request, id string, sess web.Session) (web.Session, *auth.Token, []string, error) {
+func (s *Server) personUser(r *http.Request, id string, sess web.Session) (web.Session, *auth.Token, error) {
 	ctx := r.Context()
 	if s.rp == nil { // sign-in through the provider was turned off since
-		return sess, nil, nil, s.endSession(r, id, nil, "sign-in through the identity provider is off")
+		return sess, nil, s.endSession(r, id, nil, "sign-in through the identity provider is off")
 	}
 	p, err := s.people.Get(ctx, sess.PersonID)
 	if errors.Is(err, people.ErrNotFound) {
-		return sess, nil, nil, s.endSession(r, id, nil, "person removed")
+		return sess, nil, s.endSession(r, id, nil, "person removed")
 	}
 	if err != nil {
-		return sess, nil, nil, err
+		return sess, nil, err
 	}
 	if !p.Active() {
-		return sess, nil, nil, s.endSession(r, id, p, "offboarded")
+		return sess, nil, s.endSession(r, id, p, "offboarded")
 	}
 	now := s.now()
 	if now.Sub(sess.CheckedAt) >= s.cfg.OIDC.CheckInterval {
 		if p, err = s.checkPerson(r, id, sess, p, now); err != nil {
-			return sess, nil, nil, err
+			return sess, nil, err
 		}
 	}
-	return sess, personToken(p), p.Groups, nil
+	return sess, personToken(p), nil
 }
 
 // checkPerson asks the provider about p again with the session's refresh

@@ -16,6 +16,7 @@ import (
 	"github.com/sharesvc/sharesvc/internal/grants"
 	"github.com/sharesvc/sharesvc/internal/links"
 	"github.com/sharesvc/sharesvc/internal/mail"
+	"github.com/sharesvc/sharesvc/internal/people"
 	"github.com/sharesvc/sharesvc/internal/ratelimit"
 	"github.com/sharesvc/sharesvc/internal/sts"
 )
@@ -80,6 +81,8 @@ var errorTable = []struct {
 	{app.ErrS3, http.StatusBadGateway, "storage-unreachable", "Object storage could not be reached; retry shortly", ""},
 	{auth.ErrNotFound, http.StatusNotFound, "token-not-found", "No such token", ""},
 	{app.ErrUnknownPerson, http.StatusNotFound, "person-not-found", "No such person", ""},
+	{people.ErrNotFound, http.StatusNotFound, "person-not-found", "No such person", ""},
+	{people.ErrInvalid, http.StatusBadRequest, "invalid-person-request", "Invalid person request", ""},
 	{auth.ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated", "Missing or invalid API token", ""},
 	{auth.ErrForbidden, http.StatusForbidden, "forbidden", "Not allowed for this token's role", ""},
 	{auth.ErrInvalid, http.StatusBadRequest, "invalid-token-request", "Invalid token request", ""},

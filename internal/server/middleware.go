@@ -26,7 +26,6 @@ type reqInfo struct {
 	route   string
 	outcome string
 	token   *auth.Token
-	groups  []string   // a provider-signed-in person's groups (Actor.Groups)
 	public  bool       // answer errors as HTML to browsers
 	ip      netip.Addr // client address under the trusted-proxy rule
 }

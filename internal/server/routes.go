@@ -66,6 +66,14 @@ func (s *Server) routes() http.Handler {
 	handle(http.MethodPost, "/tokens/{id}/revoke", s.revokeToken, admin)
 	handle(http.MethodPost, "/tokens/{id}/rotate", s.rotateToken, admin)
 	handle(http.MethodPatch, "/tokens/{id}", s.updatePerson, admin)
+	// Everyone's own tokens, for their scripts (api_owntokens.go).
+	handle(http.MethodGet, "/me/tokens", s.listOwnTokens, admin, sharer, auditor)
+	handle(http.MethodPost, "/me/tokens", s.mintOwnToken, admin, sharer, auditor)
+	handle(http.MethodDelete, "/me/tokens/{id}", s.revokeOwnToken, admin, sharer, auditor)
+	// People who sign in through the identity provider (api_people.go).
+	handle(http.MethodGet, "/people", s.listPeople, admin, auditor)
+	handle(http.MethodPut, "/people/{id}/role", s.setPersonRole, admin)
+	handle(http.MethodPost, "/people/{id}/enable", s.enablePerson, admin)
 	handle(http.MethodPost, "/grants", s.createGrant, admin)
 	handle(http.MethodGet, "/grants", s.listGrants, admin, sharer, auditor)
 	handle(http.MethodGet, "/grants/{id}", s.getGrant, admin, sharer, auditor)

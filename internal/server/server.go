@@ -61,6 +61,9 @@ type Config struct {
 	// MaxRecipients bounds the recipients of one share sent by email; 0
 	// means 50.
 	MaxRecipients int
+	// PersonalTokenMaxLifetime bounds the tokens people mint for their own
+	// scripts; 0 means app.DefaultPersonalTokenMaxLifetime.
+	PersonalTokenMaxLifetime time.Duration
 
 	// OIDC is how the console signs people in through the identity
 	// provider of Deps.OIDC.
@@ -85,6 +88,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("presign TTL: default %s must be at least 1s and at most the maximum %s", c.DefaultPresignTTL, c.MaxPresignTTL)
 	case c.MaxPresignTTL > sts.MaxURLLifetime:
 		return fmt.Errorf("presign TTL: maximum %s exceeds S3's 7 days", c.MaxPresignTTL)
+	case c.PersonalTokenMaxLifetime < 0 || c.PersonalTokenMaxLifetime > 0 && c.PersonalTokenMaxLifetime < time.Hour:
+		return fmt.Errorf("personal token max lifetime %s must be at least 1h", c.PersonalTokenMaxLifetime)
 	case c.MaxUses < 0:
 		return fmt.Errorf("max uses %d must not be negative", c.MaxUses)
 	case c.MaxUploadBytes < 0 || c.MaxUploadBytes > maxPutBytes:
@@ -184,6 +189,9 @@ type Deps struct {
 	// MailQuota bounds the share messages one person may queue in 24
 	// hours; 0 means no quota.
 	MailQuota int
+	// People reads the people who sign in through the identity provider;
+	// nil means a store on AuditDB.
+	People *people.Store
 	// OIDC signs people in to the console through the organisation's
 	// identity provider (an *oidc.Provider); nil offers no such sign-in.
 	OIDC RelyingParty
@@ -229,13 +237,19 @@ func New(cfg Config, d Deps) (*Server, error) {
 		if err := s.cfg.OIDC.validate(); err != nil {
 			return nil, err
 		}
-		s.rp, s.people = d.OIDC, people.NewStore(d.AuditDB)
+		s.rp = d.OIDC
 	}
 	if d.Grants == nil && d.AuditDB != nil {
 		d.Grants = grants.NewStore(d.AuditDB)
 	}
-	a, err := app.New(app.Config{Links: cfg.limits(), MaxRecipients: s.cfg.MaxRecipients, MailQuota: d.MailQuota}, app.Deps{
-		Links: d.Links, Tokens: d.Tokens, Audit: d.Audit, Signer: d.Signer, Scoped: d.Scoped, Grants: d.Grants, Mail: d.Mail, Deliveries: d.Deliveries,
+	if d.People == nil && d.AuditDB != nil {
+		d.People = people.NewStore(d.AuditDB)
+	}
+	s.people = d.People
+	a, err := app.New(app.Config{Links: cfg.limits(), MaxRecipients: s.cfg.MaxRecipients, MailQuota: d.MailQuota,
+		PersonalTokenMaxLifetime: cfg.PersonalTokenMaxLifetime}, app.Deps{
+		Links: d.Links, Tokens: d.Tokens, Audit: d.Audit, Signer: d.Signer, Scoped: d.Scoped, Grants: d.Grants, People: d.People,
+		Mail: d.Mail, Deliveries: d.Deliveries,
 		HTTPClient: d.HTTPClient, Clock: d.Clock, OnKillSwitch: s.setSuspended,
 	})
 	if err != nil {

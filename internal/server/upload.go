@@ -54,18 +54,24 @@ func (s *Server) openUpload(w http.ResponseWriter, r *http.Request) error {
 // the upload once the object exists (412): an upload never replaces an
 // object, even one that appeared after the link was made or an earlier
 // upload through the same link. The client must send that header;
-// noOverwrite says it will; oneName says the URL signs the header.
+// noOverwrite says it will.
 //
-// The mint records a pending arrival (links.Arrival) named filename, the
-// uploader's file name ("" unknown), in the transaction that spends the
-// use; arrival is its id, for POST /u/{code}/done.
-func (s *Server) mintUpload(w http.ResponseWriter, r *http.Request, size int64, ctype string, noOverwrite bool, filename string) (loc string, oneName bool, arrival string, err error) {
+// A known filename, the uploader's file name (cleaned), is signed into the
+// URL as the object's Content-Disposition and x-amz-meta-filename
+// (links.NameHeaders), so the object keeps its own name in S3 and S3
+// refuses a PUT that drops or changes either.
+//
+// hdrs are the headers the PUT must send exactly, besides Content-Type and
+// Content-Length. The mint records a pending arrival (links.Arrival) named
+// filename ("" unknown) in the transaction that spends the use; arrival
+// is its id, for POST /u/{code}/done.
+func (s *Server) mintUpload(w http.ResponseWriter, r *http.Request, size int64, ctype string, noOverwrite bool, filename string) (loc string, hdrs map[string]string, arrival string, err error) {
 	l, ev, now, err := s.openLink(w, r, links.KindUpload, false)
 	if err != nil {
-		return "", false, "", err
+		return "", nil, "", err
 	}
-	deny := func(reason string, err error) (string, bool, string, error) {
-		return "", false, "", s.denyOpen(r, ev, reason, err)
+	deny := func(reason string, err error) (string, map[string]string, string, error) {
+		return "", nil, "", s.denyOpen(r, ev, reason, err)
 	}
 	if size < 0 {
 		return deny("length_required", fmt.Errorf("%w: send the file with its size (curl -T does)", errLengthRequired))
@@ -93,7 +99,7 @@ func (s *Server) mintUpload(w http.ResponseWriter, r *http.Request, size int64, 
 
 	g, err := s.grant(r, ev, l, min(l.PresignTTL, l.ExpiresAt.Sub(now)))
 	if err != nil {
-		return "", false, "", err
+		return "", nil, "", err
 	}
 	preq := sts.Request{Method: http.MethodPut, Bucket: l.Bucket, Key: key, ContentType: l.ContentType, NoOverwrite: !l.KeyIsPrefix}
 	if l.MaxBytes > 0 {
@@ -101,19 +107,28 @@ func (s *Server) mintUpload(w http.ResponseWriter, r *http.Request, size int64, 
 		// declared 0 is signed too, or it would leave the size unchecked.
 		preq.ContentLength, preq.ExactLength = size, true
 	}
+	hdrs = map[string]string{}
+	if preq.NoOverwrite {
+		hdrs["If-None-Match"] = "*"
+	}
+	name := links.CleanFilename(filename)
+	if d, m := links.NameHeaders(name); d != "" {
+		preq.ContentDisposition, preq.Metadata = d, map[string]string{links.MetaFilename: m}
+		hdrs["Content-Disposition"], hdrs[links.MetaFilenameHeader] = d, m
+	}
 	loc, err = s.presign(g, preq)
 	if err != nil {
-		return "", false, "", err
+		return "", nil, "", err
 	}
-	a := &links.Arrival{ID: links.NewArrivalID(), LinkID: l.ID, Key: key, Filename: links.CleanFilename(filename),
+	a := &links.Arrival{ID: links.NewArrivalID(), LinkID: l.ID, Key: key, Filename: name,
 		Bytes: size, ClientIP: s.audit.ClientIP(ev.ClientIP), CreatedAt: now}
 	detail, _ := json.Marshal(map[string]any{"key": key, "bytes": size, "upload": a.ID})
 	ev.URLExpiresAt, ev.STSSession, ev.Detail = g.Expires, g.Session, string(detail)
 	record := func(ctx context.Context, tx *sql.Tx, _ *audit.Event) error { return links.InsertArrival(ctx, tx, a) }
 	if err := s.spend(r, ev, "", l, now, record); err != nil {
-		return "", false, "", err
+		return "", nil, "", err
 	}
-	return loc, preq.NoOverwrite, a.ID, nil
+	return loc, hdrs, a.ID, nil
 }
 
 var nameEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)

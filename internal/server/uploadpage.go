@@ -64,8 +64,10 @@ type presignResponse struct {
 	URL         string `json:"url"`
 	Method      string `json:"method"`
 	ContentType string `json:"content_type,omitempty"`
-	// Headers the PUT must carry besides Content-Type (If-None-Match: *
-	// for a link to one name, which never replaces an object).
+	// Headers the PUT must carry, exactly, besides Content-Type: If-None-Match: *
+	// for a link to one name, which never replaces an object;
+	// Content-Disposition and X-Amz-Meta-Filename for a named file, which
+	// keep its name with the object. Each is signed.
 	Headers map[string]string `json:"headers,omitempty"`
 	// Upload names this upload for POST /u/{code}/done once the PUT
 	// succeeded.
@@ -90,13 +92,9 @@ func (s *Server) presignUpload(w http.ResponseWriter, r *http.Request) error {
 	if len(req.Filename) > 4*links.MaxFilenameBytes {
 		return fmt.Errorf("%w: filename is longer than %d bytes", links.ErrInvalid, 4*links.MaxFilenameBytes)
 	}
-	loc, oneName, upload, err := s.mintUpload(w, r, *req.Size, req.ContentType, true, req.Filename)
+	loc, hdrs, upload, err := s.mintUpload(w, r, *req.Size, req.ContentType, true, req.Filename)
 	if err != nil {
 		return err
-	}
-	var hdrs map[string]string
-	if oneName {
-		hdrs = map[string]string{"If-None-Match": "*"}
 	}
 	// A link that requires a type signed exactly req.ContentType (anything
 	// else was refused); otherwise the type is not signed and the script

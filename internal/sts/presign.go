@@ -33,9 +33,10 @@ package sts
 //     X-Amz-Checksum-Mode=ENABLED to GET when response checksum validation
 //     is "when_supported".
 //   - Signed headers: host, plus content-length when > 0, content-type when
-//     set and if-none-match ("*") with NoOverwrite (PUT); the host is signed
-//     without a default port (:80 for http, :443 for https), while the URL
-//     keeps the port as configured.
+//     set and if-none-match ("*") with NoOverwrite (PUT), content-disposition
+//     and x-amz-meta-* when set (the SDK signs those rather than hoisting
+//     them into the query); the host is signed without a default port (:80
+//     for http, :443 for https), while the URL keeps the port as configured.
 //
 // One deliberate departure: Request.ExactLength signs content-length even
 // when it is 0, which the SDK never does (it signs only a positive length).
@@ -49,6 +50,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -103,6 +105,15 @@ type Request struct {
 	// UploadID completes one (CompleteMultipartUpload).
 	UploadID   string
 	PartNumber int
+	// PUT of a whole object, and POST starting a multipart upload: when
+	// non-empty, Content-Disposition becomes a signed header the client
+	// must send exactly; S3 keeps it with the object and answers it on GET.
+	ContentDisposition string
+	// PUT of a whole object, and POST starting a multipart upload: user
+	// metadata, each entry signed as the header x-amz-meta-<name> that the
+	// client must send exactly. Names are lower-case letters, digits and
+	// '-'; values printable ASCII (S3 keeps metadata as US-ASCII).
+	Metadata map[string]string
 }
 
 // Presigner builds SigV4 query-presigned S3 URLs.
@@ -384,6 +395,9 @@ func (p *Presigner) Presign(c Credentials, r Request) (string, error) {
 			return "", invalid("content type %q: control characters are not allowed", r.ContentType)
 		}
 	}
+	if err := validObjectHeaders(&r, method); err != nil {
+		return "", err
+	}
 	if c.AccessKeyID == "" || c.SecretAccessKey == "" {
 		return "", invalid("credentials: access key ID and secret access key are required")
 	}
@@ -405,13 +419,20 @@ func (p *Presigner) Presign(c Credentials, r Request) (string, error) {
 		hdrs |= hdrIfNoneMatch
 	}
 	signedHeaders, signedHeadersEnc := signedHeaderLists[hdrs][0], signedHeaderLists[hdrs][1]
+	var metaNames []string
+	if r.ContentDisposition != "" || len(r.Metadata) > 0 {
+		metaNames, signedHeaders, signedHeadersEnc = objectHeaderLists(&r, signedHeaders)
+	}
 	bp := bufPool.Get().(*[]byte)
 	buf := (*bp)[:0]
 	// Rough upper bound: URL (escaping at most triples a byte) twice (URL
 	// and canonical request) plus headers and the string to sign.
 	need := 2*(len(ep.origin)+len(ep.path)+
 		3*(len(r.Key)+len(r.ResponseContentDisposition)+len(r.UploadID))+len(st.credential)+len(st.tokenEnc)+300) +
-		len(r.ContentType) + 512
+		len(r.ContentType) + 512 + 2*len(r.ContentDisposition)
+	for k, v := range r.Metadata {
+		need += 2 * (len(k) + len(v) + 12)
+	}
 	if cap(buf) < need {
 		buf = make([]byte, 0, need)
 	}
@@ -463,6 +484,11 @@ func (p *Presigner) Presign(c Credentials, r Request) (string, error) {
 	buf = append(buf, '\n')
 	buf = append(buf, buf[queryStart:urlEnd]...)
 	buf = append(buf, '\n')
+	if r.ContentDisposition != "" {
+		buf = append(buf, "content-disposition:"...)
+		buf = append(buf, canonicalHeaderValue(r.ContentDisposition)...)
+		buf = append(buf, '\n')
+	}
 	if signLength {
 		buf = append(buf, "content-length:"...)
 		buf = strconv.AppendInt(buf, r.ContentLength, 10)
@@ -478,6 +504,13 @@ func (p *Presigner) Presign(c Credentials, r Request) (string, error) {
 	buf = append(buf, '\n')
 	if r.NoOverwrite {
 		buf = append(buf, "if-none-match:*\n"...)
+	}
+	for _, k := range metaNames {
+		buf = append(buf, "x-amz-meta-"...)
+		buf = append(buf, k...)
+		buf = append(buf, ':')
+		buf = append(buf, canonicalHeaderValue(r.Metadata[k])...)
+		buf = append(buf, '\n')
 	}
 	buf = append(buf, '\n')
 	buf = append(buf, signedHeaders...)
@@ -537,6 +570,59 @@ var signedHeaderLists = func() (t [8][2]string) {
 	}
 	return t
 }()
+
+// validObjectHeaders checks the Content-Disposition and metadata of r,
+// which only a PUT of a whole object or the POST starting a multipart
+// upload may carry. Errors: ErrInvalidRequest naming the field.
+func validObjectHeaders(r *Request, method string) error {
+	if r.ContentDisposition == "" && len(r.Metadata) == 0 {
+		return nil
+	}
+	if method != "PUT" && method != "POST" || r.UploadID != "" {
+		return invalid("content disposition/metadata: only allowed for PUT of an object and POST starting a multipart upload")
+	}
+	printable := func(v string) bool {
+		for i := 0; i < len(v); i++ {
+			if c := v[i]; c < ' ' || c > '~' {
+				return false
+			}
+		}
+		return true
+	}
+	if !printable(r.ContentDisposition) {
+		return invalid("content disposition %q: only printable ASCII is allowed", r.ContentDisposition)
+	}
+	for k, v := range r.Metadata {
+		if k == "" || strings.ContainsFunc(k, func(c rune) bool { return !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') }) {
+			return invalid("metadata name %q: only lower-case letters, digits and '-' are allowed", k)
+		}
+		if !printable(v) {
+			return invalid("metadata %s value %q: only printable ASCII is allowed", k, v)
+		}
+	}
+	return nil
+}
+
+// objectHeaderLists returns the sorted metadata names of r and the
+// SignedHeaders list (and its query encoding) of base, the list without
+// them, with content-disposition and x-amz-meta-* added.
+func objectHeaderLists(r *Request, base string) (metaNames []string, list, enc string) {
+	for k := range r.Metadata {
+		metaNames = append(metaNames, k)
+	}
+	sort.Strings(metaNames)
+	var b strings.Builder
+	if r.ContentDisposition != "" {
+		b.WriteString("content-disposition;")
+	}
+	b.WriteString(base)
+	for _, k := range metaNames {
+		b.WriteString(";x-amz-meta-")
+		b.WriteString(k)
+	}
+	list = b.String()
+	return metaNames, list, strings.ReplaceAll(list, ";", "%3B")
+}
 
 // signingState returns the signing key and encoded credential values for c
 // on date (and p's region), from the cache when possible. Concurrent misses

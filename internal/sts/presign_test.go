@@ -99,6 +99,12 @@ func sdkPresignWith(pc *s3.PresignClient, r Request) (string, error) {
 		if r.NoOverwrite {
 			in.IfNoneMatch = aws.String("*")
 		}
+		if r.ContentDisposition != "" {
+			in.ContentDisposition = aws.String(r.ContentDisposition)
+		}
+		if r.Metadata != nil {
+			in.Metadata = r.Metadata
+		}
 		res, err = pc.PresignPutObject(ctx, in)
 	case http.MethodHead:
 		res, err = pc.PresignHeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(r.Bucket), Key: aws.String(r.Key)})
@@ -282,6 +288,10 @@ func TestGoldenRequestVariants(t *testing.T) {
 		{Method: http.MethodPut, Bucket: "my.dotted.bucket", ContentType: "image/png"},
 		{Method: http.MethodGet, Bucket: "abc"},
 		{Method: http.MethodGet, Bucket: strings.Repeat("b", 63)},
+		{Method: http.MethodPut, ContentDisposition: `attachment; filename="Gr__e _Q3_  report.pdf"; filename*=UTF-8''Gr%C3%BC%C3%9Fe%20%22Q3%22%20report.pdf`},
+		{Method: http.MethodPut, Metadata: map[string]string{"filename": "Gr%C3%BC%C3%9Fe%20%22Q3%22.pdf"}},
+		{Method: http.MethodPut, NoOverwrite: true, ContentType: "application/pdf", ContentLength: 1 << 20, ExactLength: true,
+			ContentDisposition: disposition, Metadata: map[string]string{"filename": "a b", "z-last": "1", "a-first": " spaced  out "}},
 	}
 	for _, tg := range targets {
 		p := mustPresigner(t, tg)
@@ -503,6 +513,23 @@ func TestPresignInvalidRequests(t *testing.T) {
 		{"no overwrite on HEAD", "overwrite", func(r *Request) { r.Method, r.NoOverwrite = http.MethodHead, true }, nil},
 		{"negative content length", "content length", func(r *Request) { r.Method, r.ContentLength = http.MethodPut, -1 }, nil},
 		{"content type with newline", "content type", func(r *Request) { r.Method, r.ContentType = http.MethodPut, "text/plain\r\nX-Evil: 1" }, nil},
+		{"content disposition on GET", "content disposition", func(r *Request) { r.ContentDisposition = "attachment" }, nil},
+		{"metadata on a part", "metadata", func(r *Request) {
+			r.Method, r.PartNumber, r.UploadID, r.Metadata = http.MethodPut, 1, "u", map[string]string{"filename": "x"}
+		}, nil},
+		{"metadata on multipart completion", "metadata", func(r *Request) {
+			r.Method, r.UploadID, r.Metadata = http.MethodPost, "u", map[string]string{"filename": "x"}
+		}, nil},
+		{"content disposition with newline", "content disposition", func(r *Request) {
+			r.Method, r.ContentDisposition = http.MethodPut, "attachment\r\nX-Evil: 1"
+		}, nil},
+		{"content disposition not ASCII", "content disposition", func(r *Request) {
+			r.Method, r.ContentDisposition = http.MethodPut, `attachment; filename="Grüße"`
+		}, nil},
+		{"metadata name upper case", "metadata name", func(r *Request) { r.Method, r.Metadata = http.MethodPut, map[string]string{"FileName": "x"} }, nil},
+		{"metadata name empty", "metadata name", func(r *Request) { r.Method, r.Metadata = http.MethodPut, map[string]string{"": "x"} }, nil},
+		{"metadata name with colon", "metadata name", func(r *Request) { r.Method, r.Metadata = http.MethodPut, map[string]string{"a:b": "x"} }, nil},
+		{"metadata value not ASCII", "metadata filename", func(r *Request) { r.Method, r.Metadata = http.MethodPut, map[string]string{"filename": "Grüße"} }, nil},
 		{"no access key", "credentials", func(*Request) {}, &Credentials{SecretAccessKey: "s"}},
 		{"no secret", "credentials", func(*Request) {}, &Credentials{AccessKeyID: "a"}},
 	}

@@ -13,3 +13,9 @@ document.addEventListener('click', function (e) {
     done();
   }
 });
+
+// Forms with data-confirm="question" ask before they are sent.
+document.addEventListener('submit', function (e) {
+  var q = e.target.getAttribute && e.target.getAttribute('data-confirm');
+  if (q && !window.confirm(q)) e.preventDefault();
+});

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sharesvc/sharesvc/internal/app"
+	"github.com/sharesvc/sharesvc/internal/audit"
+	"github.com/sharesvc/sharesvc/internal/auth"
+	"github.com/sharesvc/sharesvc/internal/db"
+	"github.com/sharesvc/sharesvc/internal/grants"
+	"github.com/sharesvc/sharesvc/internal/links"
+	"github.com/sharesvc/sharesvc/internal/people"
+	"github.com/sharesvc/sharesvc/internal/server"
+	"github.com/sharesvc/sharesvc/internal/sts"
+)
+
+// personCmd is "sharesvc person list|role": the people who sign in through
+// the identity provider.
+type personCmd struct {
+	List personListCmd `cmd:"" help:"List the people who sign in through the identity provider."`
+	Role personRoleCmd `cmd:"" help:"Override a person's role (ROLE), or let their groups decide again (--clear)."`
+}
+
+// personWhere says where a person command works: offline on a database,
+// or through a running server.
+type personWhere struct {
+	DB    string `name:"db" envvar:"SHARESVC_DB" placeholder:"FILE|URL" help:"Work offline on this database: a SQLite file or postgres:// URL."`
+	URL   string `name:"url" envvar:"SHARESVC_URL" placeholder:"URL" help:"Ask this running sharesvc instead (with SHARESVC_TOKEN: an admin's; an auditor's lists)."`
+	Token string `name:"token" envvar:"SHARESVC_TOKEN" placeholder:"TOKEN" help:"API token for --url (prefer the variable: flags show up in ps)."`
+	JSON  bool   `name:"json" help:"Print JSON instead of a table."`
+}
+
+// client is the server to ask, or nil to work offline on w.DB. Exactly one
+// of the two must be given.
+func (w *personWhere) client(cmd string) (*apiClient, error) {
+	switch {
+	case w.DB != "" && w.URL != "":
+		return nil, fmt.Errorf("%s: both a database (--db or SHARESVC_DB) and a server (--url or SHARESVC_URL) are given: "+
+			"give --db to work on a database offline, or SHARESVC_URL with an admin's token to ask a running server, not both", cmd)
+	case w.DB == "" && w.URL == "":
+		return nil, fmt.Errorf("%s: say where: --db FILE|URL (or SHARESVC_DB) for a database offline, "+
+			"or SHARESVC_URL and SHARESVC_TOKEN (an admin's token) for a running server", cmd)
+	case w.DB != "":
+		return nil, nil
+	}
+	return &apiClient{base: w.URL, token: w.Token}, nil
+}
+
+type personListCmd struct {
+	personWhere
+}
+
+func (c *personListCmd) Run(e *runEnv) error {
+	cl, err := c.client("person list")
+	if err != nil {
+		return err
+	}
+	var out []server.PersonResponse
+	if cl != nil {
+		var page struct {
+			People []server.PersonResponse `json:"people"`
+		}
+		if err := cl.do(e.ctx, "GET", "/api/v1/people", nil, &page); err != nil {
+			return fmt.Errorf("person list: %w", err)
+		}
+		out = page.People
+	} else {
+		d, err := openReadOnly(e.ctx, c.DB)
+		if err != nil {
+			return fmt.Errorf("person list: %w", err)
+		}
+		defer d.Close()
+		ps, err := people.List(e.ctx, d)
+		if err != nil {
+			return fmt.Errorf("person list: %w", err)
+		}
+		for _, p := range ps {
+			out = append(out, server.ToPersonResponse(p))
+		}
+	}
+	if c.JSON {
+		if out == nil {
+			out = []server.PersonResponse{}
+		}
+		return printJSON(e.stdout, out)
+	}
+	rows := make([][]string, 0, len(out))
+	for _, p := range out {
+		role := p.Role
+		if p.Override != "" {
+			role += " (override; groups: " + p.GroupRole + ")"
+		}
+		state := "active"
+		if p.DisabledAt != nil {
+			state = "disabled " + fmtTime(p.DisabledAt)
+		}
+		rows = append(rows, []string{p.ID, p.Name, dash(p.Email), dash(p.DisplayName), dash(strings.Join(p.Groups, ",")), role, fmtTime(&p.SeenAt), state})
+	}
+	return table(e.stdout, []string{"ID", "NAME", "EMAIL", "DISPLAY NAME", "GROUPS", "ROLE", "LAST SEEN", "STATE"}, rows)
+}
+
+type personRoleCmd struct {
+	Name  string `arg:"" placeholder:"NAME" help:"The person's sharesvc name (see: sharesvc person list)."`
+	Role  string `arg:"" optional:"" placeholder:"ROLE" help:"admin, sharer or auditor."`
+	Clear bool   `name:"clear" help:"Remove the override: the person's groups decide their role again."`
+	personWhere
+}
+
+func (c *personRoleCmd) Run(e *runEnv) error {
+	var role auth.Role
+	switch {
+	case c.Clear && c.Role != "":
+		return errors.New("person role: give a ROLE or --clear, not both")
+	case !c.Clear && c.Role == "":
+		return errors.New("person role: give a ROLE (admin, sharer or auditor), or --clear to follow the person's groups")
+	case !c.Clear:
+		r, err := auth.ParseRole(c.Role)
+		if err != nil {
+			return fmt.Errorf("person role: %w", err)
+		}
+		role = r
+	}
+	cl, err := c.client("person role")
+	if err != nil {
+		return err
+	}
+	var p server.PersonResponse
+	if cl != nil {
+		var page struct {
+			People []server.PersonResponse `json:"people"`
+		}
+		if err := cl.do(e.ctx, "GET", "/api/v1/people", nil, &page); err != nil {
+			return fmt.Errorf("person role: %w", err)
+		}
+		id := ""
+		for _, q := range page.People {
+			if q.Name == c.Name {
+				id = q.ID
+			}
+		}
+		if id == "" {
+			return fmt.Errorf("person role: %w: %s (see: sharesvc person list)", people.ErrNotFound, c.Name)
+		}
+		var body map[string]any
+		if role == "" {
+			body = map[string]any{"role": nil}
+		} else {
+			body = map[string]any{"role": string(role)}
+		}
+		if err := cl.do(e.ctx, "PUT", "/api/v1/people/"+id+"/role", body, &p); err != nil {
+			return fmt.Errorf("person role: %w", err)
+		}
+	} else {
+		got, err := setRoleOffline(e.ctx, c.DB, c.Name, role, time.Now())
+		if err != nil {
+			return fmt.Errorf("person role: %w", err)
+		}
+		p = server.ToPersonResponse(got)
+	}
+	if c.JSON {
+		return printJSON(e.stdout, p)
+	}
+	if p.Override != "" {
+		fmt.Fprintf(e.stdout, "%s is now %s by override\n", p.Name, p.Role)
+	} else {
+		fmt.Fprintf(e.stdout, "%s now follows their groups: %s\n", p.Name, p.Role)
+	}
+	return nil
+}
+
+// setRoleOffline changes the role override of the person called name in
+// the existing database at path, through the same verb as the API and
+// audited as done by "cli": whoever holds the database acts as an admin.
+func setRoleOffline(ctx context.Context, path, name string, role auth.Role, now time.Time) (*people.Person, error) {
+	if !db.IsPostgres(path) {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("no database at %s: %w", path, err)
+		}
+	}
+	d, err := db.Open(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	log, err := audit.Open(ctx, d.Write, audit.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer log.Close()
+	ps := people.NewStore(d.Read)
+	a, err := app.New(app.Config{}, app.Deps{Links: links.NewStore(d.Read), Tokens: auth.NewStore(d.Read), Audit: log, Grants: grants.NewStore(d.Read),
+		People: ps, Signer: sts.NewSigner(offline{}, nil, sts.SignerOptions{}), Clock: func() time.Time { return now }})
+	if err != nil {
+		return nil, err
+	}
+	p, err := ps.ByName(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return a.SetPersonRole(ctx, app.Actor{Name: "cli", Role: auth.RoleAdmin}, p.ID, role)
+}
