@@ -238,10 +238,16 @@ func TestOIDCSignInRolesAndAudit(t *testing.T) {
 	if got := sam.status("/ui/admin"); got != http.StatusForbidden {
 		t.Fatalf("sharer GET /ui/admin = %d; want 403", got)
 	}
+	if got := sam.status("/ui/tokens"); got != http.StatusOK {
+		t.Fatalf("sharer GET /ui/tokens (their own API tokens) = %d; want 200", got)
+	}
 	ada := e.client(t)
 	ada.signIn(opAdmin)
 	if got := ada.status("/ui/admin"); got != http.StatusOK {
 		t.Fatalf("admin by group GET /ui/admin = %d; want 200", got)
+	}
+	if resp, body := ada.get("/ui/people"); resp.StatusCode != http.StatusOK || !strings.Contains(body, opSharer.Email) {
+		t.Fatalf("admin GET /ui/people = %s; want 200 listing %s", resp.Status, opSharer.Email)
 	}
 
 	// A sign-in started from a page returns to it; one naming another
@@ -534,5 +540,46 @@ func TestOIDCGroupGrant(t *testing.T) {
 	e.clk.Advance(5 * time.Minute)
 	if got := create(); got != http.StatusForbidden {
 		t.Fatalf("after leaving staff = %d; want 403", got)
+	}
+}
+
+// An admin's override of a person's role applies at the person's next
+// request and outlasts the checks of their groups; offboarding a person
+// ends their session at once and refuses their next sign-in.
+func TestOIDCOverrideAndOffboard(t *testing.T) {
+	e := newOIDCEnv(t, false)
+	ada, sam := e.client(t), e.client(t)
+	ada.signIn(opAdmin)
+	sam.signIn(opSharer)
+	p, err := people.NewStore(e.db.Read).ByName(context.Background(), opSharer.Email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ada.get("/ui/people")
+	if resp, body := ada.post("/ui/people/"+p.ID+"/role", url.Values{"csrf": {ada.csrf}, "role": {"admin"}}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("override = %s\n%s", resp.Status, body)
+	}
+	if got := sam.status("/ui/admin"); got != http.StatusOK {
+		t.Fatalf("after the override GET /ui/admin = %d; want 200", got)
+	}
+	e.clk.Advance(5 * time.Minute)
+	if got := sam.status("/ui/admin"); got != http.StatusOK {
+		t.Fatalf("after a check of groups that map no role GET /ui/admin = %d; want 200: the override wins", got)
+	}
+
+	ada.get("/ui/admin")
+	if resp, body := ada.post("/ui/admin/offboard", url.Values{"csrf": {ada.csrf}, "name": {opSharer.Email}, "step": {"offboard"}}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("offboard = %s\n%s", resp.Status, body)
+	}
+	if got := sam.status("/ui/links"); got != http.StatusSeeOther {
+		t.Fatalf("after offboarding GET /ui/links = %d; want 303 (signed out)", got)
+	}
+	back := sam.login(opSharer)
+	if resp, _ := sam.get(back.String()); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("an offboarded person's sign-in = %s; want 403", resp.Status)
+	}
+	evs := e.events(audit.ActionSignInRefused)
+	if len(evs) != 1 || evs[0].Reason != "offboarded" || evs[0].Actor != opSharer.Email {
+		t.Fatalf("refusal rows %+v; want one, offboarded, by %s", evs, opSharer.Email)
 	}
 }
