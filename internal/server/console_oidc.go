@@ -343,9 +343,9 @@ func (s *Server) auditRoleChange(ctx context.Context, r *http.Request, p *people
 // in. Every console page takes an *auth.Token for the name it acts under,
 // the role it may act with, the groups its grants may name and the
 // address its mail is sent from; for a person these come from the person,
-// read afresh on every request. It is
-// never stored, and its ID is the person's id, which no token has (the
-// per-token rate limit counts the person).
+// read afresh on every request. It is never stored, and its ID is the
+// person's id, which no token has (the per-token rate limit counts the
+// person).
 func personToken(p *people.Person) *auth.Token {
 	return &auth.Token{ID: p.ID, Name: p.Name, Role: p.Role(), CreatedAt: p.CreatedAt, DisplayName: p.DisplayName, Email: p.Email,
 		Groups: p.Groups}
@@ -394,12 +394,14 @@ func (s *Server) checkPerson(r *http.Request, id string, sess web.Session, p *pe
 		return nil, s.endSession(r, id, p, "refresh token unreadable (client secret changed?)")
 	}
 	var res *oidc.Result
+	asked := false
 	if last := s.rpFailedAt.Load(); last != 0 && now.Sub(time.UnixMilli(last)) < providerRetry && now.Sub(time.UnixMilli(last)) >= 0 {
 		// It failed a moment ago: do not make this request wait for
 		// another timeout.
 		err = fmt.Errorf("%w: failed %s ago", oidc.ErrUnavailable, now.Sub(time.UnixMilli(last)).Round(time.Millisecond))
 	} else {
 		res, err = s.rp.Refresh(ctx, rt, p.Subject)
+		asked = true
 	}
 	switch {
 	case errors.Is(err, oidc.ErrGone), errors.Is(err, oidc.ErrRefused):
@@ -410,7 +412,9 @@ func (s *Server) checkPerson(r *http.Request, id string, sess web.Session, p *pe
 		}
 		return nil, s.endSession(r, id, p, "provider no longer vouches")
 	case err != nil:
-		s.rpFailedAt.Store(now.UnixMilli())
+		if asked {
+			s.rpFailedAt.Store(now.UnixMilli())
+		}
 		if now.Before(sess.CheckedAt.Add(s.cfg.OIDC.CheckInterval + s.cfg.OIDC.OfflineGrace)) {
 			s.log.Warn("identity provider unavailable: keeping the last checked role", "component", "oidc",
 				"person_id", p.ID, "checked_at", sess.CheckedAt, "err", err)

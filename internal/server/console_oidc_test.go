@@ -583,3 +583,35 @@ func TestOIDCOverrideAndOffboard(t *testing.T) {
 		t.Fatalf("refusal rows %+v; want one, offboarded, by %s", evs, opSharer.Email)
 	}
 }
+
+// During an outage a failed check holds off the next ask for 30 seconds
+// only: requests within them do not extend the wait, so the first check
+// after the provider is back succeeds and the session lives on.
+func TestOIDCOutageRetry(t *testing.T) {
+	e := newOIDCEnv(t, false)
+	ada := e.client(t)
+	ada.signIn(opAdmin)
+	e.op.SetDown(true)
+	e.clk.Advance(6 * time.Minute) // due: the check fails
+	if got := ada.status("/ui/admin"); got != http.StatusOK {
+		t.Fatalf("provider down within the grace = %d; want 200", got)
+	}
+	e.clk.Advance(20 * time.Second) // held off: the provider is not asked
+	if got := ada.status("/ui/admin"); got != http.StatusOK {
+		t.Fatalf("held off = %d; want 200", got)
+	}
+	e.op.SetDown(false)
+	e.clk.Advance(20 * time.Second) // 40 s after the failure: asked again, and it answers
+	if got := ada.status("/ui/admin"); got != http.StatusOK {
+		t.Fatalf("provider back = %d; want 200", got)
+	}
+	e.op.SetDown(true)
+	defer e.op.SetDown(false)
+	e.clk.Advance(14 * time.Minute) // past the first check's interval and grace, within the new one's
+	if got := ada.status("/ui/admin"); got != http.StatusOK {
+		t.Fatalf("down again after a successful check = %d; want 200 (that check counts)", got)
+	}
+	if evs := e.events(audit.ActionSessionEnded); len(evs) != 0 {
+		t.Fatalf("sessions ended: %+v", evs)
+	}
+}
