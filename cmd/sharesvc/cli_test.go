@@ -170,8 +170,8 @@ func TestAdminCLI(t *testing.T) {
 	if err := json.Unmarshal([]byte(runCLI(t, env, "link", "list", "--json")), &listed); err != nil || len(listed) != 1 {
 		t.Fatalf("link list --json = %v, %v", listed, err)
 	}
-	if out := runCLI(t, env, "link", "show", listed[0].ID); !strings.Contains(out, "1 of 3") {
-		t.Fatalf("link show = %q; want uses 1 of 3", out)
+	if out := runCLI(t, env, "link", "show", listed[0].ID); !strings.Contains(out, "1 of 3") || !strings.Contains(out, "9 bytes") {
+		t.Fatalf("link show = %q; want uses 1 of 3 and the size, 9 bytes", out)
 	}
 	if out := runCLI(t, env, "link", "revoke", short, "--reason", "wrong file"); !strings.Contains(out, "revoked "+listed[0].ID) {
 		t.Fatalf("link revoke by URL = %q", out)

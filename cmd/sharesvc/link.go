@@ -195,6 +195,9 @@ func showLink(w io.Writer, l *server.LinkResponse) error {
 		{"created", fmtTime(&l.CreatedAt) + " by " + l.CreatedBy}, {"expires", fmtTime(&l.ExpiresAt)},
 		{"uses", uses}, {"presign ttl", strconv.FormatInt(l.PresignTTL, 10) + "s"}, {"last access", fmtTime(l.LastAccessAt)},
 	}
+	if l.ObjectBytes != nil {
+		rows = append(rows, []string{"size", strconv.FormatInt(*l.ObjectBytes, 10) + " bytes"})
+	}
 	if l.Note != "" {
 		rows = append(rows, []string{"note", l.Note})
 	}

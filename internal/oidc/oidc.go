@@ -192,7 +192,9 @@ func New(cfg Config, client *http.Client, now func() time.Time) (*Provider, erro
 // Issuer returns the provider's issuer URL.
 func (p *Provider) Issuer() string { return p.cfg.Issuer }
 
-func (p *Provider) ctx(ctx context.Context) context.Context { return gooidc.ClientContext(ctx, p.client) }
+func (p *Provider) ctx(ctx context.Context) context.Context {
+	return gooidc.ClientContext(ctx, p.client)
+}
 
 // discover returns the provider's metadata, fetching it on first use.
 func (p *Provider) discover(ctx context.Context) (*gooidc.Provider, error) {

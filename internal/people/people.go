@@ -413,7 +413,9 @@ func NewStore(d *sql.DB) *Store { return &Store{db: d} }
 func (s *Store) Get(ctx context.Context, id string) (*Person, error) { return Get(ctx, s.db, id) }
 
 // ByName returns the person with this name. Errors: ErrNotFound.
-func (s *Store) ByName(ctx context.Context, name string) (*Person, error) { return ByName(ctx, s.db, name) }
+func (s *Store) ByName(ctx context.Context, name string) (*Person, error) {
+	return ByName(ctx, s.db, name)
+}
 
 // List returns every person, by name.
 func (s *Store) List(ctx context.Context) ([]*Person, error) { return List(ctx, s.db) }

@@ -42,6 +42,12 @@ func TestConfirmPageShowsObjectSize(t *testing.T) {
 	if n := objectBytes(l.ID); n == nil || *n != 2_400_000 {
 		t.Errorf("object_bytes = %v; want 2400000", n)
 	}
+	// The sharer's own page of the link says it too.
+	c := newConsoleClient(t, e)
+	c.signIn(e.sharer)
+	if _, body := c.get("/ui/links/" + l.ID); !strings.Contains(body, `<td id="object-size">2.4 MB (2,400,000 bytes)</td>`) {
+		t.Errorf("console link page lacks the size:\n%s", body)
+	}
 
 	// An empty object is known to be empty.
 	z := e.createLink(e.sharer, `{"key":"sized/empty.txt","confirm":true}`)
@@ -63,6 +69,9 @@ func TestConfirmPageShowsObjectSize(t *testing.T) {
 	}
 	if !strings.Contains(body, "Download report.pdf") {
 		t.Errorf("page lacks the file name:\n%s", body)
+	}
+	if _, body := c.get("/ui/links/" + old.ID); strings.Contains(body, "object-size") {
+		t.Errorf("console page of a link without a known size shows one:\n%s", body)
 	}
 	if n := objectBytes(old.ID); n != nil {
 		t.Errorf("object_bytes of a link without a known size = %d; want it absent", *n)

@@ -512,7 +512,11 @@ func (s *Server) linkPage(w http.ResponseWriter, r *http.Request, c *consoleCtx)
 		Inbox     bool // an upload link its reader may list the arrivals of
 		Arrivals  []arrivalRow
 		Activity  *activityView // nil without an audit database
+		Size      string        // the object's size when the link was made; "" unknown
 	}{Link: toLinkResponse(l, s.now()), Timeline: u.CanAudit && s.auditDB != nil}
+	if l.ObjectBytes != nil {
+		d.Size = humanBytes(*l.ObjectBytes) + " (" + groupDigits(*l.ObjectBytes) + " bytes)"
+	}
 	d.CanRevoke = d.Link.State != string(links.StateRevoked) && (u.CanAdmin || u.CanShare && l.CreatedBy == c.tok.Person())
 	if d.Arrivals, d.Inbox, err = s.arrivalRows(r, l); err != nil {
 		return err
