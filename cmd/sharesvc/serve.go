@@ -457,7 +457,7 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 		// applies 1/N of every limit (see ratelimit.Limit.PerInstance).
 		RateIP: s.RateIP.PerInstance(s.Instances), RateMiss: s.RateMiss.PerInstance(s.Instances),
 		RateLink: s.RateLink.PerInstance(s.Instances), RateToken: s.RateToken.PerInstance(s.Instances),
-		OIDC: oidcCfg, NoTokenSignIn: !s.OIDC.tokenSignIn,
+		OIDC: oidcCfg, NoTokenSignIn: !s.OIDC.tokenSignIn, ConsoleSessionTTL: s.OIDC.SessionLifetime,
 	}, server.Deps{
 		Links: store, Tokens: auth.NewStore(d.Read), Audit: log, Signer: signer, Scoped: scoped,
 		Metrics: m, Gatherer: reg, Logger: logger, Health: hc,

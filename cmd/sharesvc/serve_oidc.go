@@ -29,6 +29,7 @@ type oidcSettings struct {
 	CheckInterval    time.Duration `name:"oidc-check-interval" envvar:"SHARESVC_OIDC_CHECK_INTERVAL" default:"5m" help:"How often a signed-in person is checked with the provider again (their groups, role, and whether it still knows them)."`
 	OfflineGrace     time.Duration `name:"oidc-offline-grace" envvar:"SHARESVC_OIDC_OFFLINE_GRACE" default:"15m" help:"While the provider cannot be reached, how much longer than the check interval a session keeps its last checked role before it ends."`
 	DisplayName      string        `name:"oidc-name" envvar:"SHARESVC_OIDC_NAME" placeholder:"NAME" help:"The provider's name on the sign-in button, e.g. Okta (default: the issuer's host)."`
+	SessionLifetime  time.Duration `name:"console-session-lifetime" envvar:"SHARESVC_CONSOLE_SESSION_LIFETIME" default:"12h" help:"How long a console sign-in lasts at most (5m to 720h); a person from the provider is also checked every --oidc-check-interval."`
 	TokenSignIn      string        `name:"console-token-signin" envvar:"SHARESVC_CONSOLE_TOKEN_SIGNIN" placeholder:"on|off" help:"Whether API tokens may sign in to the console (default: on without --oidc-issuer, off with it, so that the provider is required). API calls with a token are unaffected."`
 
 	cfg         oidc.Config // built by validate when Issuer is set
@@ -39,6 +40,9 @@ type oidcSettings struct {
 // validate checks the settings (publicURL is the service's, defaulted) and
 // reads the client secret file. It changes nothing.
 func (o *oidcSettings) validate(publicURL string) error {
+	if o.SessionLifetime < 5*time.Minute || o.SessionLifetime > 30*24*time.Hour {
+		return fmt.Errorf("-console-session-lifetime ($SHARESVC_CONSOLE_SESSION_LIFETIME) %s must be between 5m and 720h", o.SessionLifetime)
+	}
 	switch strings.ToLower(strings.TrimSpace(o.TokenSignIn)) {
 	case "":
 		o.tokenSignIn = o.Issuer == ""
@@ -84,11 +88,11 @@ func (o *oidcSettings) validate(publicURL string) error {
 	if o.roles, err = people.ParseRoleMap(o.Roles); err != nil {
 		return fmt.Errorf("-oidc-roles ($SHARESVC_OIDC_ROLES): %w", err)
 	}
-	if o.CheckInterval < time.Second || o.CheckInterval > 12*time.Hour {
-		return fmt.Errorf("-oidc-check-interval ($SHARESVC_OIDC_CHECK_INTERVAL) %s must be between 1s and 12h (the console session's life)", o.CheckInterval)
+	if o.CheckInterval < time.Second || o.CheckInterval > o.SessionLifetime {
+		return fmt.Errorf("-oidc-check-interval ($SHARESVC_OIDC_CHECK_INTERVAL) %s must be between 1s and the console session's %s (-console-session-lifetime)", o.CheckInterval, o.SessionLifetime)
 	}
-	if o.OfflineGrace < 0 || o.OfflineGrace > 12*time.Hour {
-		return fmt.Errorf("-oidc-offline-grace ($SHARESVC_OIDC_OFFLINE_GRACE) %s must be between 0 and 12h", o.OfflineGrace)
+	if o.OfflineGrace < 0 || o.OfflineGrace > o.SessionLifetime {
+		return fmt.Errorf("-oidc-offline-grace ($SHARESVC_OIDC_OFFLINE_GRACE) %s must be between 0 and the console session's %s (-console-session-lifetime)", o.OfflineGrace, o.SessionLifetime)
 	}
 	return nil
 }

@@ -75,6 +75,9 @@ func TestServeOIDCSettings(t *testing.T) {
 		{withEnv(good, map[string]string{"SHARESVC_OIDC_ROLES": "owner=everyone"}), "SHARESVC_OIDC_ROLES"},
 		{withEnv(good, map[string]string{"SHARESVC_OIDC_CHECK_INTERVAL": "0s"}), "SHARESVC_OIDC_CHECK_INTERVAL"},
 		{withEnv(good, map[string]string{"SHARESVC_OIDC_OFFLINE_GRACE": "13h"}), "SHARESVC_OIDC_OFFLINE_GRACE"},
+		{withEnv(good, map[string]string{"SHARESVC_CONSOLE_SESSION_LIFETIME": "1m"}), "SHARESVC_CONSOLE_SESSION_LIFETIME"},
+		{withEnv(base, map[string]string{"SHARESVC_CONSOLE_SESSION_LIFETIME": "721h"}), "SHARESVC_CONSOLE_SESSION_LIFETIME"},
+		{withEnv(good, map[string]string{"SHARESVC_CONSOLE_SESSION_LIFETIME": "1h", "SHARESVC_OIDC_CHECK_INTERVAL": "2h"}), "-console-session-lifetime"},
 	} {
 		_, err := serveFlags(nil, getenvFrom(tc.env), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

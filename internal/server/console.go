@@ -35,10 +35,10 @@ var (
 )
 
 const (
-	sessionCookie = "sharesvc_session"
-	signinCookie  = "sharesvc_signin" // the sign-in form's CSRF value, before a session exists
-	sessionTTL    = 12 * time.Hour
-	maxSessions   = 10000
+	sessionCookie     = "sharesvc_session"
+	signinCookie      = "sharesvc_signin" // the sign-in form's CSRF value, before a session exists
+	defaultSessionTTL = 12 * time.Hour
+	maxSessions       = 10000
 )
 
 // consoleCSP allows the console's own style sheet and scripts and nothing
@@ -338,7 +338,7 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.setCookie(w, sessionCookie, id, int(sessionTTL/time.Second))
+	s.setCookie(w, sessionCookie, id, int(s.cfg.ConsoleSessionTTL/time.Second))
 	s.setCookie(w, signinCookie, "", -1)
 	info(r).outcome = "signed_in"
 	http.Redirect(w, r, "/ui/", http.StatusSeeOther)

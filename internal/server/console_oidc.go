@@ -78,7 +78,7 @@ const (
 	providerRetry = 30 * time.Second
 )
 
-func (c *OIDCConfig) validate() error {
+func (c *OIDCConfig) validate(sessionTTL time.Duration) error {
 	if c.CheckInterval == 0 {
 		c.CheckInterval = defaultCheckInterval
 	}
@@ -299,7 +299,7 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) error {
 	// it, so the console would not see the new session and ask to sign
 	// in again. Lax is sent on top-level GETs only; every POST still
 	// needs the session's CSRF token and this origin.
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/ui", MaxAge: int(sessionTTL / time.Second),
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/ui", MaxAge: int(s.cfg.ConsoleSessionTTL / time.Second),
 		HttpOnly: true, Secure: s.secureCookies(), SameSite: http.SameSiteLaxMode})
 	s.setCookie(w, signinCookie, "", -1)
 	info(r).outcome = "signed_in"

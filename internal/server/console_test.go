@@ -9,9 +9,12 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sharesvc/sharesvc/internal/auth"
+	"github.com/sharesvc/sharesvc/internal/clocktest"
 	"github.com/sharesvc/sharesvc/internal/links"
+	"github.com/sharesvc/sharesvc/internal/server"
 )
 
 // linkState reads a link's state from the database.
@@ -261,5 +264,40 @@ func TestUploadPresign(t *testing.T) {
 	}
 	if minted != 1 || pages != 1 {
 		t.Fatalf("audit: %d minted, %d upload_page rows; want 1 and 1", minted, pages)
+	}
+}
+
+// A console sign-in lasts --console-session-lifetime: the cookie says so,
+// and a minute past it the session is gone.
+func TestConsoleSessionLifetime(t *testing.T) {
+	clk := clocktest.New(time.Now())
+	e := newEnv(t, envOptions{clock: clk.Now, cfg: func(c *server.Config) { c.ConsoleSessionTTL = 30 * time.Minute }})
+	c := newConsoleClient(t, e)
+	c.get("/ui/signin")
+	resp, body := c.post("/ui/signin", c.origin, url.Values{"csrf": {c.csrf}, "token": {e.sharer}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in: %s %s", resp.Status, body)
+	}
+	var maxAge int
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "sharesvc_session" {
+			maxAge = ck.MaxAge
+		}
+	}
+	if maxAge != 1800 {
+		t.Fatalf("session cookie Max-Age = %d; want 1800", maxAge)
+	}
+	clk.Advance(29 * time.Minute)
+	if resp, _ := c.get("/ui/links"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("29 minutes in: %s; want 200", resp.Status)
+	}
+	clk.Advance(2 * time.Minute)
+	if resp, _ := c.get("/ui/links"); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/signin" {
+		t.Fatalf("31 minutes in: %s to %q; want 303 to the sign-in page", resp.Status, resp.Header.Get("Location"))
+	}
+	if _, err := server.New(server.Config{PublicURL: "http://x", DefaultLifetime: time.Hour, MaxLifetime: time.Hour,
+		DefaultPresignTTL: time.Minute, MaxPresignTTL: time.Minute, ConsoleSessionTTL: time.Minute}, server.Deps{}); err == nil ||
+		!strings.Contains(err.Error(), "console session lifetime") {
+		t.Fatalf("a 1-minute console session = %v; want refused", err)
 	}
 }

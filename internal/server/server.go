@@ -72,6 +72,9 @@ type Config struct {
 	// deployment can require its identity provider. API calls with a
 	// bearer token are unaffected.
 	NoTokenSignIn bool
+	// ConsoleSessionTTL is how long a console sign-in lasts at most,
+	// whatever the provider's checks say; 0 means 12 hours.
+	ConsoleSessionTTL time.Duration
 }
 
 // Validate reports the first setting that is unusable, naming it.
@@ -90,6 +93,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("presign TTL: maximum %s exceeds S3's 7 days", c.MaxPresignTTL)
 	case c.PersonalTokenMaxLifetime < 0 || c.PersonalTokenMaxLifetime > 0 && c.PersonalTokenMaxLifetime < time.Hour:
 		return fmt.Errorf("personal token max lifetime %s must be at least 1h", c.PersonalTokenMaxLifetime)
+	case c.ConsoleSessionTTL != 0 && (c.ConsoleSessionTTL < 5*time.Minute || c.ConsoleSessionTTL > 30*24*time.Hour):
+		return fmt.Errorf("console session lifetime %s must be between 5m and 30 days", c.ConsoleSessionTTL)
 	case c.MaxUses < 0:
 		return fmt.Errorf("max uses %d must not be negative", c.MaxUses)
 	case c.MaxUploadBytes < 0 || c.MaxUploadBytes > maxPutBytes:
@@ -97,6 +102,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxUploadBytes == 0 {
 		c.MaxUploadBytes = maxPutBytes
+	}
+	if c.ConsoleSessionTTL == 0 {
+		c.ConsoleSessionTTL = defaultSessionTTL
 	}
 	return nil
 }
@@ -229,12 +237,12 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if s.cfg.MaxRecipients <= 0 {
 		s.cfg.MaxRecipients = 50
 	}
-	s.sessions = web.NewSessions(d.AuditDB, maxSessions, sessionTTL, d.Clock)
+	s.sessions = web.NewSessions(d.AuditDB, maxSessions, s.cfg.ConsoleSessionTTL, d.Clock)
 	if d.OIDC != nil {
 		if d.AuditDB == nil {
 			return nil, errors.New("server: sign-in through the identity provider needs the database")
 		}
-		if err := s.cfg.OIDC.validate(); err != nil {
+		if err := s.cfg.OIDC.validate(s.cfg.ConsoleSessionTTL); err != nil {
 			return nil, err
 		}
 		s.rp = d.OIDC
