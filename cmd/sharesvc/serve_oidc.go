@@ -24,6 +24,7 @@ type oidcSettings struct {
 	Scopes           string        `name:"oidc-scopes" envvar:"SHARESVC_OIDC_SCOPES" default:"openid,email,profile,offline_access" placeholder:"SCOPES" help:"Scopes asked of the provider, comma-separated (add groups for Okta or Keycloak's group scope)."`
 	EmailClaim       string        `name:"oidc-email-claim" envvar:"SHARESVC_OIDC_EMAIL_CLAIM" default:"email" placeholder:"CLAIM" help:"ID token claim with the person's (verified) email address."`
 	NameClaim        string        `name:"oidc-name-claim" envvar:"SHARESVC_OIDC_NAME_CLAIM" default:"name" placeholder:"CLAIM" help:"ID token claim with the person's display name."`
+	TrustEmail       bool          `name:"oidc-trust-email" envvar:"SHARESVC_OIDC_TRUST_EMAIL" help:"Take the email claim as verified when the ID token has no email_verified claim (Entra ID sends none); only for a single-tenant provider whose addresses only its admins set."`
 	GroupsClaim      string        `name:"oidc-groups-claim" envvar:"SHARESVC_OIDC_GROUPS_CLAIM" default:"groups" placeholder:"CLAIM" help:"ID token claim with the person's groups."`
 	Roles            string        `name:"oidc-roles" envvar:"SHARESVC_OIDC_ROLES" default:"admin=share-admins,auditor=auditors" placeholder:"MAP" help:"Which provider groups give which role, e.g. \"admin=share-admins,auditor=auditors\"; everyone else is a sharer (an admin may override a person's role)."`
 	CheckInterval    time.Duration `name:"oidc-check-interval" envvar:"SHARESVC_OIDC_CHECK_INTERVAL" default:"5m" help:"How often a signed-in person is checked with the provider again (their groups, role, and whether it still knows them)."`
@@ -81,7 +82,7 @@ func (o *oidcSettings) validate(publicURL string) error {
 		scopes = append(scopes, s)
 	}
 	o.cfg = oidc.Config{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: secret, RedirectURL: redirect, Scopes: scopes,
-		EmailClaim: o.EmailClaim, NameClaim: o.NameClaim, GroupsClaim: o.GroupsClaim}
+		EmailClaim: o.EmailClaim, NameClaim: o.NameClaim, GroupsClaim: o.GroupsClaim, TrustEmail: o.TrustEmail}
 	if err := o.cfg.Validate(); err != nil {
 		return fmt.Errorf("-oidc-* ($SHARESVC_OIDC_*): %w", err)
 	}

@@ -69,6 +69,11 @@ type Config struct {
 	EmailClaim   string   // "": "email"
 	NameClaim    string   // "": "name"
 	GroupsClaim  string   // "": "groups"
+	// TrustEmail takes the email claim as verified when the ID token has
+	// no email_verified claim at all (Entra ID sends none). Only for a
+	// provider whose addresses only its admins set: a multi-tenant issuer
+	// lets anyone claim any address. An explicit false is never trusted.
+	TrustEmail bool
 }
 
 func (c *Config) defaults() {
@@ -381,7 +386,7 @@ func (p *Provider) result(ctx context.Context, d *gooidc.Provider, tok *oauth2.T
 		Issuer:        p.cfg.Issuer,
 		Subject:       subject,
 		Email:         str(claims[p.cfg.EmailClaim]),
-		EmailVerified: verified(claims["email_verified"]),
+		EmailVerified: p.verified(claims),
 		Name:          str(claims[p.cfg.NameClaim]),
 		Groups:        strs(claims[p.cfg.GroupsClaim]),
 	}
@@ -407,7 +412,7 @@ func (p *Provider) Verify(ctx context.Context, rawIDToken, nonce string) (people
 		return people.Claims{}, time.Time{}, fmt.Errorf("%w: ID token claims: %v", ErrRefused, err)
 	}
 	return people.Claims{Issuer: p.cfg.Issuer, Subject: idt.Subject, Email: str(claims[p.cfg.EmailClaim]),
-		EmailVerified: verified(claims["email_verified"]), Name: str(claims[p.cfg.NameClaim]),
+		EmailVerified: p.verified(claims), Name: str(claims[p.cfg.NameClaim]),
 		Groups: strs(claims[p.cfg.GroupsClaim])}, idt.Expiry, nil
 }
 
@@ -444,7 +449,12 @@ func str(v any) string {
 }
 
 // verified reads email_verified, which some providers send as a string.
-func verified(v any) bool {
+// Without the claim the address counts as verified only with TrustEmail.
+func (p *Provider) verified(claims map[string]any) bool {
+	v, ok := claims["email_verified"]
+	if !ok {
+		return p.cfg.TrustEmail
+	}
 	switch v := v.(type) {
 	case bool:
 		return v
