@@ -57,7 +57,7 @@ func newOIDCEnv(t *testing.T, tokenSignIn bool) *oidcEnv {
 }
 
 // newOIDCEnvWith is newOIDCEnv with options (its clock, public URL, OIDC
-// settings and dependency are set here).
+// settings and dependency are set here; o.cfg then adjusts the config).
 func newOIDCEnvWith(t *testing.T, tokenSignIn bool, o envOptions) *oidcEnv {
 	t.Helper()
 	start := time.Now()
@@ -94,10 +94,14 @@ func newOIDCEnvWith(t *testing.T, tokenSignIn bool, o envOptions) *oidcEnv {
 		t.Fatal(err)
 	}
 	o.clock = clk.Now
+	adjust := o.cfg // the caller's changes, such as the provider's name
 	o.cfg = func(c *server.Config) {
 		c.PublicURL = base
 		c.OIDC = server.OIDCConfig{Roles: roles, CheckInterval: 5 * time.Minute, OfflineGrace: 15 * time.Minute}
 		c.NoTokenSignIn = !tokenSignIn
+		if adjust != nil {
+			adjust(c)
+		}
 	}
 	o.deps = func(d *server.Deps) { d.OIDC = rp }
 	e := newEnv(t, o)

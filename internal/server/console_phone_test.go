@@ -14,6 +14,8 @@ import (
 
 	"github.com/sharesvc/sharesvc/internal/auth"
 	"github.com/sharesvc/sharesvc/internal/links"
+	"github.com/sharesvc/sharesvc/internal/people"
+	"github.com/sharesvc/sharesvc/internal/server"
 )
 
 // viewport is a browser window size the console must fit.
@@ -35,10 +37,11 @@ type consolePage struct {
 // seedDemo fills a server with what a small team's console shows: links by
 // two people (long keys, a revoked one, an upload link, a recipient's
 // link), accesses from a phone and a script, a grant and tokens, a file
-// that arrived through the upload link and a share whose recipient must
-// verify their address. It returns the admin's token and what the pages
-// open: a busy link's id, the upload link's URL and id, and the path of
-// the verified share's link.
+// that arrived through the upload link, a share whose recipient must
+// verify their address, the admin's own script tokens and people who
+// signed in through the identity provider. It returns the admin's token
+// and what the pages open: a busy link's id, the upload link's URL and
+// id, and the path of the verified share's link.
 func seedDemo(t *testing.T, e *env) (admin string, d demoLinks) {
 	t.Helper()
 	admin = e.token("ana", auth.RoleAdmin)
@@ -80,7 +83,67 @@ func seedDemo(t *testing.T, e *env) (admin string, d demoLinks) {
 	e.do("GET", "/s/"+code, "", "", "User-Agent", phone)
 	e.do("POST", "/api/v1/links/"+old.ID+"/revoke", admin, `{"reason":"contract superseded"}`)
 	e.do("GET", pathOf(t, old.URL), "", "", "User-Agent", "curl/8.11.0")
+	seedOwnTokens(t, e, admin)
+	seedPeople(t, e)
 	return admin, demoLinks{busy: board.ID, upload: up.URL, inbox: up.ID, verified: "/s/" + vcode}
+}
+
+// seedOwnTokens gives the admin the tokens of their scripts, one of them
+// revoked.
+func seedOwnTokens(t *testing.T, e *env, admin string) {
+	t.Helper()
+	for _, name := range []string{"github-actions-deploy-reports-bucket-production", "nightly-audit-export.finance-reporting-pipeline",
+		"ana-laptop-cli-2026-11"} {
+		r := e.do("POST", "/api/v1/me/tokens", admin, `{"name":"`+name+`","lifetime":"90d"}`)
+		if r.StatusCode != 201 {
+			t.Fatalf("mint the token %s: %s", name, r.Status)
+		}
+		tok := decode[struct{ ID string }](t, r)
+		if name == "ana-laptop-cli-2026-11" {
+			if r := e.do("DELETE", "/api/v1/me/tokens/"+tok.ID, admin, ""); r.StatusCode != 200 {
+				t.Fatalf("revoke the token %s: %s", name, r.Status)
+			}
+		}
+	}
+}
+
+// seedPeople signs in four people as the identity provider would: an admin
+// by group, an auditor by group, a sharer an admin made an auditor, and a
+// sharer who was offboarded. One address is too long for a sharesvc name.
+func seedPeople(t *testing.T, e *env) {
+	t.Helper()
+	ctx := context.Background()
+	roles, err := people.ParseRoleMap("admin=share-admins,auditor=auditors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const issuer = "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0"
+	st := people.NewStore(e.db.Read)
+	now := time.Now()
+	var ps []*people.Person
+	for _, c := range []people.Claims{
+		{Subject: "2f6c1a0e-88b4-4d0c-9d7e-5b1f3c2a9e41", Email: "zoe.lukasiewicz-angstrom@research-partners.northwind.example",
+			Name: "Zoë Łukasiewicz-Ångström", Groups: []string{"staff", "share-admins", "eu-research-collaboration-2026"}},
+		{Subject: "7a91d3c4-0b2e-4f58-a6c1-93e0d4b7f215", Email: "maximilian.schwarzenegger-oberhauser@procurement.central-europe.northwind.example",
+			Name: "Maximilian Schwarzenegger-Oberhauser", Groups: []string{"staff", "auditors", "procurement-central-europe"}},
+		{Subject: "c03e58b9-7d1f-4a26-8e4b-1f9a6c2d0b73", Email: "jose.maria.fernandez@legal-department.acme.example",
+			Name: "José María Fernández Núñez", Groups: []string{"staff", "legal-compliance-emea", "contractors-external"}},
+		{Subject: "e5b7a2d0-3c96-4f1e-b8d4-6a0c9e2f7b18", Email: "chloe.dubois-hebert@marketing.northwind.example",
+			Name: "Chloé Dubois-Hébert", Groups: []string{"staff", "marketing-campaigns-2026"}},
+	} {
+		c.Issuer, c.EmailVerified = issuer, true
+		p, _, err := st.SignIn(ctx, c, roles, now)
+		if err != nil {
+			t.Fatalf("sign in %s: %v", c.Email, err)
+		}
+		ps = append(ps, p)
+	}
+	if _, _, err := people.SetOverride(ctx, e.db.Read, ps[2].ID, auth.RoleAuditor); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := people.Disable(ctx, e.db.Read, ps[3].Name, now); err != nil || !ok {
+		t.Fatalf("disable %s: %v, %v", ps[3].Name, ok, err)
+	}
 }
 
 // demoLinks are the seeded links the console pages open.
@@ -97,15 +160,19 @@ func pathOf(t *testing.T, u string) string {
 }
 
 // consolePages lists every console page template: the pages a signed-in
-// admin sees (links, link, audit, verify, admin, grants, and the answers
-// of forms: created, token_created, confirm), and the public ones (signin,
-// upload, mid-upload, and a recipient's address check) and the error page.
-func consolePages(base string, d demoLinks) []consolePage {
+// admin sees (links, link, audit, verify, admin, grants, tokens, people,
+// and the answers of forms: created, token_created, token_mint, confirm),
+// and the public ones (signin, signin_sso on the server at sso, which
+// signs people in through an identity provider, upload, mid-upload, and a
+// recipient's address check) and the error page.
+func consolePages(base, sso string, d demoLinks) []consolePage {
 	nav := func(path, wait string) []chromedp.Action[chromedp.Void] {
 		return []chromedp.Action[chromedp.Void]{chromedp.Navigate(base + path), chromedp.WaitVisible(chromedp.CSS(wait))}
 	}
 	return []consolePage{
 		{"signin", false, nav("/ui/signin", "#token"), ""},
+		{"signin_sso", false, []chromedp.Action[chromedp.Void]{chromedp.Navigate(sso + "/ui/signin"),
+			chromedp.WaitVisible(chromedp.CSS("#oidc-signin")), chromedp.WaitVisible(chromedp.CSS("#token"))}, ""},
 		{"links", true, nav("/ui/links", "table"), "#links"},
 		{"share_file", true, nav("/ui/links", "#share-drop"), "#share-drop"},
 		{"link", true, nav("/ui/links/"+d.busy, "table.events"), ""},
@@ -120,6 +187,11 @@ func consolePages(base string, d demoLinks) []consolePage {
 		{"token_created", true, append(nav("/ui/admin", "#t-name"),
 			chromedp.SetValue(chromedp.CSS("#t-name"), "build-bot"),
 			chromedp.Click(chromedp.CSS("form[action='/ui/admin/tokens'] button")), chromedp.WaitVisible(chromedp.CSS("#secret"))), ""},
+		{"tokens", true, nav("/ui/tokens", "#tokens"), ""},
+		{"token_mint", true, append(nav("/ui/tokens", "#t-name"),
+			chromedp.SetValue(chromedp.CSS("#t-name"), "quarterly-board-pack-uploader.ci-runner-eu-west-1"),
+			chromedp.Click(chromedp.CSS("form[action='/ui/tokens'] button")), chromedp.WaitVisible(chromedp.CSS("#secret"))), ""},
+		{"people", true, nav("/ui/people", "#people"), ""},
 		{"confirm", true, append(nav("/ui/admin", "#b-prefix"),
 			chromedp.SetValue(chromedp.CSS("#b-prefix"), "reports/"),
 			chromedp.Click(chromedp.CSS("form[action='/ui/admin/bulk-revoke'] button")), chromedp.WaitVisible(chromedp.CSS("#confirm-links"))), ""},
@@ -163,6 +235,9 @@ const measureFit = `(() => {
 func TestConsoleFitsPhoneWidth(t *testing.T) {
 	e, base := consoleServer(t)
 	admin, demo := seedDemo(t, e)
+	// Signing in through an identity provider needs one: a second server
+	// with a provider, token sign-in kept, for the sign-in page only.
+	sso := newOIDCEnvWith(t, true, envOptions{cfg: func(c *server.Config) { c.OIDC.Name = "Northwind Traders (Microsoft Entra ID)" }})
 	dir := os.Getenv("SHARESVC_SCREENSHOTS")
 	if dir == "" {
 		dir = screenshotDir(t)
@@ -172,7 +247,7 @@ func TestConsoleFitsPhoneWidth(t *testing.T) {
 	adm, pub := newBrowser(t), newBrowser(t)
 	signInBrowser(t, adm, base, admin, "")
 	revokes := 0
-	for _, p := range consolePages(base, demo) {
+	for _, p := range consolePages(base, sso.base, demo) {
 		tab := pub
 		if p.admin {
 			tab = adm
