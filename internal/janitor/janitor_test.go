@@ -23,7 +23,9 @@ import (
 // Each test's database is on the run's engine (SHARESVC_TEST_DB).
 func TestMain(m *testing.M) { os.Exit(testdb.Main(m)) }
 
-func open(t *testing.T, dsn string) *db.DB {
+func open(t *testing.T, dsn string) *db.DB { return openB(t, dsn) }
+
+func openB(t testing.TB, dsn string) *db.DB {
 	t.Helper()
 	d, err := db.Open(context.Background(), dsn)
 	if err != nil {
@@ -212,31 +214,44 @@ func TestPassDeletesInBatches(t *testing.T) {
 	d := open(t, testdb.DSN(t))
 	for i := range 25 {
 		session(t, d.Read, fmt.Sprintf("s_%02d", i), ms(-time.Duration(i+1)*time.Minute))
+		arrival(t, d.Read, fmt.Sprintf("a_%02d", i), "pending", ms(-8*24*time.Hour-time.Duration(i)*time.Minute))
 	}
 	session(t, d.Read, "s_live", ms(time.Hour))
-	var calls []int64
-	tasks := janitor.Tasks(d.Read)[:1]
-	del := tasks[0].Delete
-	tasks[0].Delete = func(ctx context.Context, now time.Time, limit int) (int64, error) {
-		n, err := del(ctx, now, limit)
-		calls = append(calls, n)
-		return n, err
+	arrival(t, d.Read, "a_live", "pending", ms(-time.Hour))
+	calls := map[string][]int64{}
+	var tasks []janitor.Task
+	for _, task := range janitor.Tasks(d.Read) {
+		if task.Table != "console_sessions" && task.Table != "arrivals" {
+			continue
+		}
+		del := task.Delete
+		task.Delete = func(ctx context.Context, now time.Time, limit int) (int64, error) {
+			n, err := del(ctx, now, limit)
+			calls[task.Table] = append(calls[task.Table], n)
+			return n, err
+		}
+		tasks = append(tasks, task)
 	}
 	var logs bytes.Buffer
 	j := janitor.New(d, janitor.Options{Clock: func() time.Time { return now }, Batch: 10, Tasks: tasks,
 		Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	r := j.Pass(ctx)
-	if r.Err != nil || r.Deleted["console_sessions"] != 25 {
-		t.Fatalf("Pass = %+v; want 25 sessions deleted", r)
+	if r.Err != nil || r.Deleted["console_sessions"] != 25 || r.Deleted["arrivals"] != 25 {
+		t.Fatalf("Pass = %+v; want 25 sessions and 25 arrivals deleted", r)
 	}
-	if fmt.Sprint(calls) != "[10 10 5]" {
-		t.Errorf("statements deleted %v rows; want [10 10 5]", calls)
+	for _, table := range []string{"console_sessions", "arrivals"} {
+		if got := fmt.Sprint(calls[table]); got != "[10 10 5]" {
+			t.Errorf("statements on %s deleted %s rows; want [10 10 5]", table, got)
+		}
 	}
 	if got := ids(t, d.Read, "console_sessions", "id_hash"); got != "s_live" {
-		t.Errorf("left %q; want s_live", got)
+		t.Errorf("sessions left %q; want s_live", got)
 	}
-	if !strings.Contains(logs.String(), `"console_sessions":25`) {
-		t.Errorf("log = %s; want the count 25", logs.String())
+	if got := ids(t, d.Read, "arrivals", "id"); got != "a_live" {
+		t.Errorf("arrivals left %q; want a_live", got)
+	}
+	if !strings.Contains(logs.String(), `"console_sessions":25`) || !strings.Contains(logs.String(), `"arrivals":25`) {
+		t.Errorf("log = %s; want the counts 25", logs.String())
 	}
 }
 

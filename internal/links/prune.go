@@ -2,7 +2,9 @@ package links
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -40,11 +42,39 @@ func PruneCodes(ctx context.Context, q Querier, p CodePolicy, now time.Time, lim
 // PrunePendingArrivals deletes the arrivals still pending
 // PendingArrivalMaxAge after their presign: uploads that never confirmed.
 // Only the row goes; an object that was uploaded anyway stays in the
-// bucket (it was never seen, so the sharer was never told of it).
-func PrunePendingArrivals(ctx context.Context, q Querier, now time.Time, limit int) (int64, error) {
-	return prune(ctx, q, "pending arrivals", limit, `DELETE FROM arrivals WHERE id IN
-        (SELECT id FROM arrivals WHERE state = ? AND created_at <= ? LIMIT ?)`,
-		ArrivalPending, ms(now.Add(-PendingArrivalMaxAge)))
+// bucket (it was never seen, so the sharer was never told of it). The ids
+// are read first, outside any write: arrivals has no index on its state,
+// and a DELETE that read the whole table would hold SQLite's write lock
+// meanwhile (about 40 ms for 200,000 rows); the DELETE then finds its at
+// most limit rows by primary key.
+func PrunePendingArrivals(ctx context.Context, d *sql.DB, now time.Time, limit int) (int64, error) {
+	if limit <= 0 {
+		return 0, fmt.Errorf("prune pending arrivals: limit %d must be positive", limit)
+	}
+	before := ms(now.Add(-PendingArrivalMaxAge))
+	rows, err := d.QueryContext(ctx, `SELECT id FROM arrivals WHERE state = ? AND created_at <= ? LIMIT ?`, ArrivalPending, before, limit)
+	if err != nil {
+		return 0, fmt.Errorf("prune pending arrivals: %w", err)
+	}
+	defer rows.Close()
+	args := []any{ArrivalPending, before}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return 0, fmt.Errorf("prune pending arrivals: %w", err)
+		}
+		args = append(args, id)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("prune pending arrivals: %w", err)
+	}
+	rows.Close()
+	if len(args) == 2 {
+		return 0, nil
+	}
+	// Conditions again: an arrival may have been confirmed since.
+	return deleted(ctx, d, "pending arrivals", `DELETE FROM arrivals WHERE state = ? AND created_at <= ?
+        AND id IN (?`+strings.Repeat(", ?", len(args)-3)+`)`, args...)
 }
 
 // prune runs query, whose last placeholder is the LIMIT, with args and
@@ -53,7 +83,12 @@ func prune(ctx context.Context, q Querier, what string, limit int, query string,
 	if limit <= 0 {
 		return 0, fmt.Errorf("prune %s: limit %d must be positive", what, limit)
 	}
-	res, err := q.ExecContext(ctx, query, append(args, limit)...)
+	return deleted(ctx, q, what, query, append(args, limit)...)
+}
+
+// deleted runs query with args and reports the rows it affected.
+func deleted(ctx context.Context, q Querier, what, query string, args ...any) (int64, error) {
+	res, err := q.ExecContext(ctx, query, args...)
 	if err != nil {
 		return 0, fmt.Errorf("prune %s: %w", what, err)
 	}
