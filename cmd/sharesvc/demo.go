@@ -95,6 +95,8 @@ func (c *demoCmd) Run(e *runEnv) error {
 		"SHARESVC_SHUTDOWN_DRAIN": "0",
 		// Every sharer may share anything in the demo bucket.
 		"SHARESVC_DEFAULT_GRANT": "actions=download,upload,email",
+		// The demo signs in with the tokens it prints.
+		"SHARESVC_CONSOLE_TOKEN_SIGNIN": "on",
 	}
 	if mp != nil {
 		// A fresh mail key each run: it seals the codes waiting in the

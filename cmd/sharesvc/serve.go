@@ -74,6 +74,7 @@ type serveSettings struct {
 	Audit           auditSettings   `embed:"" group:"Audit"`
 	Anchor          anchorSettings  `embed:"" group:"Audit anchor"`
 	Mail            mailSettings    `embed:"" group:"Mail"`
+	OIDC            oidcSettings    `embed:"" group:"Console sign-in"`
 
 	defaultGrant *grants.Grant // DefaultGrant, parsed by validate
 }
@@ -196,7 +197,7 @@ func (s *serveSettings) validate() error {
 	if s.PublicURL == "" {
 		s.PublicURL = "http://" + s.Listen
 	}
-	return nil
+	return s.OIDC.validate(s.PublicURL)
 }
 
 func newLogger(s *serveSettings, w io.Writer) (*slog.Logger, error) {
@@ -446,6 +447,10 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 	if err != nil {
 		return nil, err
 	}
+	rp, oidcCfg, err := s.OIDC.build()
+	if err != nil {
+		return nil, err
+	}
 	srv, err := server.New(server.Config{
 		PublicURL: s.PublicURL, DefaultBucket: s.Bucket,
 		DefaultLifetime: s.Lifetime, MaxLifetime: s.MaxLifetime,
@@ -455,11 +460,12 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 		// applies 1/N of every limit (see ratelimit.Limit.PerInstance).
 		RateIP: s.RateIP.PerInstance(s.Instances), RateMiss: s.RateMiss.PerInstance(s.Instances),
 		RateLink: s.RateLink.PerInstance(s.Instances), RateToken: s.RateToken.PerInstance(s.Instances),
+		OIDC: oidcCfg, NoTokenSignIn: !s.OIDC.tokenSignIn,
 	}, server.Deps{
 		Links: store, Tokens: auth.NewStore(d.Read), Audit: log, Signer: signer, Scoped: scoped,
 		Metrics: m, Gatherer: reg, Logger: logger, Health: hc,
 		AuditDB: d.Read, Checkpointer: aud.checkpointer, Flood: aud.flood,
-		Mail: mailer, Deliveries: mail.NewDeliveries(d.Read), MailQuota: s.MailQuota,
+		Mail: mailer, Deliveries: mail.NewDeliveries(d.Read), MailQuota: s.MailQuota, OIDC: rp,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)

@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/sharesvc/sharesvc/internal/audit"
-	"github.com/sharesvc/sharesvc/internal/auth"
 	"github.com/sharesvc/sharesvc/internal/grants"
 	"github.com/sharesvc/sharesvc/internal/links"
 	"github.com/sharesvc/sharesvc/internal/mail"
+	"github.com/sharesvc/sharesvc/internal/people"
 	"github.com/sharesvc/sharesvc/internal/sts"
 )
 
@@ -283,14 +283,13 @@ func (a *App) insertShare(ctx context.Context, actor Actor, req *CreateLink, tmp
 	if _, err := a.audit.Append(ctx, ev, func(ctx context.Context, tx *sql.Tx, _ *audit.Event) error {
 		// The sharer's display name and address are read here, in the
 		// transaction, so an admin's edit applies to the next share.
-		sharer, fromName, replyTo := actor.Name, "", ""
-		if t, err := auth.ByName(ctx, tx, actor.Name); err == nil {
-			fromName, replyTo = t.DisplayName, t.Email
-			if t.DisplayName != "" {
-				sharer = t.DisplayName
-			}
-		} else if !errors.Is(err, auth.ErrNotFound) {
+		fromName, replyTo, err := people.Contact(ctx, tx, actor.Name)
+		if err != nil {
 			return err
+		}
+		sharer := actor.Name
+		if fromName != "" {
+			sharer = fromName
 		}
 		for _, m := range members {
 			if err := links.Insert(ctx, tx, m.l, m.hash); err != nil {

@@ -365,12 +365,6 @@ func ByName(ctx context.Context, q Querier, name string) (*Token, error) {
 	return t, nil
 }
 
-// Person returns the token of the person called name (ByName on the
-// store's database). Errors: ErrNotFound.
-func (s *Store) Person(ctx context.Context, name string) (*Token, error) {
-	return ByName(ctx, s.db, name)
-}
-
 // Owned returns the tokens owner minted for themselves, revoked and expired
 // ones too, newest first.
 func (s *Store) Owned(ctx context.Context, owner string) ([]*Token, error) {

@@ -437,3 +437,30 @@ func (s *Store) SignIn(ctx context.Context, c Claims, m RoleMap, now time.Time) 
 	}
 	return p, ch, nil
 }
+
+// Contact returns the display name and address to use in mail sent on
+// behalf of the person called name: a person from the provider's own, else
+// those an admin gave the token of that name; "" for what is unknown.
+func Contact(ctx context.Context, q Querier, name string) (displayName, email string, err error) {
+	p, err := ByName(ctx, q, name)
+	if err == nil {
+		return p.DisplayName, p.Email, nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return "", "", err
+	}
+	t, err := auth.ByName(ctx, q, name)
+	if errors.Is(err, auth.ErrNotFound) {
+		return "", "", nil
+	}
+	if err != nil {
+		return "", "", err
+	}
+	return t.DisplayName, t.Email, nil
+}
+
+// Contact returns the display name and address for mail on behalf of the
+// person called name; see Contact.
+func (s *Store) Contact(ctx context.Context, name string) (displayName, email string, err error) {
+	return Contact(ctx, s.db, name)
+}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -90,7 +91,8 @@ func originOf(raw string) string {
 	return u.Scheme + "://" + u.Host
 }
 
-// consoleUser returns the signed-in user's session and live token.
+// consoleUser returns the signed-in user's session and live token (for a
+// person the provider signed in, a principal built from the person).
 func (s *Server) consoleUser(r *http.Request) (web.Session, *auth.Token, error) {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil {
@@ -101,6 +103,17 @@ func (s *Server) consoleUser(r *http.Request) (web.Session, *auth.Token, error) 
 		return web.Session{}, nil, err
 	}
 	if !ok {
+		return web.Session{}, nil, errNoSession
+	}
+	if sess.PersonID != "" {
+		return s.personUser(r, c.Value, sess)
+	}
+	if s.cfg.NoTokenSignIn {
+		// Made before token sign-in was turned off: the deployment now
+		// requires its identity provider.
+		if err := s.sessions.Delete(r.Context(), c.Value); err != nil {
+			return web.Session{}, nil, err
+		}
 		return web.Session{}, nil, errNoSession
 	}
 	t, err := s.tokens.ByID(r.Context(), sess.TokenID)
@@ -239,6 +252,10 @@ func (s *Server) consoleRoutes(r *mux.Router) {
 	})).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/ui/signin", s.adapt("/ui/signin", s.signinPage)).Methods(http.MethodGet)
 	r.Handle("/ui/signin", s.adapt("/ui/signin", s.signin)).Methods(http.MethodPost)
+	// Sign-in through the identity provider (console_oidc.go); 404 when
+	// none is configured.
+	r.Handle("/ui/oidc/login", s.adapt("/ui/oidc/login", s.oidcLogin)).Methods(http.MethodGet)
+	r.Handle(oidcCallbackPath, s.adapt(oidcCallbackPath, s.oidcCallback)).Methods(http.MethodGet)
 	r.Handle("/ui/static/{file}", s.adapt("/ui/static/{file}", s.consoleStatic)).Methods(http.MethodGet, http.MethodHead)
 	page(http.MethodPost, "/ui/signout", s.signout, admin, sharer, auditor)
 	page(http.MethodGet, "/ui/", s.consoleHome, admin, sharer, auditor)
@@ -283,24 +300,25 @@ func (s *Server) consoleStatic(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// signinPage shows the sign-in form with a fresh CSRF value, also set in a
-// short-lived cookie (double submit: no session exists yet).
+// signinPage shows the ways to sign in: the identity provider's button,
+// the API token form, or both. After a person signed out (?out=1) it
+// offers the provider's own sign-out page.
 func (s *Server) signinPage(w http.ResponseWriter, r *http.Request) error {
-	setConsoleHeaders(w.Header())
-	v := web.RandomToken()
-	s.setCookie(w, signinCookie, v, 3600)
-	return web.Render(w, http.StatusOK, "signin", &web.Page{Title: "Sign in", CSRF: v})
+	var d signinData
+	if s.rp != nil && r.URL.Query().Get("out") == "1" {
+		d.EndSession = s.rp.EndSessionURL(r.Context())
+	}
+	return s.renderSignin(w, r, http.StatusOK, "", d)
 }
 
 // signin exchanges an API token (in the form body, never the URL) for a
 // session cookie.
 func (s *Server) signin(w http.ResponseWriter, r *http.Request) error {
-	setConsoleHeaders(w.Header())
 	fail := func(status int, msg string) error {
-		v := web.RandomToken()
-		s.setCookie(w, signinCookie, v, 3600)
-		info(r).outcome = "refused"
-		return web.Render(w, status, "signin", &web.Page{Title: "Sign in", CSRF: v, Error: msg})
+		return s.renderSignin(w, r, status, msg, signinData{})
+	}
+	if s.cfg.NoTokenSignIn {
+		return fail(http.StatusForbidden, "Sign-in with an API token is turned off here: sign in with your organisation's account.")
 	}
 	if err := r.ParseForm(); err != nil {
 		return fail(http.StatusBadRequest, "The form could not be read.")
@@ -327,6 +345,8 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// signout ends the session; a person's sign-out is audited, and the
+// sign-in page then offers the provider's own sign-out.
 func (s *Server) signout(w http.ResponseWriter, r *http.Request, c *consoleCtx) error {
 	if ck, err := r.Cookie(sessionCookie); err == nil {
 		if err := s.sessions.Delete(r.Context(), ck.Value); err != nil {
@@ -334,7 +354,16 @@ func (s *Server) signout(w http.ResponseWriter, r *http.Request, c *consoleCtx) 
 		}
 	}
 	s.setCookie(w, sessionCookie, "", -1)
-	http.Redirect(w, r, "/ui/signin", http.StatusSeeOther)
+	to := "/ui/signin"
+	if c.sess.PersonID != "" {
+		b, _ := json.Marshal(map[string]any{"person_id": c.sess.PersonID, "email": c.tok.Email})
+		if _, err := s.audit.Append(r.Context(), s.personEvent(r, c.tok.Name, audit.ActionSignOut, string(b)), nil); err != nil {
+			return err
+		}
+		to = "/ui/signin?out=1"
+	}
+	w.Header().Set("Location", to)
+	w.WriteHeader(http.StatusSeeOther)
 	return nil
 }
 

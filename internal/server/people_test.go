@@ -5,8 +5,11 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sharesvc/sharesvc/internal/audit"
+	"github.com/sharesvc/sharesvc/internal/auth"
+	"github.com/sharesvc/sharesvc/internal/people"
 	"github.com/sharesvc/sharesvc/internal/server"
 )
 
@@ -112,5 +115,46 @@ func TestRotateToken(t *testing.T) {
 	e.do("POST", "/api/v1/tokens/"+id+"/revoke", e.admin, `{}`)
 	if r := e.do("POST", "/api/v1/tokens/"+id+"/rotate", e.admin, `{}`); r.StatusCode != http.StatusNotFound {
 		t.Fatalf("rotating a revoked token = %d; want 404", r.StatusCode)
+	}
+}
+
+// A person who signs in through the identity provider shares under the
+// name and address the provider gave: From carries their display name and
+// Reply-To their verified address, here through a token they minted for
+// their scripts (it acts as them).
+func TestShareMailNamesAProviderPerson(t *testing.T) {
+	me := newMailEnv(t, nil)
+	me.put("people/roadmap.pdf", "the roadmap")
+	ctx := context.Background()
+	p, _, err := people.NewStore(me.db.Read).SignIn(ctx, people.Claims{Issuer: "https://idp.example.org", Subject: "00u-zoe",
+		Email: "Zoe@Corp.Example", EmailVerified: true, Name: "Zoë Provider", Groups: []string{"staff"}}, people.RoleMap{}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, hash := auth.NewSecret()
+	tok := &auth.Token{ID: auth.NewID(), Name: p.Name + "/scripts/1", Role: auth.RoleSharer, CreatedAt: time.Now(), CreatedBy: p.Name, Owner: p.Name}
+	if err := auth.Insert(ctx, me.db.Read, tok, hash); err != nil {
+		t.Fatal(err)
+	}
+	me.createShare(secret, `{"key":"people/roadmap.pdf","recipients":["bob@x.org"]}`)
+	if n := me.runMail(); n != 1 {
+		t.Fatalf("RunOnce tried %d messages; want 1", n)
+	}
+	ms := me.messages()
+	if len(ms) != 1 {
+		t.Fatalf("%d messages; want 1", len(ms))
+	}
+	full, err := me.mp.Get(ctx, ms[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if full.From.Name != "Zoë Provider via sharesvc" {
+		t.Errorf("From = %+v; want the provider's display name", full.From)
+	}
+	if len(full.ReplyTo) != 1 || full.ReplyTo[0].Address != "zoe@corp.example" {
+		t.Errorf("Reply-To = %+v; want the provider's address zoe@corp.example", full.ReplyTo)
+	}
+	if !strings.Contains(full.Text, "Zoë Provider") {
+		t.Errorf("the body does not name the sharer:\n%s", full.Text)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,6 +64,14 @@ type Config struct {
 	// PersonalTokenMaxLifetime bounds the tokens people mint for their own
 	// scripts; 0 means app.DefaultPersonalTokenMaxLifetime.
 	PersonalTokenMaxLifetime time.Duration
+
+	// OIDC is how the console signs people in through the identity
+	// provider of Deps.OIDC.
+	OIDC OIDCConfig
+	// NoTokenSignIn refuses console sign-in with an API token, so that a
+	// deployment can require its identity provider. API calls with a
+	// bearer token are unaffected.
+	NoTokenSignIn bool
 }
 
 // Validate reports the first setting that is unusable, naming it.
@@ -130,6 +139,11 @@ type Server struct {
 	deliveries *mail.Deliveries // the mail queue, for the shares API
 
 	sessions *web.Sessions // the web console's sign-ins, in the database (console.go)
+	rp       RelyingParty  // the identity provider's sign-in; nil: none (console_oidc.go)
+	// rpFailedAt is when a session check last found the provider
+	// unreachable (Unix ms of the injected clock); 0 after a success.
+	rpFailedAt atomic.Int64
+	people     *people.Store
 
 	app *app.App // the verbs; handlers decode, call it, and encode
 }
@@ -178,6 +192,9 @@ type Deps struct {
 	// People reads the people who sign in through the identity provider;
 	// nil means a store on AuditDB.
 	People *people.Store
+	// OIDC signs people in to the console through the organisation's
+	// identity provider (an *oidc.Provider); nil offers no such sign-in.
+	OIDC RelyingParty
 }
 
 // New returns a Server. It returns an error naming the first bad setting.
@@ -213,12 +230,22 @@ func New(cfg Config, d Deps) (*Server, error) {
 		s.cfg.MaxRecipients = 50
 	}
 	s.sessions = web.NewSessions(d.AuditDB, maxSessions, sessionTTL, d.Clock)
+	if d.OIDC != nil {
+		if d.AuditDB == nil {
+			return nil, errors.New("server: sign-in through the identity provider needs the database")
+		}
+		if err := s.cfg.OIDC.validate(); err != nil {
+			return nil, err
+		}
+		s.rp = d.OIDC
+	}
 	if d.Grants == nil && d.AuditDB != nil {
 		d.Grants = grants.NewStore(d.AuditDB)
 	}
 	if d.People == nil && d.AuditDB != nil {
 		d.People = people.NewStore(d.AuditDB)
 	}
+	s.people = d.People
 	a, err := app.New(app.Config{Links: cfg.limits(), MaxRecipients: s.cfg.MaxRecipients, MailQuota: d.MailQuota,
 		PersonalTokenMaxLifetime: cfg.PersonalTokenMaxLifetime}, app.Deps{
 		Links: d.Links, Tokens: d.Tokens, Audit: d.Audit, Signer: d.Signer, Scoped: d.Scoped, Grants: d.Grants, People: d.People,

@@ -171,10 +171,14 @@ func codeReason(err error) string {
 }
 
 // sharerName is the name the confirmation pages and mail give the creator
-// of l: their display name, or the token's name.
+// of l: their display name (from the provider, or the one an admin gave
+// their token), or their name.
 func (s *Server) sharerName(ctx context.Context, l *links.Link) string {
-	if t, err := s.tokens.Person(ctx, l.CreatedBy); err == nil && t.DisplayName != "" {
-		return t.DisplayName
+	if s.people == nil {
+		return l.CreatedBy
+	}
+	if name, _, err := s.people.Contact(ctx, l.CreatedBy); err == nil && name != "" {
+		return name
 	}
 	return l.CreatedBy
 }

@@ -134,3 +134,66 @@ func TestQRAndPages(t *testing.T) {
 		t.Error("HasStatic")
 	}
 }
+
+// A pending sign-in is good for one callback: the state works once, an
+// unknown or expired state gets nothing, and only the state's hash is kept.
+// A person's session carries their id, check time and sealed refresh
+// token, and MarkChecked moves them on.
+func TestPendingLoginsAndPersonSessions(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1_800_000_000, 0)
+	d := openDB(t, testdb.DSN(t))
+	s := web.NewSessions(d.Read, 10, time.Hour, func() time.Time { return now })
+	want := web.PendingLogin{Nonce: "n-1", Verifier: "v-1", ReturnTo: "/ui/links"}
+	if err := s.BeginLogin(ctx, "state-1", want, 10*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := d.Read.QueryRow(`SELECT count(*) FROM oidc_logins WHERE nonce = 'n-1' AND state_hash != ?`, "state-1").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("stored logins = %d, %v; want 1 keyed by a hash", n, err)
+	}
+	if got, ok, err := s.TakeLogin(ctx, "state-1"); err != nil || !ok || got != want {
+		t.Fatalf("TakeLogin = %+v %v %v; want %+v", got, ok, err, want)
+	}
+	if _, ok, err := s.TakeLogin(ctx, "state-1"); ok || err != nil {
+		t.Fatalf("second TakeLogin = %v %v; want nothing: a state works once", ok, err)
+	}
+	if _, ok, err := s.TakeLogin(ctx, "never-issued"); ok || err != nil {
+		t.Fatalf("TakeLogin(unknown) = %v %v; want nothing", ok, err)
+	}
+	if err := s.BeginLogin(ctx, "state-2", want, 10*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(10 * time.Minute)
+	if _, ok, err := s.TakeLogin(ctx, "state-2"); ok || err != nil {
+		t.Fatalf("TakeLogin after expiry = %v %v; want nothing", ok, err)
+	}
+
+	id, sess, err := s.CreatePerson(ctx, "psn_a", "sealed-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := s.Get(ctx, id)
+	if err != nil || !ok || got.PersonID != "psn_a" || got.TokenID != "" || got.RefreshSealed != "sealed-1" || !got.CheckedAt.Equal(now) || got.CSRF != sess.CSRF {
+		t.Fatalf("Get = %+v %v %v; want the person's session checked now", got, ok, err)
+	}
+	later := now.Add(5 * time.Minute)
+	tx, err := d.Read.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.MarkChecked(ctx, tx, id, later, "sealed-2"); err != nil || !ok {
+		t.Fatalf("MarkChecked = %v %v", ok, err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := s.Get(ctx, id); !got.CheckedAt.Equal(later) || got.RefreshSealed != "sealed-2" {
+		t.Fatalf("after MarkChecked: %+v", got)
+	}
+	if tok, _, _ := s.Create(ctx, "tok_x"); tok != "" {
+		if got, _, _ := s.Get(ctx, tok); got.PersonID != "" || !got.CheckedAt.IsZero() || got.RefreshSealed != "" {
+			t.Fatalf("a token's session: %+v", got)
+		}
+	}
+}
