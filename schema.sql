@@ -255,7 +255,7 @@ ALTER TABLE api_tokens ADD COLUMN email TEXT NOT NULL DEFAULT '';        -- the 
 ALTER TABLE links ADD COLUMN verify_recipient INTEGER NOT NULL DEFAULT 0; -- 1: mint only after the recipient entered a mailed code
 CREATE TABLE recipient_codes (
     link_id    TEXT    PRIMARY KEY,  -- the recipient's link; one pending code at a time
-    code_hash  BLOB    NOT NULL,     -- SHA-256 of link id || code; the code is only mailed, sealed
+    code_hash  BLOB    NOT NULL,     -- HMAC-SHA256 of link id || 0 || code under a key derived from the mail key (plain SHA-256 in older rows: they no longer verify); the code is only mailed, sealed
     expires_at INTEGER NOT NULL,     -- UTC Unix ms
     attempts   INTEGER NOT NULL DEFAULT 0, -- wrong entries of this code so far
     sent_at    INTEGER NOT NULL,     -- UTC Unix ms of the last send (rate limit)

@@ -28,6 +28,7 @@ import (
 	"github.com/sharesvc/sharesvc/internal/duration"
 	"github.com/sharesvc/sharesvc/internal/grants"
 	"github.com/sharesvc/sharesvc/internal/health"
+	"github.com/sharesvc/sharesvc/internal/janitor"
 	"github.com/sharesvc/sharesvc/internal/links"
 	"github.com/sharesvc/sharesvc/internal/logbuf"
 	"github.com/sharesvc/sharesvc/internal/mail"
@@ -286,6 +287,8 @@ type service struct {
 	// metricsLn, when set, serves the operators' routes (/metrics, the
 	// readiness report) apart from the public listener.
 	metricsLn net.Listener
+
+	janitor *janitor.Janitor // expired rows, on the instance that leads
 }
 
 func newService(ctx context.Context, s *serveSettings, getenv func(string) string, logw io.Writer) (_ *service, err error) {
@@ -485,7 +488,7 @@ func newService(ctx context.Context, s *serveSettings, getenv func(string) strin
 		return nil, fmt.Errorf("get a first STS session for %s: %w", s.RoleARN, err)
 	}
 	return &service{db: d, audit: log, handler: srv, log: logger, canary: canary, auditJobs: aud, mailer: mailer,
-		health: hc, drain: s.ShutdownDrain}, nil
+		health: hc, drain: s.ShutdownDrain, janitor: janitor.New(d, janitor.Options{Logger: logger, OnDelete: m.ObserveJanitor})}, nil
 }
 
 // close flushes the audit writer and closes the database.
@@ -517,6 +520,7 @@ func (svc *service) serve(ctx context.Context, ln net.Listener) error {
 	}
 	// Checkpoints, retention, flood summaries.
 	wg.Go(func() { svc.auditJobs.run(bg, svc.audit, svc.db, svc.log) })
+	wg.Go(func() { svc.janitor.Run(bg) })
 	if svc.metricsLn != nil {
 		ms := &http.Server{
 			Handler: svc.handler.OpsHandler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,

@@ -2,6 +2,7 @@ package links
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -14,8 +15,11 @@ import (
 
 // Recipient verification: a share link with VerifyRecipient mints only in
 // a browser that entered a one-time code mailed to the link's recipient.
-// The code is kept here only as a hash; the browser then holds a random
-// id (in a cookie) whose hash vouches for that one link.
+// The code is kept here only as a MAC under a server key that is not in
+// the database (the mail package's CodeKey): a plain hash of eight digits
+// would give the code away to anyone with a copy of the database within
+// its ten minutes. The browser then holds a random id (in a cookie) whose
+// hash vouches for that one link.
 
 // Errors of recipient verification.
 var (
@@ -51,14 +55,36 @@ func NewVerifyCode() string {
 	return fmt.Sprintf("%08d", binary.BigEndian.Uint64(b[:])%100_000_000)
 }
 
-func codeHash(linkID, code string) []byte {
-	h := sha256.Sum256([]byte(linkID + "\x00" + code))
-	return h[:]
+// minCodeKey is the shortest key codes are hashed under.
+const minCodeKey = 16
+
+// codeHash is HMAC-SHA256(key, link id || 0 || code). Until the release
+// that keyed it, the hash was the plain SHA-256 of the same bytes: a code
+// mailed before the upgrade no longer matches, and its recipient asks for
+// a new one (it was valid for minutes only).
+func codeHash(key []byte, linkID, code string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(linkID))
+	m.Write([]byte{0})
+	m.Write([]byte(code))
+	return m.Sum(nil)
+}
+
+func checkCodeKey(key []byte) error {
+	if len(key) < minCodeKey {
+		return fmt.Errorf("recipient codes: a key of at least %d bytes is needed, got %d", minCodeKey, len(key))
+	}
+	return nil
 }
 
 // SetCode stores code as link id's pending code (replacing any other), if
-// the policy allows a send now. Errors: ErrCodeLocked, ErrCodeTooSoon.
-func SetCode(ctx context.Context, q Querier, id, code string, p CodePolicy, now time.Time) error {
+// the policy allows a send now; the code is kept as a MAC under key (at
+// least 16 bytes, a secret that is not in the database). Errors:
+// ErrCodeLocked, ErrCodeTooSoon, or one for a short key.
+func SetCode(ctx context.Context, q Querier, key []byte, id, code string, p CodePolicy, now time.Time) error {
+	if err := checkCodeKey(key); err != nil {
+		return err
+	}
 	var (
 		sentAt, windowAt int64
 		sends            int
@@ -69,7 +95,7 @@ func SetCode(ctx context.Context, q Querier, id, code string, p CodePolicy, now 
 	n := ms(now)
 	if errors.Is(err, sql.ErrNoRows) {
 		_, err = q.ExecContext(ctx, `INSERT INTO recipient_codes (link_id, code_hash, expires_at, attempts, sent_at, window_at, sends)
-            VALUES (?, ?, ?, 0, ?, ?, 1)`, id, codeHash(id, code), ms(now.Add(p.TTL)), n, n)
+            VALUES (?, ?, ?, 0, ?, ?, 1)`, id, codeHash(key, id, code), ms(now.Add(p.TTL)), n, n)
 		if err != nil {
 			return fmt.Errorf("store code of %s: %w", id, err)
 		}
@@ -91,7 +117,7 @@ func SetCode(ctx context.Context, q Querier, id, code string, p CodePolicy, now 
 		return ErrCodeTooSoon
 	}
 	_, err = q.ExecContext(ctx, `UPDATE recipient_codes SET code_hash = ?, expires_at = ?, attempts = 0, sent_at = ?,
-        window_at = ?, sends = ?, locked_at = NULL WHERE link_id = ?`, codeHash(id, code), ms(now.Add(p.TTL)), n, windowAt, sends+1, id)
+        window_at = ?, sends = ?, locked_at = NULL WHERE link_id = ?`, codeHash(key, id, code), ms(now.Add(p.TTL)), n, windowAt, sends+1, id)
 	if err != nil {
 		return fmt.Errorf("store code of %s: %w", id, err)
 	}
@@ -100,9 +126,13 @@ func SetCode(ctx context.Context, q Querier, id, code string, p CodePolicy, now 
 
 // CheckCode compares code with link id's pending code. The right code is
 // used up (it verifies once); a wrong one counts an attempt, and the last
-// allowed wrong one locks. Errors: ErrCodeWrong, ErrCodeLocked (also for
-// the entry that locks).
-func CheckCode(ctx context.Context, q Querier, id, code string, p CodePolicy, now time.Time) error {
+// allowed wrong one locks. key is the one SetCode was given. Errors:
+// ErrCodeWrong, ErrCodeLocked (also for the entry that locks), or one for
+// a short key.
+func CheckCode(ctx context.Context, q Querier, key []byte, id, code string, p CodePolicy, now time.Time) error {
+	if err := checkCodeKey(key); err != nil {
+		return err
+	}
 	var (
 		hash     []byte
 		expires  int64
@@ -121,7 +151,7 @@ func CheckCode(ctx context.Context, q Querier, id, code string, p CodePolicy, no
 	if locked.Valid && n < locked.Int64+p.Lock.Milliseconds() {
 		return ErrCodeLocked
 	}
-	if n < expires && subtle.ConstantTimeCompare(hash, codeHash(id, code)) == 1 {
+	if n < expires && subtle.ConstantTimeCompare(hash, codeHash(key, id, code)) == 1 {
 		// Used up: expires_at in the past, so it cannot verify twice.
 		if _, err := q.ExecContext(ctx, `UPDATE recipient_codes SET expires_at = 0, attempts = 0 WHERE link_id = ?`, id); err != nil {
 			return fmt.Errorf("use code of %s: %w", id, err)

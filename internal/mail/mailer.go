@@ -71,6 +71,8 @@ type Mailer struct {
 	domain string
 	kick   chan struct{}
 	mu     sync.Mutex // one pass at a time (Run and tests calling RunOnce)
+
+	codeKey []byte // see CodeKey
 }
 
 // New returns a Mailer. Errors: ErrKey for a bad key, ErrConfig naming a
@@ -115,7 +117,8 @@ func New(o Options) (*Mailer, error) {
 		o.DigestInterval = time.Hour
 	}
 	o.PublicURL = strings.TrimRight(o.PublicURL, "/")
-	return &Mailer{o: o, seal: s, clock: o.Clock, log: o.Logger, domain: domain, kick: make(chan struct{}, 1)}, nil
+	return &Mailer{o: o, seal: s, clock: o.Clock, log: o.Logger, domain: domain, kick: make(chan struct{}, 1),
+		codeKey: deriveKey(o.Key, codeKeyLabel)}, nil
 }
 
 // DefaultBackoff waits 30 s after the first failed attempt, doubling each

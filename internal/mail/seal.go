@@ -3,7 +3,9 @@ package mail
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -55,6 +57,25 @@ func NewKey() string {
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// codeKeyLabel names the key recipient verification codes are hashed
+// under; a new label (v2) would make a new key.
+const codeKeyLabel = "sharesvc recipient code v1"
+
+// deriveKey returns HMAC-SHA256(key, label): a key for one purpose, so
+// the mail key itself only ever seals.
+func deriveKey(key []byte, label string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(label))
+	return m.Sum(nil)
+}
+
+// CodeKey returns the key recipient verification codes are hashed under
+// (links.SetCode, links.CheckCode). It is derived from the mail key, which
+// is never in the database: a copy of the database alone does not let
+// anyone try the few digits of a pending code offline. Every instance with
+// the same mail key has the same CodeKey.
+func (m *Mailer) CodeKey() []byte { return m.codeKey }
 
 // sealer encrypts codes for the queue with AES-256-GCM. The delivery id is
 // the additional data, so a sealed code moved to another row does not open.

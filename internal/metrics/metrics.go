@@ -49,6 +49,8 @@ type Metrics struct {
 	MailQueue       prometheus.GaugeFunc   // reads the function given to WatchMailQueue
 	AuditChain      prometheus.GaugeFunc   // 1 while the audit log contradicts its latest checkpoint
 	BuildInfo       prometheus.Gauge       // always 1; version, revision, modified, goversion of the running build
+	// Rows the janitor removed (expired sign-ins, codes, abandoned uploads).
+	JanitorDeleted *prometheus.CounterVec // table
 
 	auditQueue atomic.Pointer[func() int]
 	auditChain atomic.Pointer[func() bool]
@@ -204,6 +206,11 @@ func New(reg prometheus.Registerer, sessionLeft func() float64) *Metrics {
 		m.AuditCommits.WithLabelValues(r)
 	}
 	reg.MustRegister(m.ScopedRefreshes, m.ScopedSessions)
+	m.JanitorDeleted = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "janitor_rows_deleted_total",
+		Help: "Expired rows the janitor deleted, by table (console_sessions, oidc_logins, recipient_codes, recipient_verifications, arrivals).",
+	}, []string{"table"})
+	reg.MustRegister(m.JanitorDeleted)
 	m.BuildInfo = newBuildInfo(buildinfo.Read())
 	reg.MustRegister(m.BuildInfo)
 	reg.MustRegister(m.Requests, m.RequestDuration, m.InFlight, m.Mints, m.Denials, m.Pages, m.AuditSummarised, m.STSRefreshes, m.STSDuration,
@@ -258,6 +265,12 @@ func (m *Metrics) WatchAuditChain(broken func() bool) { m.auditChain.Store(&brok
 // WatchMailQueue makes sharesvc_mail_queue_depth report depth(), e.g. a
 // mail.Mailer's QueueDepth; it runs on each scrape.
 func (m *Metrics) WatchMailQueue(depth func() (int, error)) { m.mailQueue.Store(&depth) }
+
+// ObserveJanitor records n rows the janitor deleted from table; n = 0
+// only makes the table's series exist.
+func (m *Metrics) ObserveJanitor(table string, n int64) {
+	m.JanitorDeleted.WithLabelValues(table).Add(float64(n))
+}
 
 // ObserveMail records one attempt to send a message of kind (share or
 // notify) and its result (sent, deferred or failed).

@@ -78,7 +78,7 @@ func (s *Server) sendRecipientCode(w http.ResponseWriter, r *http.Request, l *li
 	ev.Action, ev.Outcome = audit.ActionRecipientCodeSent, audit.OutcomeOK
 	var refused error
 	if _, err := s.audit.Append(r.Context(), ev, func(ctx context.Context, tx *sql.Tx, ev *audit.Event) error {
-		if err := links.SetCode(ctx, tx, l.ID, code, links.DefaultCodePolicy, now); err != nil {
+		if err := links.SetCode(ctx, tx, s.mail.CodeKey(), l.ID, code, links.DefaultCodePolicy, now); err != nil {
 			if errors.Is(err, links.ErrCodeTooSoon) || errors.Is(err, links.ErrCodeLocked) {
 				refused = err
 				ev.Outcome, ev.Reason = audit.OutcomeDenied, codeReason(err)
@@ -108,6 +108,10 @@ func (s *Server) sendRecipientCode(w http.ResponseWriter, r *http.Request, l *li
 }
 
 func (s *Server) checkRecipientCode(w http.ResponseWriter, r *http.Request, l *links.Link, ev audit.Event, now time.Time, code string, page verifyData) error {
+	if s.mail == nil {
+		// Codes are hashed under a key derived from the mail key.
+		return errors.New("verify recipient: the link asks for a code but this server sends no mail")
+	}
 	var b [32]byte
 	rand.Read(b[:])
 	id := base64.RawURLEncoding.EncodeToString(b[:])
@@ -117,7 +121,7 @@ func (s *Server) checkRecipientCode(w http.ResponseWriter, r *http.Request, l *l
 	var refused error
 	if _, err := s.audit.Append(r.Context(), vev, func(ctx context.Context, tx *sql.Tx, ev *audit.Event) error {
 		// A refusal commits too: the attempt it counts (and a lock) must stay.
-		if err := links.CheckCode(ctx, tx, l.ID, code, links.DefaultCodePolicy, now); err != nil {
+		if err := links.CheckCode(ctx, tx, s.mail.CodeKey(), l.ID, code, links.DefaultCodePolicy, now); err != nil {
 			if errors.Is(err, links.ErrCodeWrong) || errors.Is(err, links.ErrCodeLocked) {
 				refused = err
 				ev.Action, ev.Outcome, ev.Reason = audit.ActionRecipientCodeRefused, audit.OutcomeDenied, codeReason(err)

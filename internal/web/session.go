@@ -287,3 +287,11 @@ func (s *Sessions) Len(ctx context.Context) (int, error) {
 func Equal(a, b string) bool {
 	return a != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
+
+// PruneSessions deletes at most limit console sessions expired at now, in
+// one statement (the janitor calls it in a loop, so that the write lock is
+// held briefly), and reports how many it deleted.
+func PruneSessions(ctx context.Context, d *sql.DB, now time.Time, limit int) (int64, error) {
+	return pruneExpired(ctx, d, "console sessions", `DELETE FROM console_sessions WHERE id_hash IN
+        (SELECT id_hash FROM console_sessions WHERE expires_at <= ? LIMIT ?)`, now, limit)
+}
