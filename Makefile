@@ -12,7 +12,7 @@ demo: tools
 
 # The behaviour suites that run a second time with every database on PostgreSQL
 # (internal/testrig/testdb); the first run is on SQLite.
-POSTGRES_SUITES = ./internal/server/ ./internal/people/ ./internal/app/ ./internal/web/ ./internal/links/ ./internal/audit/ \
+POSTGRES_SUITES = ./internal/server/ ./internal/people/ ./internal/janitor/ ./internal/app/ ./internal/web/ ./internal/links/ ./internal/audit/ \
 	./internal/auth/ ./internal/grants/ ./internal/health/ ./cmd/sharesvc/
 # Tests that choose their engines themselves whatever SHARESVC_TEST_DB says (three instances on
 # PostgreSQL, SQLite to PostgreSQL, the SQLite file's crash, backup and restore): the first
