@@ -168,8 +168,11 @@ func (d *demoOIDC) check(ctx context.Context, base string, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("check: console: %w", err)
 	}
-	if resp.StatusCode != http.StatusOK || !strings.Contains(body, d.sam.Email) {
-		return fmt.Errorf("check: /ui/links after signing in answered %s without sam signed in", resp.Status)
+	// Signed out, the page would redirect to the sign-in page; signed in,
+	// it names the person's role. (sam's name is their email, unless an
+	// earlier run's provider had another address: its sam holds it.)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "/ui/signout") || !strings.Contains(body, "sharer") {
+		return fmt.Errorf("check: /ui/links after signing in answered %s without sam signed in as a sharer", resp.Status)
 	}
 	fmt.Fprintln(stderr, "check: sam signed in through the identity provider")
 	return nil
