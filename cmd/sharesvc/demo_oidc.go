@@ -56,23 +56,29 @@ func startDemoOIDC(ctx context.Context, dir, addr string) (*demoOIDC, error) {
 		sam: oidcop.User{Subject: "demo-sam", Username: "sam", Password: demoPassword(), Email: "sam@example.org", EmailVerified: true,
 			Name: "Sam", Groups: []string{demoOIDCStaffGroup}},
 	}
-	// A new file each run: WriteFile keeps the mode of one that exists.
-	if err := os.Remove(secretFile); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
-	f, err := os.OpenFile(secretFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	_, err = io.WriteString(f, d.secret+"\n")
-	if err := errors.Join(err, f.Close()); err != nil {
-		return nil, err
-	}
 	d.op, err = oidcop.Start(ctx, []oidcop.User{d.ada, d.sam}, nil, oidcop.WithAddr(addr))
 	if err != nil {
 		return nil, fmt.Errorf("%w (choose another address with -oidc-listen)", err)
 	}
+	if err := writeSecret(secretFile, d.secret); err != nil {
+		d.op.Close()
+		return nil, err
+	}
 	return d, nil
+}
+
+// writeSecret writes a new private file: WriteFile would keep the mode of
+// one that exists.
+func writeSecret(path, secret string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(f, secret+"\n")
+	return errors.Join(err, f.Close())
 }
 
 // demoPassword is short enough to type and too long to guess.
