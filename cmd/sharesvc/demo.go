@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -28,9 +29,11 @@ const (
 
 // demoCmd is "sharesvc demo".
 type demoCmd struct {
-	Dir    string `name:"dir" default:".sharesvc-demo" help:"Directory for the demo's database and S3 data."`
-	Listen string `name:"listen" default:"127.0.0.1:8080" help:"Address sharesvc listens on."`
-	Check  bool   `name:"check" help:"Open the printed link once, check the bytes, and exit."`
+	Dir        string `name:"dir" default:".sharesvc-demo" help:"Directory for the demo's database and S3 data."`
+	Listen     string `name:"listen" default:"127.0.0.1:8080" help:"Address sharesvc listens on."`
+	Check      bool   `name:"check" help:"Open the printed link once, check the bytes, and exit."`
+	OIDC       bool   `name:"oidc" help:"Also start a local identity provider with two people to sign in to the console as (with -check: sign one in)."`
+	OIDCListen string `name:"oidc-listen" default:"127.0.0.1:9998" help:"Address the identity provider of -oidc listens on (its issuer URL)."`
 }
 
 func (c *demoCmd) Run(e *runEnv) error {
@@ -79,6 +82,15 @@ func (c *demoCmd) Run(e *runEnv) error {
 		return fmt.Errorf("demo: %w (choose another address with -listen)", err)
 	}
 	listen = ln.Addr().String()
+	var idp *demoOIDC
+	if c.OIDC {
+		fmt.Fprintln(stderr, "starting the demo identity provider ...")
+		if idp, err = startDemoOIDC(ctx, dir, c.OIDCListen); err != nil {
+			ln.Close()
+			return fmt.Errorf("demo: identity provider: %w", err)
+		}
+		defer idp.op.Close()
+	}
 	env := map[string]string{
 		"AWS_REGION":             srv.Region,
 		"AWS_ACCESS_KEY_ID":      srv.AccessKey,
@@ -104,6 +116,9 @@ func (c *demoCmd) Run(e *runEnv) error {
 		env["SHARESVC_SMTP_HOST"], env["SHARESVC_SMTP_PORT"], env["SHARESVC_SMTP_TLS"] = mp.SMTPHost, strconv.Itoa(mp.SMTPPort), "none"
 		env["SHARESVC_SMTP_FROM"], env["SHARESVC_MAIL_KEY"] = "sharesvc demo <demo@sharesvc.example>", mail.NewKey()
 	}
+	if idp != nil {
+		maps.Copy(env, idp.env())
+	}
 	demoEnv := func(k string) string {
 		if v, ok := env[k]; ok {
 			return v
@@ -114,6 +129,9 @@ func (c *demoCmd) Run(e *runEnv) error {
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("demo: %w", err)
+	}
+	if idp != nil {
+		idp.register(settings.OIDC.cfg.RedirectURL)
 	}
 	svc, err := newService(ctx, settings, demoEnv, io.Discard)
 	if err != nil {
@@ -140,6 +158,13 @@ func (c *demoCmd) Run(e *runEnv) error {
 		return fmt.Errorf("demo: %w", err)
 	}
 	client := &apiClient{base: settings.PublicURL, token: token}
+	if idp != nil {
+		if err := idp.grantStaff(ctx, client); err != nil {
+			stop()
+			<-served
+			return fmt.Errorf("demo: %w", err)
+		}
+	}
 	var l server.LinkResponse
 	if err := client.do(ctx, "POST", "/api/v1/links", map[string]any{"key": demoKey, "expires_in": 86400, "note": "sharesvc demo"}, &l); err != nil {
 		stop()
@@ -163,10 +188,13 @@ An admin token for the API (valid 24h) was created:
 
 The web console is at %s/ui/ (sign in with the token above); metrics and
 the readiness report at http://%s/metrics and http://%s/readyz.
-
-Press Ctrl-C to stop.
 `, settings.PublicURL, settings.DB, demoKey, demoBucket, link, token, demoKey, settings.PublicURL,
 		settings.PublicURL, svc.metricsLn.Addr(), svc.metricsLn.Addr())
+	if idp != nil {
+		fmt.Fprintf(stderr, "%s\n(Its issuer is %s; the group staff may share %q in %q; the client secret is in %s.)\n",
+			idp.signInLine(), idp.op.Issuer, demoOIDCPrefix, demoBucket, idp.secretFile)
+	}
+	fmt.Fprint(stderr, "\nPress Ctrl-C to stop.\n")
 	if mp != nil {
 		fmt.Fprintf(stderr, `
 Sharing by email goes to a local SMTP server (Mailpit). Share with two
@@ -180,6 +208,9 @@ people, then read what they got (each has a link of their own):
 
 	if check {
 		err := demoCheck(ctx, link, stderr)
+		if err == nil && idp != nil {
+			err = idp.check(ctx, settings.PublicURL, stderr)
+		}
 		stop()
 		return errors.Join(err, <-served)
 	}
