@@ -168,7 +168,12 @@ func (s *Server) console(h consoleFunc, roles ...auth.Role) handlerFunc {
 		setConsoleHeaders(w.Header())
 		sess, tok, err := s.consoleUser(r)
 		if errors.Is(err, errNoSession) && r.Method == http.MethodGet {
-			http.Redirect(w, r, "/ui/signin", http.StatusSeeOther)
+			// Back to this page after signing in, whichever way.
+			to := "/ui/signin"
+			if ret := safeReturn(r.URL.RequestURI()); ret != "" && ret != "/ui/" {
+				to += "?return=" + url.QueryEscape(ret)
+			}
+			http.Redirect(w, r, to, http.StatusSeeOther)
 			return nil
 		}
 		if err != nil {
@@ -341,7 +346,11 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) error {
 	s.setCookie(w, sessionCookie, id, int(s.cfg.ConsoleSessionTTL/time.Second))
 	s.setCookie(w, signinCookie, "", -1)
 	info(r).outcome = "signed_in"
-	http.Redirect(w, r, "/ui/", http.StatusSeeOther)
+	to := safeReturn(r.PostForm.Get("return"))
+	if to == "" {
+		to = "/ui/"
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
 	return nil
 }
 

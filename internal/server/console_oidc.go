@@ -108,6 +108,7 @@ type signinData struct {
 	LoginURL   string // GET /ui/oidc/login, with the page to return to
 	Token      bool   // the API token form is offered
 	EndSession string // after a person signed out: the provider's sign-out page
+	Return     string // the console page to go back to after signing in; "" the home page
 }
 
 // renderSignin shows the sign-in page with status and a message ("" none),
@@ -116,10 +117,16 @@ type signinData struct {
 func (s *Server) renderSignin(w http.ResponseWriter, r *http.Request, status int, msg string, d signinData) error {
 	setConsoleHeaders(w.Header())
 	d.Token = !s.cfg.NoTokenSignIn
+	// The page to return to comes in the query (GET) or, after a refused
+	// token, in the form (POST).
+	d.Return = safeReturn(r.URL.Query().Get("return"))
+	if d.Return == "" && r.PostForm != nil {
+		d.Return = safeReturn(r.PostForm.Get("return"))
+	}
 	if s.rp != nil {
 		d.Provider, d.LoginURL = s.providerName(), "/ui/oidc/login"
-		if ret := safeReturn(r.URL.Query().Get("return")); ret != "" {
-			d.LoginURL += "?return=" + url.QueryEscape(ret)
+		if d.Return != "" {
+			d.LoginURL += "?return=" + url.QueryEscape(d.Return)
 		}
 	}
 	p := &web.Page{Title: "Sign in", Error: msg, Data: d}

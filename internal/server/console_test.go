@@ -173,7 +173,7 @@ func TestConsoleCSRF(t *testing.T) {
 	if resp, _ := c.post("/ui/signout", c.origin, url.Values{"csrf": {c.csrf}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("sign out: %s", resp.Status)
 	}
-	if resp, _ := c.get("/ui/links"); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/signin" {
+	if resp, _ := c.get("/ui/links"); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/signin?return=%2Fui%2Flinks" {
 		t.Fatalf("after sign-out: %s to %q", resp.Status, resp.Header.Get("Location"))
 	}
 	adm := newConsoleClient(t, e)
@@ -292,12 +292,45 @@ func TestConsoleSessionLifetime(t *testing.T) {
 		t.Fatalf("29 minutes in: %s; want 200", resp.Status)
 	}
 	clk.Advance(2 * time.Minute)
-	if resp, _ := c.get("/ui/links"); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/signin" {
+	if resp, _ := c.get("/ui/links"); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/signin?return=%2Fui%2Flinks" {
 		t.Fatalf("31 minutes in: %s to %q; want 303 to the sign-in page", resp.Status, resp.Header.Get("Location"))
 	}
 	if _, err := server.New(server.Config{PublicURL: "http://x", DefaultLifetime: time.Hour, MaxLifetime: time.Hour,
 		DefaultPresignTTL: time.Minute, MaxPresignTTL: time.Minute, ConsoleSessionTTL: time.Minute}, server.Deps{}); err == nil ||
 		!strings.Contains(err.Error(), "console session lifetime") {
 		t.Fatalf("a 1-minute console session = %v; want refused", err)
+	}
+}
+
+// A page asked for without a session sends the browser to sign in and,
+// once signed in with a token, back to that page; a return address off
+// the console is ignored.
+func TestSignInReturnsToThePage(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	c := newConsoleClient(t, e)
+	resp, _ := c.get("/ui/audit?action=link.create")
+	want := "/ui/signin?return=" + url.QueryEscape("/ui/audit?action=link.create")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != want {
+		t.Fatalf("GET without a session = %s to %q; want 303 to %q", resp.Status, resp.Header.Get("Location"), want)
+	}
+	if resp, _ := c.get("/ui/"); resp.Header.Get("Location") != "/ui/signin" {
+		t.Fatalf("GET /ui/ without a session to %q; want plain /ui/signin", resp.Header.Get("Location"))
+	}
+	for _, tc := range []struct{ ret, want string }{
+		{"/ui/audit?action=link.create", "/ui/audit?action=link.create"},
+		{"//evil.example/ui/", "/ui/"},
+		{"https://evil.example/ui/", "/ui/"},
+		{"/ui/../api/v1/tokens", "/ui/"},
+		{"/ui/oidc/callback?code=x", "/ui/"},
+	} {
+		c := newConsoleClient(t, e)
+		_, body := c.get("/ui/signin?return=" + url.QueryEscape(tc.ret))
+		if hidden := `name="return" value="`; (tc.want != "/ui/") != strings.Contains(body, hidden) {
+			t.Errorf("sign-in page for return %q: hidden return field present = %v", tc.ret, strings.Contains(body, hidden))
+		}
+		resp, body := c.post("/ui/signin", c.origin, url.Values{"csrf": {c.csrf}, "token": {e.admin}, "return": {tc.ret}})
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != tc.want {
+			t.Errorf("sign-in with return %q = %s to %q; want 303 to %q\n%s", tc.ret, resp.Status, resp.Header.Get("Location"), tc.want, body)
+		}
 	}
 }
