@@ -19,11 +19,12 @@ import (
 	"github.com/sharesvc/sharesvc/internal/sts"
 )
 
-// personCmd is "sharesvc person list|role": the people who sign in through
-// the identity provider.
+// personCmd is "sharesvc person list|role|enable": the people who sign in
+// through the identity provider.
 type personCmd struct {
-	List personListCmd `cmd:"" help:"List the people who sign in through the identity provider."`
-	Role personRoleCmd `cmd:"" help:"Override a person's role (ROLE), or let their groups decide again (--clear)."`
+	List   personListCmd   `cmd:"" help:"List the people who sign in through the identity provider."`
+	Role   personRoleCmd   `cmd:"" help:"Override a person's role (ROLE), or let their groups decide again (--clear)."`
+	Enable personEnableCmd `cmd:"" help:"Let an offboarded person sign in again (their links and tokens stay revoked)."`
 }
 
 // personWhere says where a person command works: offline on a database,
@@ -131,20 +132,9 @@ func (c *personRoleCmd) Run(e *runEnv) error {
 	}
 	var p server.PersonResponse
 	if cl != nil {
-		var page struct {
-			People []server.PersonResponse `json:"people"`
-		}
-		if err := cl.do(e.ctx, "GET", "/api/v1/people", nil, &page); err != nil {
+		id, err := remotePersonID(e.ctx, cl, c.Name)
+		if err != nil {
 			return fmt.Errorf("person role: %w", err)
-		}
-		id := ""
-		for _, q := range page.People {
-			if q.Name == c.Name {
-				id = q.ID
-			}
-		}
-		if id == "" {
-			return fmt.Errorf("person role: %w: %s (see: sharesvc person list)", people.ErrNotFound, c.Name)
 		}
 		var body map[string]any
 		if role == "" {
@@ -173,10 +163,28 @@ func (c *personRoleCmd) Run(e *runEnv) error {
 	return nil
 }
 
-// setRoleOffline changes the role override of the person called name in
-// the existing database at path, through the same verb as the API and
-// audited as done by "cli": whoever holds the database acts as an admin.
-func setRoleOffline(ctx context.Context, path, name string, role auth.Role, now time.Time) (*people.Person, error) {
+// remotePersonID finds the id of the person called name on a running
+// server.
+func remotePersonID(ctx context.Context, cl *apiClient, name string) (string, error) {
+	var page struct {
+		People []server.PersonResponse `json:"people"`
+	}
+	if err := cl.do(ctx, "GET", "/api/v1/people", nil, &page); err != nil {
+		return "", err
+	}
+	for _, q := range page.People {
+		if q.Name == name {
+			return q.ID, nil
+		}
+	}
+	return "", fmt.Errorf("%w: %s (see: sharesvc person list)", people.ErrNotFound, name)
+}
+
+// onPersonOffline runs verb on the person called name in the existing
+// database at path, through the same verbs as the API, audited as done by
+// "cli": whoever holds the database acts as an admin.
+func onPersonOffline(ctx context.Context, path, name string, now time.Time,
+	verb func(a *app.App, actor app.Actor, id string) (*people.Person, error)) (*people.Person, error) {
 	if !db.IsPostgres(path) {
 		if _, err := os.Stat(path); err != nil {
 			return nil, fmt.Errorf("no database at %s: %w", path, err)
@@ -202,5 +210,48 @@ func setRoleOffline(ctx context.Context, path, name string, role auth.Role, now 
 	if err != nil {
 		return nil, err
 	}
-	return a.SetPersonRole(ctx, app.Actor{Name: "cli", Role: auth.RoleAdmin}, p.ID, role)
+	return verb(a, app.Actor{Name: "cli", Role: auth.RoleAdmin}, p.ID)
+}
+
+// setRoleOffline changes the role override of the person called name in
+// the existing database at path.
+func setRoleOffline(ctx context.Context, path, name string, role auth.Role, now time.Time) (*people.Person, error) {
+	return onPersonOffline(ctx, path, name, now, func(a *app.App, actor app.Actor, id string) (*people.Person, error) {
+		return a.SetPersonRole(ctx, actor, id, role)
+	})
+}
+
+type personEnableCmd struct {
+	Name string `arg:"" placeholder:"NAME" help:"The person's sharesvc name (see: sharesvc person list)."`
+	personWhere
+}
+
+func (c *personEnableCmd) Run(e *runEnv) error {
+	cl, err := c.client("person enable")
+	if err != nil {
+		return err
+	}
+	var p server.PersonResponse
+	if cl != nil {
+		id, err := remotePersonID(e.ctx, cl, c.Name)
+		if err != nil {
+			return fmt.Errorf("person enable: %w", err)
+		}
+		if err := cl.do(e.ctx, "POST", "/api/v1/people/"+id+"/enable", nil, &p); err != nil {
+			return fmt.Errorf("person enable: %w", err)
+		}
+	} else {
+		got, err := onPersonOffline(e.ctx, c.DB, c.Name, time.Now(), func(a *app.App, actor app.Actor, id string) (*people.Person, error) {
+			return a.EnablePerson(e.ctx, actor, id)
+		})
+		if err != nil {
+			return fmt.Errorf("person enable: %w", err)
+		}
+		p = server.ToPersonResponse(got)
+	}
+	if c.JSON {
+		return printJSON(e.stdout, p)
+	}
+	fmt.Fprintf(e.stdout, "%s may sign in again, as %s\n", p.Name, p.Role)
+	return nil
 }

@@ -73,4 +73,30 @@ func TestPersonCLI(t *testing.T) {
 	if err != nil || len(evs) != 2 || evs[0].Actor != "cli" || evs[1].Actor != "root" {
 		t.Fatalf("person.role rows = %+v, %v; want root's then the CLI's", evs, err)
 	}
+
+	// Offboarded, then let back in: remotely and offline, each audited.
+	if _, err := people.Disable(context.Background(), d.Read, p.Name, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if out := runCLI(t, remote, "person", "list"); !strings.Contains(out, "disabled") {
+		t.Fatalf("person list after offboarding = %q; want disabled", out)
+	}
+	if out := runCLI(t, remote, "person", "enable", p.Name); !strings.Contains(out, p.Name+" may sign in again, as sharer") {
+		t.Fatalf("person enable = %q", out)
+	}
+	if _, err := people.Disable(context.Background(), d.Read, p.Name, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if out := runCLI(t, offline, "person", "enable", p.Name); !strings.Contains(out, "may sign in again") {
+		t.Fatalf("person enable offline = %q", out)
+	}
+	if got, err := people.ByName(context.Background(), d.Read, p.Name); err != nil || !got.Active() {
+		t.Fatalf("after person enable: %+v, %v; want active", got, err)
+	}
+	if _, _, err := runCLIErr(remote, "person", "enable", "nobody@example.org"); err == nil || !strings.Contains(err.Error(), "person not found") {
+		t.Fatalf("person enable of an unknown name = %v; want not found", err)
+	}
+	if evs, err := audit.List(context.Background(), d.Read, audit.Filter{Action: audit.ActionPersonEnable}); err != nil || len(evs) != 2 {
+		t.Fatalf("person.enable rows = %d, %v; want 2", len(evs), err)
+	}
 }
