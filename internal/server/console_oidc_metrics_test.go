@@ -121,3 +121,20 @@ func TestOIDCMetrics(t *testing.T) {
 	want("check unavailable", checks("unavailable"), 1)
 	want("check ok after the outage's check", checks("ok"), 2)
 }
+
+// A sign-in that cannot start because the provider's discovery fails is
+// counted as provider_unavailable, and the provider as down.
+func TestOIDCMetricsDiscoveryDown(t *testing.T) {
+	e := newOIDCEnv(t, false)
+	e.op.SetDown(true)
+	defer e.op.SetDown(false)
+	if resp, _ := e.client(t).get("/ui/oidc/login"); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("GET /ui/oidc/login with the provider down = %s; want 503", resp.Status)
+	}
+	if got := metricValue(t, e.metrics.SignIns.WithLabelValues("oidc", "provider_unavailable")); got != 1 {
+		t.Errorf("oidc provider_unavailable = %v; want 1", got)
+	}
+	if got := metricValue(t, e.metrics.OIDCProviderUp); got != 0 {
+		t.Errorf("provider up after discovery failed = %v; want 0", got)
+	}
+}
