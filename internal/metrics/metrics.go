@@ -4,6 +4,7 @@
 package metrics
 
 import (
+	"math"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -51,6 +52,10 @@ type Metrics struct {
 	BuildInfo       prometheus.Gauge       // always 1; version, revision, modified, goversion of the running build
 	// Rows the janitor removed (expired sign-ins, codes, abandoned uploads).
 	JanitorDeleted *prometheus.CounterVec // table
+	// Console sign-ins and the identity provider they depend on.
+	SignIns        *prometheus.CounterVec // method: oidc, token; result: ok or the refusal's reason
+	OIDCChecks     *prometheus.CounterVec // result: ok, role_changed, ended, unavailable, no_refresh_token, unreadable
+	OIDCProviderUp prometheus.Gauge       // 1 after the provider answered, 0 after it could not be reached; NaN before either
 
 	auditQueue atomic.Pointer[func() int]
 	auditChain atomic.Pointer[func() bool]
@@ -211,6 +216,29 @@ func New(reg prometheus.Registerer, sessionLeft func() float64) *Metrics {
 		Help: "Expired rows the janitor deleted, by table (console_sessions, oidc_logins, recipient_codes, recipient_verifications, arrivals).",
 	}, []string{"table"})
 	reg.MustRegister(m.JanitorDeleted)
+	m.SignIns = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "console_signins_total",
+		Help: "Console sign-ins by method (oidc, token) and result: ok, or why it was refused (state_mismatch, provider_unavailable, bad_token, …).",
+	}, []string{"method", "result"})
+	for _, r := range append([]string{"ok"}, OIDCSignInRefusals...) {
+		m.SignIns.WithLabelValues("oidc", r)
+	}
+	for _, r := range append([]string{"ok"}, TokenSignInRefusals...) {
+		m.SignIns.WithLabelValues("token", r)
+	}
+	m.OIDCChecks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "oidc_checks_total",
+		Help: "Checks of signed-in people with the identity provider (refreshes), by result: ok, role_changed, ended (the provider no longer vouches), unavailable, no_refresh_token, unreadable (sealed refresh token no longer opens).",
+	}, []string{"result"})
+	for _, r := range []string{"ok", "role_changed", "ended", "unavailable", "no_refresh_token", "unreadable"} {
+		m.OIDCChecks.WithLabelValues(r)
+	}
+	m.OIDCProviderUp = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "oidc_provider_up",
+		Help: "1 when the identity provider last answered sharesvc (a code exchange or refresh, refused or not), 0 when it last could not be reached (discovery, exchange or refresh); NaN until either happened.",
+	})
+	m.OIDCProviderUp.Set(math.NaN())
+	reg.MustRegister(m.SignIns, m.OIDCChecks, m.OIDCProviderUp)
 	m.BuildInfo = newBuildInfo(buildinfo.Read())
 	reg.MustRegister(m.BuildInfo)
 	reg.MustRegister(m.Requests, m.RequestDuration, m.InFlight, m.Mints, m.Denials, m.Pages, m.AuditSummarised, m.STSRefreshes, m.STSDuration,
@@ -270,6 +298,35 @@ func (m *Metrics) WatchMailQueue(depth func() (int, error)) { m.mailQueue.Store(
 // only makes the table's series exist.
 func (m *Metrics) ObserveJanitor(table string, n int64) {
 	m.JanitorDeleted.WithLabelValues(table).Add(float64(n))
+}
+
+// OIDCSignInRefusals are the reasons a sign-in through the identity
+// provider is refused (console.signin_refused rows' reason); with "ok"
+// they are the result values of method="oidc".
+var OIDCSignInRefusals = []string{"state_mismatch", "state_unknown", "provider_error", "no_code", "refused",
+	"provider_unavailable", "offboarded", "invalid_claims"}
+
+// TokenSignInRefusals are the reasons a sign-in with an API token is
+// refused: the form turned off, unreadable, stale (CSRF) or a token that
+// is not valid.
+var TokenSignInRefusals = []string{"disabled", "bad_form", "stale_form", "bad_token"}
+
+// ObserveSignIn records one console sign-in by method (oidc or token) and
+// result (ok or one of the method's refusal reasons).
+func (m *Metrics) ObserveSignIn(method, result string) {
+	m.SignIns.WithLabelValues(method, result).Inc()
+}
+
+// ObserveOIDCCheck records one check of a signed-in person with the
+// identity provider.
+func (m *Metrics) ObserveOIDCCheck(result string) {
+	m.OIDCChecks.WithLabelValues(result).Inc()
+}
+
+// ObserveProvider records whether the identity provider answered (up) or
+// could not be reached.
+func (m *Metrics) ObserveProvider(up bool) {
+	m.OIDCProviderUp.Set(b2f(up))
 }
 
 // ObserveMail records one attempt to send a message of kind (share or

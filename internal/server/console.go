@@ -319,22 +319,23 @@ func (s *Server) signinPage(w http.ResponseWriter, r *http.Request) error {
 // signin exchanges an API token (in the form body, never the URL) for a
 // session cookie.
 func (s *Server) signin(w http.ResponseWriter, r *http.Request) error {
-	fail := func(status int, msg string) error {
+	fail := func(reason string, status int, msg string) error {
+		s.metrics.ObserveSignIn("token", reason)
 		return s.renderSignin(w, r, status, msg, signinData{})
 	}
 	if s.cfg.NoTokenSignIn {
-		return fail(http.StatusForbidden, "Sign-in with an API token is turned off here: sign in with your organisation's account.")
+		return fail("disabled", http.StatusForbidden, "Sign-in with an API token is turned off here: sign in with your organisation's account.")
 	}
 	if err := r.ParseForm(); err != nil {
-		return fail(http.StatusBadRequest, "The form could not be read.")
+		return fail("bad_form", http.StatusBadRequest, "The form could not be read.")
 	}
 	c, err := r.Cookie(signinCookie)
 	if err != nil || !s.sameOrigin(r) || !web.Equal(r.PostForm.Get("csrf"), c.Value) {
-		return fail(http.StatusForbidden, "The form is stale; try again.")
+		return fail("stale_form", http.StatusForbidden, "The form is stale; try again.")
 	}
 	tok, err := s.tokens.Authenticate(r.Context(), strings.TrimSpace(r.PostForm.Get("token")), s.now())
 	if errors.Is(err, auth.ErrUnauthenticated) {
-		return fail(http.StatusUnauthorized, "That token is not valid.")
+		return fail("bad_token", http.StatusUnauthorized, "That token is not valid.")
 	}
 	if err != nil {
 		return err
@@ -346,6 +347,7 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) error {
 	s.setCookie(w, sessionCookie, id, int(s.cfg.ConsoleSessionTTL/time.Second))
 	s.setCookie(w, signinCookie, "", -1)
 	info(r).outcome = "signed_in"
+	s.metrics.ObserveSignIn("token", "ok")
 	to := safeReturn(r.PostForm.Get("return"))
 	if to == "" {
 		to = "/ui/"

@@ -164,6 +164,8 @@ func (s *Server) oidcLogin(w http.ResponseWriter, r *http.Request) error {
 	l := oidc.NewLogin()
 	to, err := s.rp.AuthURL(r.Context(), l)
 	if errors.Is(err, oidc.ErrUnavailable) {
+		s.metrics.ObserveProvider(false)
+		s.metrics.ObserveSignIn("oidc", "provider_unavailable")
 		s.log.Warn("identity provider unavailable", "component", "oidc", "err", err)
 		return s.renderSignin(w, r, http.StatusServiceUnavailable,
 			"The identity provider cannot be reached just now, so nobody can sign in through it. Try again in a few minutes.", signinData{})
@@ -223,6 +225,7 @@ func (s *Server) refuseSignIn(w http.ResponseWriter, r *http.Request, f signInRe
 		detail = map[string]any{}
 	}
 	detail["reason"], detail["issuer"] = f.reason, s.rp.Issuer()
+	s.metrics.ObserveSignIn("oidc", f.reason)
 	b, _ := json.Marshal(detail)
 	if err := s.appendDenial(r.Context(), audit.Event{Action: audit.ActionSignInRefused, Actor: actor, Outcome: audit.OutcomeDenied,
 		Reason: f.reason, ClientIP: clientIP(r), UserAgent: r.UserAgent(), RequestID: info(r).id, Detail: string(b)}); err != nil {
@@ -262,6 +265,7 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) error {
 		return s.refuseSignIn(w, r, refusedNoCode, "", nil)
 	}
 	res, err := s.rp.Exchange(ctx, code, oidc.Login{State: state, Nonce: pending.Nonce, Verifier: pending.Verifier})
+	observeProvider(s, err)
 	switch {
 	case errors.Is(err, oidc.ErrUnavailable):
 		s.log.Warn("identity provider unavailable", "component", "oidc", "err", err)
@@ -310,6 +314,7 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) error {
 		HttpOnly: true, Secure: s.secureCookies(), SameSite: http.SameSiteLaxMode})
 	s.setCookie(w, signinCookie, "", -1)
 	info(r).outcome = "signed_in"
+	s.metrics.ObserveSignIn("oidc", "ok")
 	to := pending.ReturnTo
 	if safeReturn(to) == "" {
 		to = "/ui/"
@@ -317,6 +322,19 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Location", to)
 	w.WriteHeader(http.StatusSeeOther)
 	return nil
+}
+
+// observeProvider records what an exchange or refresh says of the
+// provider's health: it answered (no error), or it could not be reached.
+// A refusal says nothing either way (sharesvc's own checks may refuse
+// without asking the provider), so it leaves the gauge as it was.
+func observeProvider(s *Server, err error) {
+	switch {
+	case err == nil:
+		s.metrics.ObserveProvider(true)
+	case errors.Is(err, oidc.ErrUnavailable):
+		s.metrics.ObserveProvider(false)
+	}
 }
 
 // errorCode keeps an OAuth error code (access_denied, …) for the audit
@@ -394,10 +412,12 @@ func (s *Server) personUser(r *http.Request, id string, sess web.Session) (web.S
 func (s *Server) checkPerson(r *http.Request, id string, sess web.Session, p *people.Person, now time.Time) (*people.Person, error) {
 	ctx := r.Context()
 	if sess.RefreshSealed == "" {
+		s.metrics.ObserveOIDCCheck("no_refresh_token")
 		return nil, s.endSession(r, id, p, "the provider issued no refresh token; sign in again")
 	}
 	rt, err := s.rp.Open(sess.RefreshSealed)
 	if err != nil {
+		s.metrics.ObserveOIDCCheck("unreadable")
 		return nil, s.endSession(r, id, p, "refresh token unreadable (client secret changed?)")
 	}
 	var res *oidc.Result
@@ -409,16 +429,22 @@ func (s *Server) checkPerson(r *http.Request, id string, sess web.Session, p *pe
 	} else {
 		res, err = s.rp.Refresh(ctx, rt, p.Subject)
 		asked = true
+		observeProvider(s, err)
 	}
 	switch {
 	case errors.Is(err, oidc.ErrGone), errors.Is(err, oidc.ErrRefused):
 		// A request alongside may have used the refresh token first (the
 		// provider rotates them): then the session holds a newer one.
+		// That request counts the check.
 		if cur, ok, gerr := s.sessions.Get(ctx, id); gerr == nil && ok && cur.RefreshSealed != sess.RefreshSealed {
 			return p, nil
 		}
+		s.metrics.ObserveOIDCCheck("ended")
 		return nil, s.endSession(r, id, p, "provider no longer vouches")
 	case err != nil:
+		// Held off after a failure moments ago or not, the check met an
+		// unavailable provider; past the grace it also ends the session.
+		s.metrics.ObserveOIDCCheck("unavailable")
 		if asked {
 			s.rpFailedAt.Store(now.UnixMilli())
 		}
@@ -433,6 +459,7 @@ func (s *Server) checkPerson(r *http.Request, id string, sess web.Session, p *pe
 	}
 	s.rpFailedAt.Store(0)
 	if res.Claims.Issuer != p.Issuer || res.Claims.Subject != p.Subject {
+		s.metrics.ObserveOIDCCheck("ended")
 		return nil, s.endSession(r, id, p, "provider answered for someone else")
 	}
 	sealed := sess.RefreshSealed
@@ -447,6 +474,7 @@ func (s *Server) checkPerson(r *http.Request, id string, sess web.Session, p *pe
 	np, ch, err := people.Upsert(ctx, tx, res.Claims, s.cfg.OIDC.Roles, now)
 	if errors.Is(err, people.ErrDisabled) {
 		tx.Rollback()
+		s.metrics.ObserveOIDCCheck("ended")
 		return nil, s.endSession(r, id, p, "offboarded")
 	}
 	if err != nil {
@@ -459,9 +487,12 @@ func (s *Server) checkPerson(r *http.Request, id string, sess web.Session, p *pe
 		return nil, fmt.Errorf("check person: %w", err)
 	}
 	if ch.RoleChanged(np) {
+		s.metrics.ObserveOIDCCheck("role_changed")
 		if err := s.auditRoleChange(ctx, r, np, ch.PrevRole); err != nil {
 			return nil, err
 		}
+	} else {
+		s.metrics.ObserveOIDCCheck("ok")
 	}
 	return np, nil
 }
