@@ -404,6 +404,9 @@ func TestTokens(t *testing.T) {
 		{"with an unknown role", admin, app.TokenRequest{Name: "carol", Role: "owner"}, auth.ErrInvalid},
 		{"with a bad name", admin, app.TokenRequest{Name: "-carol", Role: "sharer"}, auth.ErrInvalid},
 		{"expiring at once", admin, app.TokenRequest{Name: "carol", Role: "sharer", ExpiresIn: new(int64)}, auth.ErrInvalid},
+		{"with a line break in its display name", admin, app.TokenRequest{Name: "carol", Role: "sharer", DisplayName: "Carol\r\nBcc: x@example.com"}, auth.ErrInvalid},
+		{"with a right-to-left override in its display name", admin, app.TokenRequest{Name: "carol", Role: "sharer", DisplayName: "Carol \u202eecnaniF"}, auth.ErrInvalid},
+		{"with a huge display name", admin, app.TokenRequest{Name: "carol", Role: "sharer", DisplayName: strings.Repeat("C", 101)}, auth.ErrInvalid},
 	} {
 		if _, _, err := f.app.CreateToken(ctx, tc.actor, tc.req); !errors.Is(err, tc.want) {
 			t.Errorf("CreateToken %s = %v; want %v", tc.name, err, tc.want)

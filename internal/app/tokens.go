@@ -5,13 +5,11 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/auth"
+	"github.com/sharesvc/sharesvc/internal/links"
 	"github.com/sharesvc/sharesvc/internal/mail"
 )
 
@@ -32,12 +30,14 @@ const maxDisplayName = 100
 
 // checkPerson validates a display name and address and returns the
 // address normalised. A display name goes into a mail header (encoded by
-// the mail library), so control characters, CR and LF above all, are
-// refused rather than stripped. Errors: auth.ErrInvalid naming the field.
+// the mail library) and names the sharer in the message, so it follows
+// links.ValidText: control characters, CR and LF above all, and
+// bidirectional formatting characters, which could disguise who shares,
+// are refused rather than stripped. Errors: auth.ErrInvalid naming the
+// field.
 func checkPerson(displayName, email string) (string, error) {
-	if len(displayName) > maxDisplayName || !utf8.ValidString(displayName) ||
-		strings.ContainsFunc(displayName, func(r rune) bool { return unicode.IsControl(r) }) {
-		return "", fmt.Errorf("%w: display_name must be at most %d bytes of UTF-8 text without control characters (CR, LF)", auth.ErrInvalid, maxDisplayName)
+	if len(displayName) > maxDisplayName || links.ValidText("display_name", displayName, false) != nil {
+		return "", fmt.Errorf("%w: display_name must be at most %d bytes of UTF-8 text without control characters (CR, LF) or bidirectional formatting characters", auth.ErrInvalid, maxDisplayName)
 	}
 	if email == "" {
 		return "", nil
