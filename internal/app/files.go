@@ -17,6 +17,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/sharesvc/sharesvc/internal/auth"
 	"github.com/sharesvc/sharesvc/internal/grants"
 	"github.com/sharesvc/sharesvc/internal/links"
 	"github.com/sharesvc/sharesvc/internal/sts"
@@ -199,8 +200,11 @@ func (a *App) fileGrant(ctx context.Context, actor Actor, bucket, key string) (*
 // (file.upload.start). The object keeps the file's name as its
 // Content-Disposition and x-amz-meta-filename, signed too. Errors: links.ErrInvalid naming the field,
 // ErrFileTooLarge, grants.ErrNoGrant, links.ErrSuspended while the kill
-// switch is on, sts.ErrUnavailable.
+// switch is on, sts.ErrUnavailable, auth.ErrForbidden for an auditor.
 func (a *App) StartFileUpload(ctx context.Context, actor Actor, req *StartUpload) (*FileUpload, error) {
+	if err := allow(actor, "sharing a file", auth.RoleAdmin, auth.RoleSharer); err != nil {
+		return nil, err
+	}
 	if err := ValidFilename(req.Filename); err != nil {
 		return nil, err
 	}
@@ -327,8 +331,11 @@ func (a *App) StartFileUpload(ctx context.Context, actor Actor, req *StartUpload
 // file was uploaded to exists and holds req.Size bytes, and records
 // file.upload.complete. Errors: links.ErrInvalid (not there, or another
 // size), grants.ErrNoGrant, links.ErrSuspended while the kill switch is
-// on, sts.ErrUnavailable, ErrS3.
+// on, sts.ErrUnavailable, ErrS3, auth.ErrForbidden for an auditor.
 func (a *App) CompleteFileUpload(ctx context.Context, actor Actor, req *CompleteUpload) error {
+	if err := allow(actor, "sharing a file", auth.RoleAdmin, auth.RoleSharer); err != nil {
+		return err
+	}
 	bucket := req.Bucket
 	if bucket == "" {
 		bucket = a.cfg.Links.DefaultBucket

@@ -140,3 +140,30 @@ func TestEditUnderGroupGrant(t *testing.T) {
 		t.Fatalf("EditLink(carol out of the group) = %v; want ErrNoGrant", err)
 	}
 }
+
+// A grant naming a group applies to each member, whatever their role; an
+// auditor in the group still may not share a file, on any transport.
+func TestAuditorInGroupCannotShareFile(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	if _, err := f.app.CreateGrant(ctx, admin, &grants.Grant{Group: "share-finance", Bucket: "bucket", KeyPrefix: "finance/{person}/",
+		Actions: []grants.Action{grants.ActionDownload, grants.ActionUpload}}); err != nil {
+		t.Fatal(err)
+	}
+	start := &app.StartUpload{Filename: "q3.xlsx", Size: 10, Bucket: "bucket"}
+	member := app.Actor{Name: "carol", Role: auth.RoleSharer, Groups: []string{"share-finance"}}
+	if _, err := f.app.StartFileUpload(ctx, member, start); !errors.Is(err, sts.ErrUnavailable) {
+		t.Fatalf("StartFileUpload by a sharer in the group = %v; want past the grant check, at the signer", err)
+	}
+	aud := app.Actor{Name: "audrey", Role: auth.RoleAuditor, Groups: []string{"share-finance"}}
+	if _, err := f.app.StartFileUpload(ctx, aud, start); !errors.Is(err, auth.ErrForbidden) {
+		t.Errorf("StartFileUpload by an auditor in the group = %v; want auth.ErrForbidden", err)
+	}
+	done := &app.CompleteUpload{Bucket: "bucket", Key: "finance/audrey/2026-11-30/x-q3.xlsx", Size: 10}
+	if err := f.app.CompleteFileUpload(ctx, aud, done); !errors.Is(err, auth.ErrForbidden) {
+		t.Errorf("CompleteFileUpload by an auditor in the group = %v; want auth.ErrForbidden", err)
+	}
+	if evs := f.events(app.ActionFileUploadStart); len(evs) != 0 {
+		t.Errorf("file.upload.start rows = %+v; want none", evs)
+	}
+}
