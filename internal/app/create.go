@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sharesvc/sharesvc/internal/audit"
+	"github.com/sharesvc/sharesvc/internal/auth"
 	"github.com/sharesvc/sharesvc/internal/grants"
 	"github.com/sharesvc/sharesvc/internal/links"
 	"github.com/sharesvc/sharesvc/internal/mail"
@@ -67,8 +68,12 @@ var ErrS3 = errors.New("object storage unreachable")
 // S3 with the grant's own session and stores the link (or the share) with
 // its audit row. Errors: links.ErrInvalid naming the field,
 // grants.ErrNoGrant saying what is missing, links.ErrSuspended while the
-// kill switch is on, mail.ErrQuota, sts.ErrUnavailable, ErrS3.
+// kill switch is on, mail.ErrQuota, sts.ErrUnavailable, ErrS3,
+// auth.ErrForbidden for an auditor.
 func (a *App) CreateLink(ctx context.Context, actor Actor, req *CreateLink) (*Created, error) {
+	if err := allow(actor, "creating a link", auth.RoleAdmin, auth.RoleSharer); err != nil {
+		return nil, err
+	}
 	now := a.now().UTC().Truncate(time.Millisecond)
 	l, err := req.Spec.Link(a.cfg.Links, actor.Name, now)
 	if err != nil {

@@ -142,8 +142,9 @@ func TestEditUnderGroupGrant(t *testing.T) {
 }
 
 // A grant naming a group applies to each member, whatever their role; an
-// auditor in the group still may not share a file, on any transport.
-func TestAuditorInGroupCannotShareFile(t *testing.T) {
+// auditor in the group still may not share a file nor create a link, on
+// any transport.
+func TestAuditorInGroupCannotShare(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	if _, err := f.app.CreateGrant(ctx, admin, &grants.Grant{Group: "share-finance", Bucket: "bucket", KeyPrefix: "finance/{person}/",
@@ -162,6 +163,10 @@ func TestAuditorInGroupCannotShareFile(t *testing.T) {
 	done := &app.CompleteUpload{Bucket: "bucket", Key: "finance/audrey/2026-11-30/x-q3.xlsx", Size: 10}
 	if err := f.app.CompleteFileUpload(ctx, aud, done); !errors.Is(err, auth.ErrForbidden) {
 		t.Errorf("CompleteFileUpload by an auditor in the group = %v; want auth.ErrForbidden", err)
+	}
+	link := &app.CreateLink{Spec: links.Spec{Kind: links.KindDownload, Bucket: "bucket", Key: "finance/audrey/q3.xlsx"}}
+	if _, err := f.app.CreateLink(ctx, aud, link); !errors.Is(err, auth.ErrForbidden) {
+		t.Errorf("CreateLink by an auditor in the group = %v; want auth.ErrForbidden", err)
 	}
 	if evs := f.events(app.ActionFileUploadStart); len(evs) != 0 {
 		t.Errorf("file.upload.start rows = %+v; want none", evs)
