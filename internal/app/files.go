@@ -110,10 +110,10 @@ type CompletedPart struct {
 	ETag   string
 }
 
-// ValidFilename checks the name of a file to share: 1–255 bytes of UTF-8
+// validFilename checks the name of a file to share: 1–255 bytes of UTF-8
 // text without control or bidirectional-formatting characters, without a
 // path separator, and not "." or "..". Errors: links.ErrInvalid.
-func ValidFilename(name string) error {
+func validFilename(name string) error {
 	switch {
 	case name == "":
 		return fmt.Errorf("%w: filename is required", links.ErrInvalid)
@@ -205,7 +205,7 @@ func (a *App) StartFileUpload(ctx context.Context, actor Actor, req *StartUpload
 	if err := allow(actor, "sharing a file", auth.RoleAdmin, auth.RoleSharer); err != nil {
 		return nil, err
 	}
-	if err := ValidFilename(req.Filename); err != nil {
+	if err := validFilename(req.Filename); err != nil {
 		return nil, err
 	}
 	partSize := req.PartSize
