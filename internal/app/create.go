@@ -129,22 +129,29 @@ func (a *App) CreateLink(ctx context.Context, actor Actor, req *CreateLink) (*Cr
 	return &Created{Link: l, Code: code}, nil
 }
 
+// matchGrants returns the actor's grants in force (their own, their
+// role's and their groups') that allow action on bucket/key, oldest first.
+// Errors: grants.ErrNoGrant saying what is missing.
+func (a *App) matchGrants(ctx context.Context, actor Actor, action grants.Action, bucket, key string) ([]*grants.Grant, error) {
+	all, err := a.grants.For(ctx, actor.Name, actor.Role, actor.Groups)
+	if err != nil {
+		return nil, err
+	}
+	return grants.Match(all, grants.Ask{Person: actor.Name, Role: actor.Role, Groups: actor.Groups, Action: action, Bucket: bucket, Key: key})
+}
+
 // underGrant finds the first of the actor's grants that allows the link
 // and whose ceilings it keeps, and returns the link as made under it.
 // Errors: grants.ErrNoGrant.
 func (a *App) underGrant(ctx context.Context, actor Actor, req *CreateLink, l *links.Link, now time.Time) (*grants.Grant, *links.Link, error) {
-	ask := grants.Ask{Person: actor.Name, Role: actor.Role, Groups: actor.Groups, Action: grants.ActionDownload, Bucket: l.Bucket, Key: l.Key}
+	action := grants.ActionDownload
 	switch {
 	case req.Recipients != nil:
-		ask.Action = grants.ActionEmail
+		action = grants.ActionEmail
 	case l.Kind == links.KindUpload:
-		ask.Action = grants.ActionUpload
+		action = grants.ActionUpload
 	}
-	all, err := a.grants.For(ctx, actor.Name, actor.Role, actor.Groups)
-	if err != nil {
-		return nil, nil, err
-	}
-	cands, err := grants.Match(all, ask)
+	cands, err := a.matchGrants(ctx, actor, action, l.Bucket, l.Key)
 	if err != nil {
 		return nil, nil, err
 	}

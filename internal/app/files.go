@@ -168,19 +168,19 @@ func fileKey(prefix, name string, now time.Time) string {
 // and download key in bucket (with key "" any key: the grant's own prefix
 // is then used). Errors: grants.ErrNoGrant saying what is missing.
 func (a *App) fileGrant(ctx context.Context, actor Actor, bucket, key string) (*grants.Grant, error) {
-	all, err := a.grants.For(ctx, actor.Name, actor.Role, actor.Groups)
-	if err != nil {
-		return nil, err
-	}
 	if key == "" {
+		all, err := a.grants.For(ctx, actor.Name, actor.Role, actor.Groups)
+		if err != nil {
+			return nil, err
+		}
 		for _, g := range all {
-			if g.Live() && g.AppliesTo(actor.Name, actor.Role, actor.Groups) && g.Bucket == bucket && g.Has(grants.ActionUpload) && g.Has(grants.ActionDownload) {
+			if g.Bucket == bucket && g.Has(grants.ActionUpload) && g.Has(grants.ActionDownload) {
 				return g, nil
 			}
 		}
 		return nil, fmt.Errorf("%w: no grant of yours in bucket %q allows both upload and download, which sharing a file needs (ask an admin)", grants.ErrNoGrant, bucket)
 	}
-	cands, err := grants.Match(all, grants.Ask{Person: actor.Name, Role: actor.Role, Groups: actor.Groups, Action: grants.ActionUpload, Bucket: bucket, Key: key})
+	cands, err := a.matchGrants(ctx, actor, grants.ActionUpload, bucket, key)
 	if err != nil {
 		return nil, err
 	}
