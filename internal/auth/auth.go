@@ -323,17 +323,19 @@ func RevokeByName(ctx context.Context, q Querier, name string, now time.Time) (i
 // Rotate replaces the secret of live token id with the one hashed as hash
 // and returns the token: the old secret stops working at once (no overlap:
 // a rotation is usually made because the old one may have leaked). The
-// name, role and so the links and grants of the person stay. Errors:
-// ErrNotFound (no such token, or it is revoked).
+// name, role and so the links and grants of the person stay. A token a
+// person minted for themselves is never rotated: its new secret would let
+// whoever rotated it act as that person; its owner revokes it and mints
+// another. Errors: ErrNotFound (no such token, or it is revoked or owned).
 func Rotate(ctx context.Context, q Querier, id string, hash []byte) (*Token, error) {
-	res, err := q.ExecContext(ctx, `UPDATE api_tokens SET token_hash = ? WHERE id = ? AND revoked_at IS NULL`, hash, id)
+	res, err := q.ExecContext(ctx, `UPDATE api_tokens SET token_hash = ? WHERE id = ? AND revoked_at IS NULL AND owner IS NULL`, hash, id)
 	if err != nil {
 		return nil, fmt.Errorf("rotate token %s: %w", id, err)
 	}
 	if n, err := res.RowsAffected(); err != nil {
 		return nil, fmt.Errorf("rotate token %s: %w", id, err)
 	} else if n == 0 {
-		return nil, fmt.Errorf("%w: %s (or revoked)", ErrNotFound, id)
+		return nil, fmt.Errorf("%w: %s (or revoked, or a person's own token, which only its owner may replace)", ErrNotFound, id)
 	}
 	return Get(ctx, q, id)
 }

@@ -89,3 +89,36 @@ func TestAuthenticateOwnedToken(t *testing.T) {
 		t.Fatalf("RevokeOwner(bob) = %d, %v; want 1", n, err)
 	}
 }
+
+// A token a person minted for themselves is never given a new secret by
+// Rotate: whoever rotated it could then act as them. Its secret still
+// works; a token an admin made rotates.
+func TestRotateRefusesOwnedToken(t *testing.T) {
+	ctx := context.Background()
+	d, err := db.Open(ctx, testdb.DSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	now := time.UnixMilli(1_700_000_000_000).UTC()
+	owned := &Token{ID: NewID(), Name: "bob/ci/1", Role: RoleAdmin, CreatedAt: now, CreatedBy: "bob", Owner: "bob"}
+	plain := &Token{ID: NewID(), Name: "bob", Role: RoleAdmin, CreatedAt: now, CreatedBy: "root"}
+	secret, hash := NewSecret()
+	if err := Insert(ctx, d.Read, owned, hash); err != nil {
+		t.Fatal(err)
+	}
+	if err := Insert(ctx, d.Read, plain, []byte("plain-hash-0123456789012345678901")); err != nil {
+		t.Fatal(err)
+	}
+	_, newHash := NewSecret()
+	if _, err := Rotate(ctx, d.Read, owned.ID, newHash); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Rotate of an owned token = %v; want ErrNotFound", err)
+	}
+	if _, err := NewStore(d.Read).Authenticate(ctx, secret, now); err != nil {
+		t.Errorf("Authenticate with the owned token's secret after a refused Rotate = %v; want it to work", err)
+	}
+	_, plainHash := NewSecret()
+	if _, err := Rotate(ctx, d.Read, plain.ID, plainHash); err != nil {
+		t.Errorf("Rotate of an admin-made token = %v; want it rotated", err)
+	}
+}
