@@ -310,15 +310,21 @@ func (p *Provider) Refresh(ctx context.Context, refreshToken, subject string) (*
 }
 
 // tokenError sorts an error of the token endpoint: a refusal (4xx) is
-// refused, anything else — a 5xx, a timeout, a reset — is an outage.
+// refused, anything else — a 5xx, a timeout, a reset — is an outage. An
+// answer's body is never kept (a proxy or debug page may echo the request,
+// code, refresh token and client secret included): only its error code or
+// status.
 func tokenError(what string, err error, refused error) error {
 	var re *oauth2.RetrieveError
-	if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode >= 400 && re.Response.StatusCode < 500 {
+	if errors.As(err, &re) && re.Response != nil {
 		code := re.ErrorCode
 		if code == "" {
 			code = re.Response.Status
 		}
-		return fmt.Errorf("%w: %s: the provider answered %s", refused, what, clip(code))
+		if re.Response.StatusCode >= 400 && re.Response.StatusCode < 500 {
+			return fmt.Errorf("%w: %s: the provider answered %s", refused, what, clip(code))
+		}
+		return fmt.Errorf("%w: %s: the provider answered %s", ErrUnavailable, what, clip(code))
 	}
 	return fmt.Errorf("%w: %s: %v", ErrUnavailable, what, err)
 }
