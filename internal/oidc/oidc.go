@@ -388,7 +388,14 @@ func (p *Provider) result(ctx context.Context, d *gooidc.Provider, tok *oauth2.T
 			}
 		}
 	}
-	res.Claims = people.Claims{
+	res.Claims = p.claims(claims, subject)
+	return res, nil
+}
+
+// claims reads the person's claims, with the configured claim names, about
+// subject.
+func (p *Provider) claims(claims map[string]any, subject string) people.Claims {
+	return people.Claims{
 		Issuer:        p.cfg.Issuer,
 		Subject:       subject,
 		Email:         str(claims[p.cfg.EmailClaim]),
@@ -396,7 +403,6 @@ func (p *Provider) result(ctx context.Context, d *gooidc.Provider, tok *oauth2.T
 		Name:          str(claims[p.cfg.NameClaim]),
 		Groups:        strs(claims[p.cfg.GroupsClaim]),
 	}
-	return res, nil
 }
 
 // Verify checks an ID token as the callback does: signature against the
@@ -417,9 +423,7 @@ func (p *Provider) Verify(ctx context.Context, rawIDToken, nonce string) (people
 	if err := idt.Claims(&claims); err != nil {
 		return people.Claims{}, time.Time{}, fmt.Errorf("%w: ID token claims: %v", ErrRefused, err)
 	}
-	return people.Claims{Issuer: p.cfg.Issuer, Subject: idt.Subject, Email: str(claims[p.cfg.EmailClaim]),
-		EmailVerified: p.verified(claims), Name: str(claims[p.cfg.NameClaim]),
-		Groups: strs(claims[p.cfg.GroupsClaim])}, idt.Expiry, nil
+	return p.claims(claims, idt.Subject), idt.Expiry, nil
 }
 
 func (p *Provider) verify(ctx context.Context, d *gooidc.Provider, raw, nonce string, checkNonce bool) (*gooidc.IDToken, error) {
