@@ -165,10 +165,9 @@ func (s *Server) oidcLogin(w http.ResponseWriter, r *http.Request) error {
 	to, err := s.rp.AuthURL(r.Context(), l)
 	if errors.Is(err, oidc.ErrUnavailable) {
 		s.metrics.ObserveProvider(false)
-		s.metrics.ObserveSignIn("oidc", "provider_unavailable")
+		s.metrics.ObserveSignIn("oidc", refusedUnavailable.reason)
 		s.log.Warn("identity provider unavailable", "component", "oidc", "err", err)
-		return s.renderSignin(w, r, http.StatusServiceUnavailable,
-			"The identity provider cannot be reached just now, so nobody can sign in through it. Try again in a few minutes.", signinData{})
+		return s.renderSignin(w, r, refusedUnavailable.status, refusedUnavailable.msg, signinData{})
 	}
 	if err != nil {
 		return err
