@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -143,12 +144,18 @@ func (s *Server) renderSignin(w http.ResponseWriter, r *http.Request, status int
 // safeReturn returns raw if it is a console path on this site, else "".
 func safeReturn(raw string) string {
 	if raw == "" || len(raw) > maxReturnPath || !strings.HasPrefix(raw, "/ui/") ||
-		strings.ContainsAny(raw, "\\\r\n\t") || strings.HasPrefix(raw, "/ui/oidc/") {
+		strings.ContainsAny(raw, "\\\r\n\t") {
 		return ""
 	}
 	u, err := url.Parse(raw)
-	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(u.Path, "/ui/") ||
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil ||
 		strings.Contains(u.Path, "/../") || strings.Contains(u.Path, "/./") {
+		return ""
+	}
+	// The path as the router and the browser will take it: decoded
+	// (/ui/%6fidc/login is the sign-in), its dots resolved (/ui/.. is /).
+	clean := path.Clean(u.Path) + "/"
+	if !strings.HasPrefix(clean, "/ui/") || strings.HasPrefix(clean, "/ui/oidc/") {
 		return ""
 	}
 	return raw
