@@ -486,8 +486,12 @@ func (s *Server) checkPerson(r *http.Request, id string, sess web.Session, p *pe
 	if err != nil {
 		return nil, fmt.Errorf("check person: %w", err)
 	}
-	if _, err := s.sessions.MarkChecked(ctx, tx, id, now, sealed); err != nil {
+	if ok, err := s.sessions.MarkChecked(ctx, tx, id, now, sealed); err != nil {
 		return nil, err
+	} else if !ok {
+		// Signed out, or ended by a request alongside, while the provider
+		// answered: the session may not act any more.
+		return nil, errNoSession
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("check person: %w", err)
