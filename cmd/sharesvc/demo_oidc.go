@@ -162,9 +162,15 @@ func (d *demoOIDC) check(ctx context.Context, base string, stderr io.Writer) err
 		return fmt.Errorf("check: sign-in at the provider: %w", err)
 	}
 	if !strings.HasPrefix(back.String(), base+"/") {
-		return fmt.Errorf("check: sign-in: the provider sent the browser to %s, not back to sharesvc", back.Redacted())
+		return fmt.Errorf("check: sign-in: the provider sent the browser to %s, not back to sharesvc", back.Scheme+"://"+back.Host+back.Path)
 	}
 	if resp, _, err = get(back.String()); err != nil {
+		// Not the *url.Error, whose message holds the callback's address
+		// and so its code and state.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return fmt.Errorf("check: sign-in callback: %w", err)
 	}
 	if resp.StatusCode != http.StatusSeeOther {

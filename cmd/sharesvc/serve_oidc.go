@@ -77,10 +77,7 @@ func (o *oidcSettings) validate(publicURL string) error {
 	if redirect == "" {
 		redirect = strings.TrimRight(publicURL, "/") + "/ui/oidc/callback"
 	}
-	var scopes []string
-	for _, s := range strings.FieldsFunc(o.Scopes, func(r rune) bool { return r == ',' || r == ' ' }) {
-		scopes = append(scopes, s)
-	}
+	scopes := strings.FieldsFunc(o.Scopes, func(r rune) bool { return r == ',' || r == ' ' })
 	o.cfg = oidc.Config{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: secret, RedirectURL: redirect, Scopes: scopes,
 		EmailClaim: o.EmailClaim, NameClaim: o.NameClaim, GroupsClaim: o.GroupsClaim, TrustEmail: o.TrustEmail}
 	if err := o.cfg.Validate(); err != nil {

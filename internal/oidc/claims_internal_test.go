@@ -1,6 +1,13 @@
 package oidc
 
-import "testing"
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"golang.org/x/oauth2"
+)
 
 // email_verified as providers send it: a bool, a string, or (Entra ID)
 // not at all, which counts only with TrustEmail; an explicit false never.
@@ -21,6 +28,22 @@ func TestEmailVerified(t *testing.T) {
 		p := &Provider{cfg: Config{TrustEmail: tc.trust}}
 		if got := p.verified(tc.claims); got != tc.want {
 			t.Errorf("verified(%v) with TrustEmail %v = %v; want %v", tc.claims, tc.trust, got, tc.want)
+		}
+	}
+}
+
+// A token endpoint's failed answer may echo the request; its body must not
+// reach the error, which the console logs.
+func TestTokenErrorKeepsNoBody(t *testing.T) {
+	body := []byte("grant_type=refresh_token&refresh_token=rt-SECRET&client_secret=cs-SECRET")
+	for _, status := range []int{400, 502} {
+		err := tokenError("refresh", &oauth2.RetrieveError{Response: &http.Response{StatusCode: status, Status: http.StatusText(status)},
+			Body: body}, ErrGone)
+		if strings.Contains(err.Error(), "SECRET") {
+			t.Errorf("status %d: error %q holds the answer's body", status, err)
+		}
+		if want := map[int]error{400: ErrGone, 502: ErrUnavailable}[status]; !errors.Is(err, want) {
+			t.Errorf("status %d: error %q; want %v", status, err, want)
 		}
 	}
 }

@@ -310,15 +310,21 @@ func (p *Provider) Refresh(ctx context.Context, refreshToken, subject string) (*
 }
 
 // tokenError sorts an error of the token endpoint: a refusal (4xx) is
-// refused, anything else — a 5xx, a timeout, a reset — is an outage.
+// refused, anything else — a 5xx, a timeout, a reset — is an outage. An
+// answer's body is never kept (a proxy or debug page may echo the request,
+// code, refresh token and client secret included): only its error code or
+// status.
 func tokenError(what string, err error, refused error) error {
 	var re *oauth2.RetrieveError
-	if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode >= 400 && re.Response.StatusCode < 500 {
+	if errors.As(err, &re) && re.Response != nil {
 		code := re.ErrorCode
 		if code == "" {
 			code = re.Response.Status
 		}
-		return fmt.Errorf("%w: %s: the provider answered %s", refused, what, clip(code))
+		if re.Response.StatusCode >= 400 && re.Response.StatusCode < 500 {
+			return fmt.Errorf("%w: %s: the provider answered %s", refused, what, clip(code))
+		}
+		return fmt.Errorf("%w: %s: the provider answered %s", ErrUnavailable, what, clip(code))
 	}
 	return fmt.Errorf("%w: %s: %v", ErrUnavailable, what, err)
 }
@@ -382,7 +388,14 @@ func (p *Provider) result(ctx context.Context, d *gooidc.Provider, tok *oauth2.T
 			}
 		}
 	}
-	res.Claims = people.Claims{
+	res.Claims = p.claims(claims, subject)
+	return res, nil
+}
+
+// claims reads the person's claims, with the configured claim names, about
+// subject.
+func (p *Provider) claims(claims map[string]any, subject string) people.Claims {
+	return people.Claims{
 		Issuer:        p.cfg.Issuer,
 		Subject:       subject,
 		Email:         str(claims[p.cfg.EmailClaim]),
@@ -390,7 +403,6 @@ func (p *Provider) result(ctx context.Context, d *gooidc.Provider, tok *oauth2.T
 		Name:          str(claims[p.cfg.NameClaim]),
 		Groups:        strs(claims[p.cfg.GroupsClaim]),
 	}
-	return res, nil
 }
 
 // Verify checks an ID token as the callback does: signature against the
@@ -411,9 +423,7 @@ func (p *Provider) Verify(ctx context.Context, rawIDToken, nonce string) (people
 	if err := idt.Claims(&claims); err != nil {
 		return people.Claims{}, time.Time{}, fmt.Errorf("%w: ID token claims: %v", ErrRefused, err)
 	}
-	return people.Claims{Issuer: p.cfg.Issuer, Subject: idt.Subject, Email: str(claims[p.cfg.EmailClaim]),
-		EmailVerified: p.verified(claims), Name: str(claims[p.cfg.NameClaim]),
-		Groups: strs(claims[p.cfg.GroupsClaim])}, idt.Expiry, nil
+	return p.claims(claims, idt.Subject), idt.Expiry, nil
 }
 
 func (p *Provider) verify(ctx context.Context, d *gooidc.Provider, raw, nonce string, checkNonce bool) (*gooidc.IDToken, error) {

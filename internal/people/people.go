@@ -110,12 +110,15 @@ func (c Claims) Clean() (Claims, error) {
 		}
 	}
 	out.Name = clip(c.Name, maxClaimLen)
+	// Sort then compact: a provider's userinfo answer has no size bound,
+	// and a search of the kept groups for each one is quadratic in it.
 	for _, g := range c.Groups {
-		if g = clip(g, maxGroupLen); g != "" && !slices.Contains(out.Groups, g) {
+		if g = clip(g, maxGroupLen); g != "" {
 			out.Groups = append(out.Groups, g)
 		}
 	}
 	slices.Sort(out.Groups)
+	out.Groups = slices.Compact(out.Groups)
 	if len(out.Groups) > MaxGroups {
 		out.Groups = out.Groups[:MaxGroups]
 	}

@@ -182,3 +182,23 @@ func TestOverrideAndDisable(t *testing.T) {
 		t.Fatalf("SignIn after Enable = %v", err)
 	}
 }
+
+// A provider's userinfo answer is unbounded: a flood of groups is cut in
+// time linear-ish in its size, and duplicates that differ only in spaces
+// or control characters collapse to one.
+func TestCleanManyGroups(t *testing.T) {
+	many := make([]string, 0, 120000)
+	for i := range 60000 {
+		g := "group-" + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + strings.Repeat("y", i/26%50)
+		many = append(many, g, " "+g+"\t")
+	}
+	start := time.Now()
+	c, err := people.Claims{Issuer: issuer, Subject: "flood", Groups: many}.Clean()
+	if took := time.Since(start); took > 1500*time.Millisecond {
+		t.Errorf("Clean of %d groups took %s", len(many), took)
+	}
+	if err != nil || len(c.Groups) != people.MaxGroups || !slices.IsSorted(c.Groups) ||
+		len(slices.Compact(slices.Clone(c.Groups))) != people.MaxGroups {
+		t.Fatalf("Clean = %d groups (sorted %v), %v; want %d distinct sorted", len(c.Groups), slices.IsSorted(c.Groups), err, people.MaxGroups)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -143,12 +144,18 @@ func (s *Server) renderSignin(w http.ResponseWriter, r *http.Request, status int
 // safeReturn returns raw if it is a console path on this site, else "".
 func safeReturn(raw string) string {
 	if raw == "" || len(raw) > maxReturnPath || !strings.HasPrefix(raw, "/ui/") ||
-		strings.ContainsAny(raw, "\\\r\n\t") || strings.HasPrefix(raw, "/ui/oidc/") {
+		strings.ContainsAny(raw, "\\\r\n\t") {
 		return ""
 	}
 	u, err := url.Parse(raw)
-	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(u.Path, "/ui/") ||
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil ||
 		strings.Contains(u.Path, "/../") || strings.Contains(u.Path, "/./") {
+		return ""
+	}
+	// The path as the router and the browser will take it: decoded
+	// (/ui/%6fidc/login is the sign-in), its dots resolved (/ui/.. is /).
+	clean := path.Clean(u.Path) + "/"
+	if !strings.HasPrefix(clean, "/ui/") || strings.HasPrefix(clean, "/ui/oidc/") {
 		return ""
 	}
 	return raw
@@ -165,10 +172,9 @@ func (s *Server) oidcLogin(w http.ResponseWriter, r *http.Request) error {
 	to, err := s.rp.AuthURL(r.Context(), l)
 	if errors.Is(err, oidc.ErrUnavailable) {
 		s.metrics.ObserveProvider(false)
-		s.metrics.ObserveSignIn("oidc", "provider_unavailable")
+		s.metrics.ObserveSignIn("oidc", refusedUnavailable.reason)
 		s.log.Warn("identity provider unavailable", "component", "oidc", "err", err)
-		return s.renderSignin(w, r, http.StatusServiceUnavailable,
-			"The identity provider cannot be reached just now, so nobody can sign in through it. Try again in a few minutes.", signinData{})
+		return s.renderSignin(w, r, refusedUnavailable.status, refusedUnavailable.msg, signinData{})
 	}
 	if err != nil {
 		return err
@@ -480,8 +486,12 @@ func (s *Server) checkPerson(r *http.Request, id string, sess web.Session, p *pe
 	if err != nil {
 		return nil, fmt.Errorf("check person: %w", err)
 	}
-	if _, err := s.sessions.MarkChecked(ctx, tx, id, now, sealed); err != nil {
+	if ok, err := s.sessions.MarkChecked(ctx, tx, id, now, sealed); err != nil {
 		return nil, err
+	} else if !ok {
+		// Signed out, or ended by a request alongside, while the provider
+		// answered: the session may not act any more.
+		return nil, errNoSession
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("check person: %w", err)

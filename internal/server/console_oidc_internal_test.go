@@ -22,6 +22,12 @@ func TestSafeReturn(t *testing.T) {
 		"/ui/links\r\nSet-Cookie: x=y":     "",
 		"/s/AAAAAAAAAAAAAAAAAAAAAAAA":      "",
 		"/ui//evil.example":                "/ui//evil.example",
+		// Judged as the router and the browser read the path: decoded,
+		// with its dots resolved.
+		"/ui/oidc%2Fcallback?code=x": "",
+		"/ui/%6fidc/login":           "",
+		"/ui/..":                     "",
+		"/ui/%2e%2e":                 "",
 	} {
 		if got := safeReturn(raw); got != want {
 			t.Errorf("safeReturn(%q) = %q; want %q", raw, got, want)
