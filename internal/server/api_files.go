@@ -68,12 +68,16 @@ func (s *Server) startFile(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	info(r).outcome = "created"
+	return writeJSON(w, http.StatusCreated, toFileUploadResponse(fu))
+}
+
+func toFileUploadResponse(fu *app.FileUpload) FileUploadResponse {
 	resp := FileUploadResponse{Bucket: fu.Bucket, Key: fu.Key, Size: fu.Size, GrantID: fu.GrantID,
 		Method: fu.Method, URL: fu.URL, Headers: fu.Headers, ExpiresAt: fu.ExpiresAt, UploadID: fu.UploadID, PartSize: fu.PartSize}
 	for _, p := range fu.Parts {
 		resp.Parts = append(resp.Parts, FilePartURL{Number: p.Number, Size: p.Size, URL: p.URL})
 	}
-	return writeJSON(w, http.StatusCreated, resp)
+	return resp
 }
 
 // completeFile answers POST /api/v1/files/complete.

@@ -71,7 +71,7 @@ func (s *Server) listOwnTokens(w http.ResponseWriter, r *http.Request) error {
 // mintOwnToken answers with the token and its secret, shown this once.
 func (s *Server) mintOwnToken(w http.ResponseWriter, r *http.Request) error {
 	if info(r).token.Owner != "" {
-		return errOwnedMints
+		return errOwnedMints // before reading the body
 	}
 	var body ownTokenRequest
 	if err := decodeJSON(w, r, &body, false); err != nil {
@@ -81,15 +81,29 @@ func (s *Server) mintOwnToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	resp, err := s.mintOwn(r, req)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, resp)
+}
+
+// mintOwn mints a token for the caller, for the API and the console
+// alike: errOwnedMints to a personal token, else the token with its
+// secret, shown this once.
+func (s *Server) mintOwn(r *http.Request, req app.OwnTokenRequest) (*OwnTokenResponse, error) {
+	if info(r).token.Owner != "" {
+		return nil, errOwnedMints
+	}
 	a := s.actor(r)
 	t, secret, err := s.app.MintOwnToken(r.Context(), a, req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	info(r).outcome = "created"
 	resp := toOwnTokenResponse(t, a.Role)
 	resp.Token = secret
-	return writeJSON(w, http.StatusCreated, resp)
+	return &resp, nil
 }
 
 func (s *Server) revokeOwnToken(w http.ResponseWriter, r *http.Request) error {

@@ -56,12 +56,7 @@ func (s *Server) consoleStartFile(w http.ResponseWriter, r *http.Request, c *con
 	if err != nil {
 		return consoleJSONError(w, r, err)
 	}
-	resp := FileUploadResponse{Bucket: fu.Bucket, Key: fu.Key, Size: fu.Size, GrantID: fu.GrantID,
-		Method: fu.Method, URL: fu.URL, Headers: fu.Headers, ExpiresAt: fu.ExpiresAt, UploadID: fu.UploadID, PartSize: fu.PartSize}
-	for _, p := range fu.Parts {
-		resp.Parts = append(resp.Parts, FilePartURL{Number: p.Number, Size: p.Size, URL: p.URL})
-	}
-	return writeJSON(w, http.StatusCreated, resp)
+	return writeJSON(w, http.StatusCreated, toFileUploadResponse(fu))
 }
 
 // consoleCompleteFile answers POST /ui/files/complete; parts is the JSON

@@ -42,7 +42,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) 
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || mt != "application/json" && mt != "application/merge-patch+json" {
+		if err != nil || mt != "application/json" && (mt != "application/merge-patch+json" || r.Method != http.MethodPatch) {
 			return fmt.Errorf("%w: got %q", errMedia, ct)
 		}
 	} else {

@@ -82,6 +82,10 @@ func TestEditLink(t *testing.T) {
 	if after := get(); after.ExpiresAt != before.ExpiresAt || after.MaxUses != before.MaxUses || after.Note != before.Note {
 		t.Fatalf("refused patches changed the link: %+v; was %+v", after, before)
 	}
+	// A merge patch is a PATCH body only: creating a link with one is refused.
+	if resp := e.do("POST", "/api/v1/links", e.sharer, `{"key":"x.txt"}`, "Content-Type", "application/merge-patch+json"); resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Fatalf("POST /api/v1/links as a merge patch = %d; want 415", resp.StatusCode)
+	}
 
 	for _, tok := range []string{other, auditor} {
 		if resp := e.patch(l.ID, tok, `{"note":"mine now"}`); resp.StatusCode != http.StatusForbidden {

@@ -141,6 +141,13 @@ func TestRecipientVerification(t *testing.T) {
 	// A forged cookie vouches for nothing.
 	r, body, _ = post("", "Cookie", verifyCookieName+"=forged")
 	refuses(r, body, http.StatusOK)
+	// Nor does bob's cookie for another verified link: it is bound to his.
+	me.put("verify/other.pdf", "other bytes")
+	me.createShare(me.sharer, `{"key":"verify/other.pdf","recipients":["carol@x.org"],"verify_recipient":true}`)
+	me.runMail()
+	other := sharePath(t, me.linksByRecipient()["carol@x.org"])
+	r = me.do("POST", other, "", "", "Accept", "text/html", "Content-Type", form, "Cookie", verifyCookieName+"="+cookie.Value)
+	refuses(r, readAll(t, r.Body), http.StatusOK)
 
 	for _, ev := range me.events(me.getShare(s.ID).Links[0].ID) {
 		if strings.Contains(ev.Detail, code) || strings.Contains(ev.Reason, code) {
