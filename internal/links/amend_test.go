@@ -103,3 +103,31 @@ func TestObjectBytesRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// A link cached while revoked is answered from the cache: no edit can
+// make it live again, so opening it again and again costs no read.
+func TestByCodeForMintKeepsRevokedCached(t *testing.T) {
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	q := claimDB(t)
+	ctx := context.Background()
+	code, hash := links.NewCode()
+	l := &links.Link{ID: "lnk_gone", Kind: links.KindDownload, Bucket: "b", Key: "k", CreatedAt: now.Add(-time.Hour),
+		CreatedBy: "alice", ExpiresAt: now.Add(time.Hour), PresignTTL: time.Minute}
+	if err := links.Insert(ctx, q, l, hash); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := links.Revoke(ctx, q, l.ID, "alice", "test", now); err != nil {
+		t.Fatal(err)
+	}
+	s := links.NewStore(q)
+	if got, err := s.ByCodeForMint(ctx, code, now); err != nil || got.StateAt(now) != links.StateRevoked {
+		t.Fatalf("ByCodeForMint = %+v, %v; want the revoked link", got, err)
+	}
+	// Gone from the table: only the cache can still answer.
+	if _, err := q.ExecContext(ctx, `DELETE FROM links WHERE id = ?`, l.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.ByCodeForMint(ctx, code, now); err != nil || got.StateAt(now) != links.StateRevoked {
+		t.Fatalf("ByCodeForMint again = %+v, %v; want the revoked link from the cache", got, err)
+	}
+}

@@ -48,7 +48,9 @@ func (c *cache) put(h [32]byte, l *Link) {
 
 // ByCodeForMint returns the link a code opens, possibly from a cache that
 // may show a link as live after it stopped being live (see cache); a cached
-// link that is not live at now is read again. Use it only where liveness
+// link that is expired or used up at now is read again, since an edit may
+// have lifted that (a revocation is final, and nothing moves not_before).
+// Use it only where liveness
 // is re-checked in the minting transaction (ClaimUses); everything else
 // uses ByCode. The returned Link is shared: do not modify it. Errors:
 // ErrNotFound.
@@ -57,8 +59,10 @@ func (s *Store) ByCodeForMint(ctx context.Context, code string, now time.Time) (
 		return nil, ErrNotFound
 	}
 	h := HashCode(code)
-	if l := s.cache.get(h); l != nil && l.StateAt(now) == StateLive {
-		return l, nil
+	if l := s.cache.get(h); l != nil {
+		if st := l.StateAt(now); st != StateExpired && st != StateUsedUp {
+			return l, nil
+		}
 	}
 	l, err := s.byHash(ctx, h)
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/sharesvc/sharesvc/internal/db"
 )
 
 // Rows of this package that outlive their use are removed in batches by
@@ -21,7 +23,7 @@ const PendingArrivalMaxAge = 7 * 24 * time.Hour
 
 // PruneVerifications deletes recipient verifications expired at now.
 func PruneVerifications(ctx context.Context, q Querier, now time.Time, limit int) (int64, error) {
-	return prune(ctx, q, "recipient verifications", limit, `DELETE FROM recipient_verifications WHERE id_hash IN
+	return db.Prune(ctx, q, "recipient verifications", limit, `DELETE FROM recipient_verifications WHERE id_hash IN
         (SELECT id_hash FROM recipient_verifications WHERE expires_at <= ? LIMIT ?)`, ms(now))
 }
 
@@ -33,7 +35,7 @@ func PruneVerifications(ctx context.Context, q Querier, now time.Time, limit int
 // are over it means no more than no row (the next send starts afresh).
 func PruneCodes(ctx context.Context, q Querier, p CodePolicy, now time.Time, limit int) (int64, error) {
 	n := ms(now)
-	return prune(ctx, q, "recipient codes", limit, `DELETE FROM recipient_codes WHERE link_id IN
+	return db.Prune(ctx, q, "recipient codes", limit, `DELETE FROM recipient_codes WHERE link_id IN
         (SELECT link_id FROM recipient_codes WHERE expires_at <= ? AND window_at <= ? AND sent_at <= ?
             AND (locked_at IS NULL OR locked_at <= ?) LIMIT ?)`,
 		n, n-p.Window.Milliseconds(), n-p.MinInterval.Milliseconds(), n-p.Lock.Milliseconds())
@@ -73,28 +75,14 @@ func PrunePendingArrivals(ctx context.Context, d *sql.DB, now time.Time, limit i
 		return 0, nil
 	}
 	// Conditions again: an arrival may have been confirmed since.
-	return deleted(ctx, d, "pending arrivals", `DELETE FROM arrivals WHERE state = ? AND created_at <= ?
+	res, err := d.ExecContext(ctx, `DELETE FROM arrivals WHERE state = ? AND created_at <= ?
         AND id IN (?`+strings.Repeat(", ?", len(args)-3)+`)`, args...)
-}
-
-// prune runs query, whose last placeholder is the LIMIT, with args and
-// limit.
-func prune(ctx context.Context, q Querier, what string, limit int, query string, args ...any) (int64, error) {
-	if limit <= 0 {
-		return 0, fmt.Errorf("prune %s: limit %d must be positive", what, limit)
-	}
-	return deleted(ctx, q, what, query, append(args, limit)...)
-}
-
-// deleted runs query with args and reports the rows it affected.
-func deleted(ctx context.Context, q Querier, what, query string, args ...any) (int64, error) {
-	res, err := q.ExecContext(ctx, query, args...)
 	if err != nil {
-		return 0, fmt.Errorf("prune %s: %w", what, err)
+		return 0, fmt.Errorf("prune pending arrivals: %w", err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return 0, fmt.Errorf("prune %s: %w", what, err)
+		return 0, fmt.Errorf("prune pending arrivals: %w", err)
 	}
 	return n, nil
 }

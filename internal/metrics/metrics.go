@@ -220,10 +220,10 @@ func New(reg prometheus.Registerer, sessionLeft func() float64) *Metrics {
 		Namespace: Namespace, Name: "console_signins_total",
 		Help: "Console sign-ins by method (oidc, token) and result: ok, or why it was refused (state_mismatch, provider_unavailable, bad_token, …).",
 	}, []string{"method", "result"})
-	for _, r := range append([]string{"ok"}, OIDCSignInRefusals...) {
+	for _, r := range append([]string{"ok"}, oidcSignInRefusals...) {
 		m.SignIns.WithLabelValues("oidc", r)
 	}
-	for _, r := range append([]string{"ok"}, TokenSignInRefusals...) {
+	for _, r := range append([]string{"ok"}, tokenSignInRefusals...) {
 		m.SignIns.WithLabelValues("token", r)
 	}
 	m.OIDCChecks = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -300,16 +300,16 @@ func (m *Metrics) ObserveJanitor(table string, n int64) {
 	m.JanitorDeleted.WithLabelValues(table).Add(float64(n))
 }
 
-// OIDCSignInRefusals are the reasons a sign-in through the identity
+// oidcSignInRefusals are the reasons a sign-in through the identity
 // provider is refused (console.signin_refused rows' reason); with "ok"
 // they are the result values of method="oidc".
-var OIDCSignInRefusals = []string{"state_mismatch", "state_unknown", "provider_error", "no_code", "refused",
+var oidcSignInRefusals = []string{"state_mismatch", "state_unknown", "provider_error", "no_code", "refused",
 	"provider_unavailable", "offboarded", "invalid_claims"}
 
-// TokenSignInRefusals are the reasons a sign-in with an API token is
+// tokenSignInRefusals are the reasons a sign-in with an API token is
 // refused: the form turned off, unreadable, stale (CSRF) or a token that
 // is not valid.
-var TokenSignInRefusals = []string{"disabled", "bad_form", "stale_form", "bad_token"}
+var tokenSignInRefusals = []string{"disabled", "bad_form", "stale_form", "bad_token"}
 
 // ObserveSignIn records one console sign-in by method (oidc or token) and
 // result (ok or one of the method's refusal reasons).

@@ -3,8 +3,9 @@ package web
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"time"
+
+	"github.com/sharesvc/sharesvc/internal/db"
 )
 
 // PruneLogins deletes at most limit provider sign-ins under way
@@ -18,16 +19,5 @@ func PruneLogins(ctx context.Context, d *sql.DB, now time.Time, limit int) (int6
 // pruneExpired runs query with now (in UTC Unix ms) and limit, its two
 // placeholders.
 func pruneExpired(ctx context.Context, d *sql.DB, what, query string, now time.Time, limit int) (int64, error) {
-	if limit <= 0 {
-		return 0, fmt.Errorf("prune %s: limit %d must be positive", what, limit)
-	}
-	res, err := d.ExecContext(ctx, query, now.UnixMilli(), limit)
-	if err != nil {
-		return 0, fmt.Errorf("prune %s: %w", what, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("prune %s: %w", what, err)
-	}
-	return n, nil
+	return db.Prune(ctx, d, what, limit, query, now.UnixMilli())
 }
