@@ -39,17 +39,7 @@ type personWhere struct {
 // client is the server to ask, or nil to work offline on w.DB. Exactly one
 // of the two must be given.
 func (w *personWhere) client(cmd string) (*apiClient, error) {
-	switch {
-	case w.DB != "" && w.URL != "":
-		return nil, fmt.Errorf("%s: both a database (--db or SHARESVC_DB) and a server (--url or SHARESVC_URL) are given: "+
-			"give --db to work on a database offline, or SHARESVC_URL with an admin's token to ask a running server, not both", cmd)
-	case w.DB == "" && w.URL == "":
-		return nil, fmt.Errorf("%s: say where: --db FILE|URL (or SHARESVC_DB) for a database offline, "+
-			"or SHARESVC_URL and SHARESVC_TOKEN (an admin's token) for a running server", cmd)
-	case w.DB != "":
-		return nil, nil
-	}
-	return &apiClient{base: w.URL, token: w.Token}, nil
+	return offlineOrRemote(cmd, "work on", "an admin's", w.DB, w.URL, w.Token)
 }
 
 type personListCmd struct {
