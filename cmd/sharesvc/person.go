@@ -9,14 +9,10 @@ import (
 	"time"
 
 	"github.com/sharesvc/sharesvc/internal/app"
-	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/auth"
 	"github.com/sharesvc/sharesvc/internal/db"
-	"github.com/sharesvc/sharesvc/internal/grants"
-	"github.com/sharesvc/sharesvc/internal/links"
 	"github.com/sharesvc/sharesvc/internal/people"
 	"github.com/sharesvc/sharesvc/internal/server"
-	"github.com/sharesvc/sharesvc/internal/sts"
 )
 
 // personCmd is "sharesvc person list|role|enable": the people who sign in
@@ -185,18 +181,12 @@ func onPersonOffline(ctx context.Context, path, name string, now time.Time,
 		return nil, err
 	}
 	defer d.Close()
-	log, err := audit.Open(ctx, d.Write, audit.Options{})
+	a, closeApp, err := offlineApp(ctx, d, now)
 	if err != nil {
 		return nil, err
 	}
-	defer log.Close()
-	ps := people.NewStore(d.Read)
-	a, err := app.New(app.Config{}, app.Deps{Links: links.NewStore(d.Read), Tokens: auth.NewStore(d.Read), Audit: log, Grants: grants.NewStore(d.Read),
-		People: ps, Signer: sts.NewSigner(offline{}, nil, sts.SignerOptions{}), Clock: func() time.Time { return now }})
-	if err != nil {
-		return nil, err
-	}
-	p, err := ps.ByName(ctx, name)
+	defer closeApp()
+	p, err := people.NewStore(d.Read).ByName(ctx, name)
 	if err != nil {
 		return nil, err
 	}
