@@ -490,7 +490,7 @@ func (c *auditVerifyCmd) Run(e *runEnv) error {
 	if err != nil {
 		if errors.Is(err, audit.ErrTampered) || errors.Is(err, audit.ErrBadSignature) {
 			fmt.Fprintf(stdout, "FAILED after %d good rows: %v\n", res.Rows, err)
-			return fmt.Errorf("audit verify: %s does not verify (first bad row: %d)", path, res.BadSeq)
+			return fmt.Errorf("audit verify: %s does not verify (first bad row: %d)", db.Redact(path), res.BadSeq)
 		}
 		return fmt.Errorf("audit verify: %w", err)
 	}

@@ -48,7 +48,7 @@ func (c *tokenCreateCmd) Run(e *runEnv) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintln(stderr, "Created token", name, "with role", role, "in", path+". It is shown once; store it now:")
+		fmt.Fprintln(stderr, "Created token", name, "with role", role, "in", db.Redact(path)+". It is shown once; store it now:")
 		fmt.Fprintln(stdout, secret)
 		return nil
 	}
