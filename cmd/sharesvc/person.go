@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -49,13 +50,9 @@ func (c *personListCmd) Run(e *runEnv) error {
 	}
 	var out []server.PersonResponse
 	if cl != nil {
-		var page struct {
-			People []server.PersonResponse `json:"people"`
-		}
-		if err := cl.do(e.ctx, "GET", "/api/v1/people", nil, &page); err != nil {
+		if out, err = remotePeople(e.ctx, cl); err != nil {
 			return fmt.Errorf("person list: %w", err)
 		}
-		out = page.People
 	} else {
 		d, err := openReadOnly(e.ctx, c.DB)
 		if err != nil {
@@ -149,18 +146,25 @@ func (c *personRoleCmd) Run(e *runEnv) error {
 	return nil
 }
 
-// remotePersonID finds the id of the person called name on a running
-// server.
-func remotePersonID(ctx context.Context, cl *apiClient, name string) (string, error) {
+// remotePeople lists the people of a running server.
+func remotePeople(ctx context.Context, cl *apiClient) ([]server.PersonResponse, error) {
 	var page struct {
 		People []server.PersonResponse `json:"people"`
 	}
-	if err := cl.do(ctx, "GET", "/api/v1/people", nil, &page); err != nil {
+	err := cl.do(ctx, "GET", "/api/v1/people", nil, &page)
+	return page.People, err
+}
+
+// remotePersonID finds the id of the person called name on a running
+// server, escaped for a path.
+func remotePersonID(ctx context.Context, cl *apiClient, name string) (string, error) {
+	ps, err := remotePeople(ctx, cl)
+	if err != nil {
 		return "", err
 	}
-	for _, q := range page.People {
+	for _, q := range ps {
 		if q.Name == name {
-			return q.ID, nil
+			return url.PathEscape(q.ID), nil
 		}
 	}
 	return "", fmt.Errorf("%w: %s (see: sharesvc person list)", people.ErrNotFound, name)
