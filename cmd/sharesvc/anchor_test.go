@@ -21,6 +21,7 @@ import (
 
 	"github.com/sharesvc/sharesvc/internal/db"
 	"github.com/sharesvc/sharesvc/internal/seaweed"
+	"github.com/sharesvc/sharesvc/internal/testrig/syncbuf"
 )
 
 // s3As is an S3 client for the local server signed with the given key.
@@ -102,7 +103,7 @@ func TestAnchoredCheckpoints(t *testing.T) {
 		"SHARESVC_ANCHOR_ACCESS_KEY_ID": s3srv.AnchorAccessKey, "SHARESVC_ANCHOR_SECRET_ACCESS_KEY": s3srv.AnchorSecretKey} {
 		env[k] = v
 	}
-	var logw syncBuffer
+	var logw syncbuf.Buffer
 	base, _, stop := serveWithLog(t, env, &logw)
 	admin, err := createToken(ctx, dbPath, "root", "admin", 0, "test", time.Now())
 	if err != nil {

@@ -424,38 +424,11 @@ func (c *auditVerifyCmd) Run(e *runEnv) error {
 			return fmt.Errorf("--public-key: %w", err)
 		}
 	}
-	if cpPath == "" {
-		if fi, err := os.Stat(path + "-checkpoints"); err == nil && fi.IsDir() {
-			cpPath = path + "-checkpoints"
-		}
+	cps, err := readCheckpoints(path, cpPath)
+	if err != nil {
+		return err
 	}
-	if cpPath != "" {
-		fi, err := os.Stat(cpPath)
-		if err != nil {
-			return fmt.Errorf("--checkpoint: %w", err)
-		}
-		if fi.IsDir() {
-			// Every checkpoint, not only the newest: a log cut and grown
-			// back past one still contradicts an earlier one.
-			all, err := audit.ReadCheckpointDir(cpPath)
-			if err != nil {
-				return fmt.Errorf("--checkpoint: %w", err)
-			}
-			newest := all[0]
-			for _, c := range all {
-				if c.Seq >= newest.Seq {
-					newest = c
-				}
-			}
-			o.Checkpoint, o.Checkpoints = &newest, all
-		} else {
-			cp, err := audit.ReadCheckpoint(cpPath)
-			if err != nil {
-				return fmt.Errorf("--checkpoint: %w", err)
-			}
-			o.Checkpoint = cp
-		}
-	}
+	o.Checkpoint, o.Checkpoints = cps.Checkpoint, cps.Checkpoints
 	var anchored int
 	if an.Bucket != "" {
 		cfg, err := awsConfig(ctx, getenv)
@@ -490,7 +463,7 @@ func (c *auditVerifyCmd) Run(e *runEnv) error {
 	if err != nil {
 		if errors.Is(err, audit.ErrTampered) || errors.Is(err, audit.ErrBadSignature) {
 			fmt.Fprintf(stdout, "FAILED after %d good rows: %v\n", res.Rows, err)
-			return fmt.Errorf("audit verify: %s does not verify (first bad row: %d)", path, res.BadSeq)
+			return fmt.Errorf("audit verify: %s does not verify (first bad row: %d)", db.Redact(path), res.BadSeq)
 		}
 		return fmt.Errorf("audit verify: %w", err)
 	}

@@ -26,17 +26,7 @@ type auditRemote struct {
 // dbPath (nil client), or from the server the flags name. Exactly one of
 // the two must be given.
 func (r *auditRemote) client(cmd, dbPath string) (*apiClient, error) {
-	switch {
-	case dbPath != "" && r.URL != "":
-		return nil, fmt.Errorf("%s: both a database (--db or SHARESVC_DB) and a server (--url or SHARESVC_URL) are given: "+
-			"give --db to read a database offline, or SHARESVC_URL with an auditor's token to ask a running server, not both", cmd)
-	case dbPath == "" && r.URL == "":
-		return nil, fmt.Errorf("%s: say where to read: --db FILE|URL (or SHARESVC_DB) for a database offline, "+
-			"or SHARESVC_URL and SHARESVC_TOKEN (an auditor's token) for a running server", cmd)
-	case dbPath != "":
-		return nil, nil
-	}
-	return &apiClient{base: r.URL, token: r.Token}, nil
+	return offlineOrRemote(cmd, "read", "an auditor's", dbPath, r.URL, r.Token)
 }
 
 // query is the filter flags as the audit routes take them. Times go as

@@ -48,7 +48,10 @@ func (c *backupCmd) Run(e *runEnv) error {
 	}
 	// Read before the copy is taken: a checkpoint signed after it could
 	// name rows the copy rightly lacks.
-	opts, err := backupCheckpoints(c.DB, c.Checkpoint)
+	opts, err := readCheckpoints(c.DB, c.Checkpoint)
+	if errors.Is(err, audit.ErrNoCheckpoint) && c.Checkpoint == "" {
+		opts, err = audit.VerifyOptions{}, nil // serve made the directory and has not signed one yet
+	}
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
@@ -86,12 +89,13 @@ func sameFile(dbPath, out string) (bool, error) {
 	return false, nil
 }
 
-// backupCheckpoints returns the verification options for a copy of the
-// database at dbPath: the checkpoints in cpPath (a file or a directory),
-// or in dbPath + "-checkpoints" when cpPath is empty and that exists.
-func backupCheckpoints(dbPath, cpPath string) (audit.VerifyOptions, error) {
+// readCheckpoints returns the verification options for the database at
+// dbPath: the checkpoints in cpPath (a file, or a directory: every
+// checkpoint in it, not only the newest, since a log cut and grown back
+// past one still contradicts an earlier one), or in dbPath +
+// "-checkpoints" when cpPath is empty and that exists.
+func readCheckpoints(dbPath, cpPath string) (audit.VerifyOptions, error) {
 	var o audit.VerifyOptions
-	explicit := cpPath != ""
 	if cpPath == "" {
 		if fi, err := os.Stat(dbPath + "-checkpoints"); err == nil && fi.IsDir() {
 			cpPath = dbPath + "-checkpoints"
@@ -113,9 +117,6 @@ func backupCheckpoints(dbPath, cpPath string) (audit.VerifyOptions, error) {
 		return o, nil
 	}
 	all, err := audit.ReadCheckpointDir(cpPath)
-	if errors.Is(err, audit.ErrNoCheckpoint) && !explicit {
-		return o, nil // serve made the directory and has not signed one yet
-	}
 	if err != nil {
 		return o, fmt.Errorf("--checkpoint: %w", err)
 	}

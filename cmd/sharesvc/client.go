@@ -33,6 +33,24 @@ func (f *clientFlags) client() *apiClient {
 	return &apiClient{base: f.URL, token: f.Token}
 }
 
+// offlineOrRemote picks where command cmd works: offline on the database
+// dbPath (nil client), or through the server at base with token. Exactly
+// one of the two must be given; verb says what the command does there
+// ("read", "work on") and role whose token the server wants.
+func offlineOrRemote(cmd, verb, role, dbPath, base, token string) (*apiClient, error) {
+	switch {
+	case dbPath != "" && base != "":
+		return nil, fmt.Errorf("%s: both a database (--db or SHARESVC_DB) and a server (--url or SHARESVC_URL) are given: "+
+			"give --db to %s a database offline, or SHARESVC_URL with %s token to ask a running server, not both", cmd, verb, role)
+	case dbPath == "" && base == "":
+		return nil, fmt.Errorf("%s: say where to %s: --db FILE|URL (or SHARESVC_DB) for a database offline, "+
+			"or SHARESVC_URL and SHARESVC_TOKEN (%s token) for a running server", cmd, verb, role)
+	case dbPath != "":
+		return nil, nil
+	}
+	return &apiClient{base: base, token: token}, nil
+}
+
 func (c *apiClient) check() error {
 	if c.base == "" {
 		return errors.New("no server: set SHARESVC_URL (or --url) to the running sharesvc")

@@ -387,37 +387,53 @@ func (t *tally) get(upstream string, status int) int {
 	return t.m[upstream+" "+strconv.Itoa(status)]
 }
 
-// load opens path through the proxy from workers goroutines until stop is
-// closed, and returns everything they got once they have stopped.
-func (f *fleet) load(path string, workers int, stop <-chan struct{}, redirects *atomic.Int64, by *tally) func() []answer {
-	var (
-		mu  sync.Mutex
-		got []answer
-		wg  sync.WaitGroup
-	)
+// loadRun is a load started by fleet.load: workers open one path through
+// the proxy until finish.
+type loadRun struct {
+	redirects atomic.Int64 // answers that were redirects
+	by        tally
+	stop      chan struct{}
+	once      sync.Once
+	wg        sync.WaitGroup
+	mu        sync.Mutex
+	got       []answer
+}
+
+// finish stops the workers and returns everything they got; it may be
+// called again (the test's cleanup does) and returns the same.
+func (l *loadRun) finish() []answer {
+	l.once.Do(func() {
+		close(l.stop)
+		l.wg.Wait()
+	})
+	return l.got
+}
+
+// load opens path through the proxy from workers goroutines until the
+// returned run is finished, at the latest when the test ends.
+func (f *fleet) load(path string, workers int) *loadRun {
+	l := &loadRun{stop: make(chan struct{})}
 	for range workers {
-		wg.Go(func() {
+		l.wg.Go(func() {
 			for {
 				select {
-				case <-stop:
+				case <-l.stop:
 					return
 				default:
 				}
 				a := f.open(path)
 				if a.redirected() {
-					redirects.Add(1)
+					l.redirects.Add(1)
 				}
-				by.add(a)
-				mu.Lock()
-				got = append(got, a)
-				mu.Unlock()
+				l.by.add(a)
+				l.mu.Lock()
+				l.got = append(l.got, a)
+				l.mu.Unlock()
 			}
 		})
 	}
-	return func() []answer {
-		wg.Wait()
-		return got
-	}
+	f.t.Cleanup(func() { l.finish() })
+	return l
 }
 
 // waitFor polls cond every 20ms until it holds, failing the test with what
@@ -747,19 +763,8 @@ func TestThreeInstancesSurviveAKill(t *testing.T) {
 	f := startFleet(t, dbURL, false)
 	_, path := f.createLink(`{"key":"doc.txt"}`)
 	const workers = 16
-	var (
-		redirects atomic.Int64
-		by        tally
-	)
-	stop := make(chan struct{})
-	wait := f.load(path, workers, stop, &redirects, &by)
-	stopped := false
-	defer func() {
-		if !stopped {
-			close(stop)
-			wait()
-		}
-	}()
+	run := f.load(path, workers)
+	redirects := &run.redirects
 	waitFor(t, 30*time.Second, "300 redirects before the kill", func() bool { return redirects.Load() >= 300 })
 	victim, others := f.inst[1], []*instance{f.inst[0], f.inst[2]}
 	if err := victim.c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -769,9 +774,7 @@ func TestThreeInstancesSurviveAKill(t *testing.T) {
 	dead := time.Now()
 	before := redirects.Load()
 	waitFor(t, 30*time.Second, "300 redirects after the kill", func() bool { return redirects.Load() >= before+300 })
-	close(stop)
-	got := wait()
-	stopped = true
+	got := run.finish()
 
 	var failed int
 	after := map[string]int{} // redirects asked for once the victim was dead
@@ -816,19 +819,8 @@ func TestThreeInstancesRideOutPostgresRestart(t *testing.T) {
 	// lookup needs the database.
 	_, fresh := f.createLink(`{"key":"doc.txt"}`)
 	const workers = 8
-	var (
-		redirects atomic.Int64
-		by        tally
-	)
-	stop := make(chan struct{})
-	wait := f.load(path, workers, stop, &redirects, &by)
-	stopped := false
-	defer func() {
-		if !stopped {
-			close(stop)
-			wait()
-		}
-	}()
+	run := f.load(path, workers)
+	redirects, by := &run.redirects, &run.by
 	waitFor(t, 30*time.Second, "100 redirects before the outage", func() bool { return redirects.Load() >= 100 })
 
 	if err := cluster.StopServer(); err != nil {
@@ -866,9 +858,7 @@ func TestThreeInstancesRideOutPostgresRestart(t *testing.T) {
 	}
 	back := redirects.Load()
 	waitFor(t, 30*time.Second, "100 redirects after the outage", func() bool { return redirects.Load() >= back+100 })
-	close(stop)
-	got := wait()
-	stopped = true
+	got := run.finish()
 
 	statuses := map[string]int{}
 	var slowest time.Duration

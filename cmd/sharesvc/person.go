@@ -4,19 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/sharesvc/sharesvc/internal/app"
-	"github.com/sharesvc/sharesvc/internal/audit"
 	"github.com/sharesvc/sharesvc/internal/auth"
 	"github.com/sharesvc/sharesvc/internal/db"
-	"github.com/sharesvc/sharesvc/internal/grants"
-	"github.com/sharesvc/sharesvc/internal/links"
 	"github.com/sharesvc/sharesvc/internal/people"
 	"github.com/sharesvc/sharesvc/internal/server"
-	"github.com/sharesvc/sharesvc/internal/sts"
 )
 
 // personCmd is "sharesvc person list|role|enable": the people who sign in
@@ -39,17 +36,7 @@ type personWhere struct {
 // client is the server to ask, or nil to work offline on w.DB. Exactly one
 // of the two must be given.
 func (w *personWhere) client(cmd string) (*apiClient, error) {
-	switch {
-	case w.DB != "" && w.URL != "":
-		return nil, fmt.Errorf("%s: both a database (--db or SHARESVC_DB) and a server (--url or SHARESVC_URL) are given: "+
-			"give --db to work on a database offline, or SHARESVC_URL with an admin's token to ask a running server, not both", cmd)
-	case w.DB == "" && w.URL == "":
-		return nil, fmt.Errorf("%s: say where: --db FILE|URL (or SHARESVC_DB) for a database offline, "+
-			"or SHARESVC_URL and SHARESVC_TOKEN (an admin's token) for a running server", cmd)
-	case w.DB != "":
-		return nil, nil
-	}
-	return &apiClient{base: w.URL, token: w.Token}, nil
+	return offlineOrRemote(cmd, "work on", "an admin's", w.DB, w.URL, w.Token)
 }
 
 type personListCmd struct {
@@ -63,13 +50,9 @@ func (c *personListCmd) Run(e *runEnv) error {
 	}
 	var out []server.PersonResponse
 	if cl != nil {
-		var page struct {
-			People []server.PersonResponse `json:"people"`
-		}
-		if err := cl.do(e.ctx, "GET", "/api/v1/people", nil, &page); err != nil {
+		if out, err = remotePeople(e.ctx, cl); err != nil {
 			return fmt.Errorf("person list: %w", err)
 		}
-		out = page.People
 	} else {
 		d, err := openReadOnly(e.ctx, c.DB)
 		if err != nil {
@@ -163,18 +146,25 @@ func (c *personRoleCmd) Run(e *runEnv) error {
 	return nil
 }
 
-// remotePersonID finds the id of the person called name on a running
-// server.
-func remotePersonID(ctx context.Context, cl *apiClient, name string) (string, error) {
+// remotePeople lists the people of a running server.
+func remotePeople(ctx context.Context, cl *apiClient) ([]server.PersonResponse, error) {
 	var page struct {
 		People []server.PersonResponse `json:"people"`
 	}
-	if err := cl.do(ctx, "GET", "/api/v1/people", nil, &page); err != nil {
+	err := cl.do(ctx, "GET", "/api/v1/people", nil, &page)
+	return page.People, err
+}
+
+// remotePersonID finds the id of the person called name on a running
+// server, escaped for a path.
+func remotePersonID(ctx context.Context, cl *apiClient, name string) (string, error) {
+	ps, err := remotePeople(ctx, cl)
+	if err != nil {
 		return "", err
 	}
-	for _, q := range page.People {
+	for _, q := range ps {
 		if q.Name == name {
-			return q.ID, nil
+			return url.PathEscape(q.ID), nil
 		}
 	}
 	return "", fmt.Errorf("%w: %s (see: sharesvc person list)", people.ErrNotFound, name)
@@ -195,18 +185,12 @@ func onPersonOffline(ctx context.Context, path, name string, now time.Time,
 		return nil, err
 	}
 	defer d.Close()
-	log, err := audit.Open(ctx, d.Write, audit.Options{})
+	a, closeApp, err := offlineApp(ctx, d, now)
 	if err != nil {
 		return nil, err
 	}
-	defer log.Close()
-	ps := people.NewStore(d.Read)
-	a, err := app.New(app.Config{}, app.Deps{Links: links.NewStore(d.Read), Tokens: auth.NewStore(d.Read), Audit: log, Grants: grants.NewStore(d.Read),
-		People: ps, Signer: sts.NewSigner(offline{}, nil, sts.SignerOptions{}), Clock: func() time.Time { return now }})
-	if err != nil {
-		return nil, err
-	}
-	p, err := ps.ByName(ctx, name)
+	defer closeApp()
+	p, err := people.NewStore(d.Read).ByName(ctx, name)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -11,30 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sharesvc/sharesvc/internal/audit"
+	"github.com/sharesvc/sharesvc/internal/testrig/syncbuf"
 )
-
-// syncBuffer is a log sink safe for the service's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // serveWithLog is startService with the service's log kept in logw, and
 // the private listener (the readiness report, /metrics) at ops.
@@ -115,7 +96,7 @@ func TestCutTailCaughtAfterRestart(t *testing.T) {
 	keyPath := dbPath + "-checkpoint.key"
 	cpDir := dbPath + "-checkpoints"
 
-	var logw syncBuffer
+	var logw syncbuf.Buffer
 	base, _, stop := serveWithLog(t, env, &logw)
 	for path, want := range map[string]os.FileMode{dir: 0o700, keyPath: 0o600} {
 		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != want {
@@ -175,7 +156,7 @@ func TestCutTailCaughtAfterRestart(t *testing.T) {
 	// Restarted, the service notices at once, whether or not the log grows
 	// back past the checkpoint's row, and across a second restart.
 	for run := 1; run <= 2; run++ {
-		logw = syncBuffer{}
+		logw = syncbuf.Buffer{}
 		var ops string
 		base, ops, stop = serveWithLog(t, env, &logw)
 		if code, body := call(t, "GET", base+"/readyz", ""); code != http.StatusServiceUnavailable {

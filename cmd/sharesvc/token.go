@@ -13,6 +13,7 @@ import (
 	"github.com/sharesvc/sharesvc/internal/db"
 	"github.com/sharesvc/sharesvc/internal/grants"
 	"github.com/sharesvc/sharesvc/internal/links"
+	"github.com/sharesvc/sharesvc/internal/people"
 	"github.com/sharesvc/sharesvc/internal/server"
 	"github.com/sharesvc/sharesvc/internal/sts"
 )
@@ -47,7 +48,7 @@ func (c *tokenCreateCmd) Run(e *runEnv) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintln(stderr, "Created token", name, "with role", role, "in", path+". It is shown once; store it now:")
+		fmt.Fprintln(stderr, "Created token", name, "with role", role, "in", db.Redact(path)+". It is shown once; store it now:")
 		fmt.Fprintln(stdout, secret)
 		return nil
 	}
@@ -173,21 +174,33 @@ func createTokenFor(ctx context.Context, path string, req app.TokenRequest, expi
 		return "", err
 	}
 	defer d.Close()
-	log, err := audit.Open(ctx, d.Write, audit.Options{})
+	a, closeApp, err := offlineApp(ctx, d, now)
 	if err != nil {
 		return "", err
 	}
-	defer log.Close()
-	a, err := app.New(app.Config{}, app.Deps{Links: links.NewStore(d.Read), Tokens: auth.NewStore(d.Read), Audit: log, Grants: grants.NewStore(d.Read),
-		Signer: sts.NewSigner(offline{}, nil, sts.SignerOptions{}), Clock: func() time.Time { return now }})
-	if err != nil {
-		return "", err
-	}
+	defer closeApp()
 	_, secret, err := a.CreateToken(ctx, app.Actor{Name: actor, Role: auth.RoleAdmin}, req)
 	if err != nil {
 		return "", fmt.Errorf("token create: %w", err)
 	}
 	return secret, nil
+}
+
+// offlineApp is the use-case layer over the open database d for a
+// command that works offline: it signs nothing and audits through its
+// own log, closed by the returned func.
+func offlineApp(ctx context.Context, d *db.DB, now time.Time) (*app.App, func(), error) {
+	log, err := audit.Open(ctx, d.Write, audit.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := app.New(app.Config{}, app.Deps{Links: links.NewStore(d.Read), Tokens: auth.NewStore(d.Read), Audit: log, Grants: grants.NewStore(d.Read),
+		People: people.NewStore(d.Read), Signer: sts.NewSigner(offline{}, nil, sts.SignerOptions{}), Clock: func() time.Time { return now }})
+	if err != nil {
+		log.Close()
+		return nil, nil, err
+	}
+	return a, func() { log.Close() }, nil
 }
 
 // offline is the signer's credentials source when the CLI works on the

@@ -7,7 +7,6 @@
 package litestream
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,11 +14,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/sharesvc/sharesvc/internal/localtool"
+	"github.com/sharesvc/sharesvc/internal/testrig/syncbuf"
 )
 
 // Version is the pinned Litestream release; scripts/litestream.sh builds
@@ -109,7 +108,7 @@ func (l *Litestream) Config() string { return l.config }
 // Process is a running "litestream replicate".
 type Process struct {
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *syncbuf.Buffer
 	exited chan struct{}
 	err    error // Wait's result, once exited is closed
 }
@@ -120,7 +119,7 @@ type Process struct {
 func (l *Litestream) Replicate() (*Process, error) {
 	cmd := exec.Command(l.bin, "replicate", "-config", l.config)
 	cmd.Env = l.env
-	p := &Process{cmd: cmd, out: &syncBuffer{}, exited: make(chan struct{})}
+	p := &Process{cmd: cmd, out: &syncbuf.Buffer{}, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	cmd.SysProcAttr = localtool.SysProcAttr()
 	if err := cmd.Start(); err != nil {
@@ -165,22 +164,4 @@ func (l *Litestream) Restore(ctx context.Context, dbPath, out string) error {
 		return fmt.Errorf("litestream restore: %w\n%s", err, b)
 	}
 	return nil
-}
-
-// syncBuffer is a bytes.Buffer that a process's output and readers share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
