@@ -18,6 +18,7 @@ import (
 	"github.com/sharesvc/sharesvc/internal/auth"
 	"github.com/sharesvc/sharesvc/internal/duration"
 	"github.com/sharesvc/sharesvc/internal/links"
+	"github.com/sharesvc/sharesvc/internal/ratelimit"
 	"github.com/sharesvc/sharesvc/internal/web"
 )
 
@@ -211,6 +212,21 @@ func hasRole(t *auth.Token, roles []auth.Role) bool {
 	return false
 }
 
+// signinLimited puts the per-address limit in front of a sign-in route:
+// anyone may call them, and each one reads or writes the database (a
+// token lookup, a pending sign-in stored, a code redeemed), so that one
+// address cannot flood the store of pending sign-ins and push out other
+// people's. A refusal is a 429 page with Retry-After.
+func (s *Server) signinLimited(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if err := s.take(s.limits.ip, scopeIP, ratelimit.IPKey(info(r).ip)); err != nil {
+			setConsoleHeaders(w.Header())
+			return s.consoleError(w, r, nil, err)
+		}
+		return h(w, r)
+	}
+}
+
 // consoleError renders err as a page with the status the API would answer,
 // and returns it so that adapt logs and counts it (and writes nothing more).
 func (s *Server) consoleError(w http.ResponseWriter, r *http.Request, c *consoleCtx, err error) error {
@@ -256,11 +272,11 @@ func (s *Server) consoleRoutes(r *mux.Router) {
 		return nil
 	})).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/ui/signin", s.adapt("/ui/signin", s.signinPage)).Methods(http.MethodGet)
-	r.Handle("/ui/signin", s.adapt("/ui/signin", s.signin)).Methods(http.MethodPost)
+	r.Handle("/ui/signin", s.adapt("/ui/signin", s.signinLimited(s.signin))).Methods(http.MethodPost)
 	// Sign-in through the identity provider (console_oidc.go); 404 when
 	// none is configured.
-	r.Handle("/ui/oidc/login", s.adapt("/ui/oidc/login", s.oidcLogin)).Methods(http.MethodGet)
-	r.Handle(oidcCallbackPath, s.adapt(oidcCallbackPath, s.oidcCallback)).Methods(http.MethodGet)
+	r.Handle("/ui/oidc/login", s.adapt("/ui/oidc/login", s.signinLimited(s.oidcLogin))).Methods(http.MethodGet)
+	r.Handle(oidcCallbackPath, s.adapt(oidcCallbackPath, s.signinLimited(s.oidcCallback))).Methods(http.MethodGet)
 	r.Handle("/ui/static/{file}", s.adapt("/ui/static/{file}", s.consoleStatic)).Methods(http.MethodGet, http.MethodHead)
 	page(http.MethodPost, "/ui/signout", s.signout, admin, sharer, auditor)
 	page(http.MethodGet, "/ui/", s.consoleHome, admin, sharer, auditor)

@@ -16,6 +16,7 @@ import (
 	"github.com/sharesvc/sharesvc/internal/grants"
 	"github.com/sharesvc/sharesvc/internal/oidc"
 	"github.com/sharesvc/sharesvc/internal/people"
+	"github.com/sharesvc/sharesvc/internal/ratelimit"
 	"github.com/sharesvc/sharesvc/internal/server"
 	"github.com/sharesvc/sharesvc/internal/testrig/oidcop"
 )
@@ -617,5 +618,42 @@ func TestOIDCOutageRetry(t *testing.T) {
 	}
 	if evs := e.events(audit.ActionSessionEnded); len(evs) != 0 {
 		t.Fatalf("sessions ended: %+v", evs)
+	}
+}
+
+// The sign-in routes sit behind the per-address limit: anyone may call
+// them and each touches the database, so one address cannot fill the
+// store of pending sign-ins (pushing out other people's) or hammer the
+// token lookup. Over the limit they answer a 429 page with Retry-After
+// and store nothing.
+func TestSignInRoutesAreRateLimited(t *testing.T) {
+	e := newOIDCEnvWith(t, true, envOptions{cfg: func(c *server.Config) {
+		c.RateIP = ratelimit.Limit{Rate: 0.001, Burst: 3}
+	}})
+	c := e.client(t)
+	pending := func() int {
+		t.Helper()
+		var n int
+		if err := e.db.Read.QueryRow(`SELECT COUNT(*) FROM oidc_logins`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for i := 0; i < 3; i++ {
+		if resp, _ := c.get("/ui/oidc/login"); resp.StatusCode != http.StatusFound {
+			t.Fatalf("sign-in %d = %s; want 302 to the provider", i+1, resp.Status)
+		}
+	}
+	for _, path := range []string{"/ui/oidc/login", "/ui/oidc/callback?state=x&code=y"} {
+		resp, _ := c.get(path)
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("GET %s over the limit = %s (Retry-After %q); want 429 with Retry-After", path, resp.Status, resp.Header.Get("Retry-After"))
+		}
+	}
+	if n := pending(); n != 3 {
+		t.Fatalf("%d pending sign-ins stored; want the 3 within the limit", n)
+	}
+	if resp, _ := c.post("/ui/signin", url.Values{"token": {e.admin}}); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("token sign-in over the limit = %s; want 429", resp.Status)
 	}
 }
