@@ -104,12 +104,12 @@ func (c Claims) Clean() (Claims, error) {
 	}
 	out := Claims{Issuer: c.Issuer, Subject: c.Subject, EmailVerified: c.EmailVerified}
 	if c.EmailVerified {
-		out.Email = strings.ToLower(clip(c.Email, maxClaimLen))
+		out.Email = strings.ToLower(clipText(c.Email, maxClaimLen))
 		if !strings.Contains(out.Email, "@") {
 			out.Email = ""
 		}
 	}
-	out.Name = clip(c.Name, maxClaimLen)
+	out.Name = clipText(c.Name, maxClaimLen)
 	// Sort then compact: a provider's userinfo answer has no size bound,
 	// and a search of the kept groups for each one is quadratic in it.
 	for _, g := range c.Groups {
@@ -126,6 +126,21 @@ func (c Claims) Clean() (Claims, error) {
 }
 
 func hasControl(s string) bool { return strings.IndexFunc(s, unicode.IsControl) >= 0 }
+
+// clipText is clip for text shown to people (a display name in mail From,
+// an address): format characters go too, so that a right-to-left override
+// cannot disguise who shared a file. Groups keep them (clip): they are
+// compared with the configured mappings exactly, and a group that only
+// looked like share-admins once its invisible characters were dropped must
+// not count as share-admins.
+func clipText(s string, n int) string {
+	return clip(strings.Map(func(r rune) rune {
+		if unicode.Is(unicode.Cf, r) {
+			return -1
+		}
+		return r
+	}, s), n)
+}
 
 // clip drops control characters and invalid UTF-8, trims spaces and cuts
 // s to at most n bytes on a character boundary.

@@ -202,3 +202,20 @@ func TestCleanManyGroups(t *testing.T) {
 		t.Fatalf("Clean = %d groups (sorted %v), %v; want %d distinct sorted", len(c.Groups), slices.IsSorted(c.Groups), err, people.MaxGroups)
 	}
 }
+
+// A display name or address from the provider loses format characters
+// (a right-to-left override would disguise the sharer in mail), while a
+// group keeps them: "share\u200b-admins" is not share-admins.
+func TestCleanDropsFormatCharactersFromText(t *testing.T) {
+	c, err := people.Claims{Issuer: issuer, Subject: "f", Email: "eve\u202e@example.org", EmailVerified: true,
+		Name: "Eve \u202egnp.exe", Groups: []string{"share\u200b-admins"}}.Clean()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Name != "Eve gnp.exe" || c.Email != "eve@example.org" {
+		t.Fatalf("Clean = name %q, email %q; want the format characters gone", c.Name, c.Email)
+	}
+	if len(c.Groups) != 1 || c.Groups[0] != "share\u200b-admins" || roles.RoleFor(c.Groups) != auth.RoleSharer {
+		t.Fatalf("Clean groups = %q (role %s); want the group unchanged and no admin", c.Groups, roles.RoleFor(c.Groups))
+	}
+}
