@@ -158,3 +158,19 @@ func TestShareMailNamesAProviderPerson(t *testing.T) {
 		t.Errorf("the body does not name the sharer:\n%s", full.Text)
 	}
 }
+
+// The upload page names the sharer as the confirmation page does: their
+// display name, not their token's name.
+func TestUploadPageNamesTheSharer(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	id := e.tokenID("sharer-" + t.Name())
+	if r := e.do("PATCH", "/api/v1/tokens/"+id, e.admin, `{"display_name":"Alice Exämple"}`); r.StatusCode != http.StatusOK {
+		t.Fatalf("PATCH = %s", r.Status)
+	}
+	l := e.createLink(e.sharer, `{"kind":"upload","key_prefix":"inbox/named"}`)
+	r := e.do("GET", sharePath(t, l.URL), "", "", "Accept", "text/html")
+	body := readAll(t, r.Body)
+	if r.StatusCode != http.StatusOK || !strings.Contains(body, "Alice Exämple asked you for a file") {
+		t.Fatalf("upload page = %s; want it to name Alice Exämple\n%s", r.Status, body)
+	}
+}

@@ -46,7 +46,7 @@ func (s *Server) uploadPage(w http.ResponseWriter, r *http.Request) error {
 	h := w.Header()
 	h.Set("Content-Security-Policy", s.uploadCSP())
 	h.Set("X-Frame-Options", "DENY")
-	d := uploadPageData{Sharer: l.CreatedBy, ExpiresIn: mail.Humanize(l.ExpiresAt.Sub(now)), ContentType: l.ContentType, OneName: !l.KeyIsPrefix}
+	d := uploadPageData{Sharer: s.sharerName(r.Context(), l), ExpiresIn: mail.Humanize(l.ExpiresAt.Sub(now)), ContentType: l.ContentType, OneName: !l.KeyIsPrefix}
 	if l.MaxBytes < s.cfg.MaxUploadBytes {
 		d.MaxBytes, d.MaxSize = l.MaxBytes, humanBytes(l.MaxBytes)
 	}
